@@ -1,0 +1,166 @@
+"""The bot: the compiled graph with its model, tools and checkpointer, and what callers do
+with it (answer, stream, read or delete a thread).
+
+One `Bot` is built lazily per process and event loop by `get_bot()`; nothing is built at
+import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+
+from agent.events import Answer, BotEvent, ThreadMessage, Token, ToolEvent
+from agent.settings import Settings, get_settings
+
+_ROLES: dict[str, Any] = {"human": "user", "ai": "assistant", "tool": "tool", "system": "system"}
+
+
+def _config(thread_id: str, run_id: str | None = None) -> dict[str, Any]:
+    config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+    if run_id:
+        config["run_id"] = run_id
+    return config
+
+
+class Bot:
+    """The agent, ready to serve turns on conversation threads."""
+
+    def __init__(self, settings: Settings, graph: Any, specialists: set[str],
+                 stack: AsyncExitStack) -> None:
+        self.settings = settings
+        self.graph = graph
+        self.specialists = specialists
+        self._stack = stack
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def _lock(self, thread_id: str) -> asyncio.Lock:
+        """Turns on one thread run one at a time in this process."""
+        lock = self._locks.get(thread_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[thread_id] = lock
+        return lock
+
+    async def answer(self, question: str, thread_id: str, run_id: str) -> Answer:
+        """Run one turn to completion."""
+        async with self._lock(thread_id):
+            state = await self.graph.ainvoke(
+                {"messages": [HumanMessage(question)]}, _config(thread_id, run_id)
+            )
+        last = state["messages"][-1]
+        return Answer(text=last.text, agent=getattr(last, "name", None) or "")
+
+    async def events(self, question: str, thread_id: str, run_id: str) -> AsyncIterator[BotEvent]:
+        """Run one turn, yielding answer tokens and tool events, then the `Answer`."""
+        final: AIMessage | None = None
+        streamed = False
+        async with self._lock(thread_id):
+            async for mode, payload in self.graph.astream(
+                {"messages": [HumanMessage(question)]},
+                _config(thread_id, run_id),
+                stream_mode=["messages", "custom", "updates"],
+            ):
+                if mode == "messages":
+                    chunk, meta = payload
+                    if (isinstance(chunk, AIMessageChunk)
+                            and meta.get("langgraph_node") in self.specialists):
+                        text = str(chunk.text)
+                        if text:
+                            streamed = True
+                            yield Token(text)
+                elif mode == "custom" and isinstance(payload, dict) and "kind" in payload:
+                    yield ToolEvent(**payload)
+                elif mode == "updates":
+                    final = _final_message(payload) or final
+        text = final.text if final is not None else ""
+        if not streamed and text:
+            yield Token(text)
+        yield Answer(text=text, agent=(final.name or "") if final is not None else "")
+
+    async def thread_messages(self, thread_id: str) -> list[ThreadMessage] | None:
+        """The stored messages of a thread, or None if there is no such thread."""
+        state = await self.graph.aget_state(_config(thread_id))
+        messages: list[BaseMessage] = state.values.get("messages", []) if state.values else []
+        if not messages:
+            return None
+        return [
+            ThreadMessage(role=_ROLES.get(m.type, "system"), content=m.text,
+                          agent=getattr(m, "name", None))
+            for m in messages
+        ]
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint and pending write of a thread."""
+        async with self._lock(thread_id):
+            await self.graph.checkpointer.adelete_thread(thread_id)
+
+    async def aclose(self) -> None:
+        """Close the checkpointer and clients."""
+        await self._stack.aclose()
+
+
+def _final_message(update: Any) -> AIMessage | None:
+    """The answer in a node's update: an AI message that calls no tool."""
+    if not isinstance(update, dict):
+        return None
+    found: AIMessage | None = None
+    for node_update in update.values():
+        if isinstance(node_update, dict):
+            for message in node_update.get("messages", []) or []:
+                if isinstance(message, AIMessage) and not message.tool_calls:
+                    found = message
+    return found
+
+
+async def build_bot(settings: Settings) -> Bot:
+    """Build the model, the specialists' tools, the checkpointer and the graph."""
+    from agent.graph import build_graph
+    from agent.memory import open_checkpointer
+    from agent.models.factory import build_chat_model
+    from agent.specialists import build_specialists
+
+    stack = AsyncExitStack()
+    try:
+        checkpointer = await stack.enter_async_context(open_checkpointer(settings))
+        specialists = await asyncio.to_thread(build_specialists, settings)
+        model = build_chat_model(settings)
+        graph = build_graph(model, specialists, checkpointer, settings.tool_preview_chars)
+    except BaseException:
+        await stack.aclose()
+        raise
+    enabled = {name for name, s in specialists.items() if s.enabled}
+    return Bot(settings, graph, enabled, stack)
+
+
+_bots: dict[int, Bot] = {}
+_build_locks: dict[int, asyncio.Lock] = {}
+
+
+async def get_bot() -> Bot:
+    """The process's bot for the running event loop, built on first use."""
+    key = id(asyncio.get_running_loop())
+    bot = _bots.get(key)
+    if bot is not None:
+        return bot
+    lock = _build_locks.setdefault(key, asyncio.Lock())
+    async with lock:
+        if key not in _bots:
+            _bots[key] = await build_bot(get_settings())
+        return _bots[key]
+
+
+async def close_bot() -> None:
+    """Close the running loop's bot (server shutdown)."""
+    key = id(asyncio.get_running_loop())
+    bot = _bots.pop(key, None)
+    _build_locks.pop(key, None)
+    if bot is not None:
+        await bot.aclose()

@@ -1,0 +1,46 @@
+"""What a running turn reports, independent of how it is sent: answer tokens and tool use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A chunk of the answering specialist's text, as the model produced it."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEvent:
+    """A tool call starting (`input` set) or ending (`output` and `status` set)."""
+
+    kind: Literal["tool_start", "tool_end"]
+    agent: str
+    name: str
+    tool_call_id: str
+    input: str | None = None
+    output: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The turn's final answer and the specialist that gave it."""
+
+    text: str
+    agent: str
+
+
+BotEvent = Token | ToolEvent | Answer
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadMessage:
+    """One message of a stored thread."""
+
+    role: Literal["user", "assistant", "tool", "system"]
+    content: str
+    agent: str | None = None

@@ -1,0 +1,100 @@
+"""The LangGraph graph: a supervisor routes each turn to one specialist, which answers.
+
+    START -> supervisor -> {docsearch | sqlsearch | apisearch | websearch | unavailable}
+    <specialist> -> <specialist>_tools -> <specialist> ... -> END
+
+One routing decision per turn; a specialist loops between its model and its tools until it
+answers without calling a tool (at most `MAX_TOOL_ROUNDS` rounds, then it must answer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, SystemMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agent import conversation, routing
+from agent.specialists import Specialist
+from agent.state import BotState
+from agent.tool_runner import run_tool_calls
+
+MAX_TOOL_ROUNDS = 5
+
+
+def _supervisor(model: BaseChatModel, specialists: Mapping[str, Specialist]) -> Any:
+    async def supervisor(state: BotState) -> dict[str, Any]:
+        return {"route": await routing.choose(model, specialists, state["messages"])}
+
+    return supervisor
+
+
+def _unavailable(specialists: Mapping[str, Specialist]) -> Any:
+    async def unavailable(state: BotState) -> dict[str, Any]:
+        text = routing.unavailable_answer(specialists, state["messages"])
+        return {"messages": [AIMessage(content=text, name="supervisor")]}
+
+    return unavailable
+
+
+def _agent(model: BaseChatModel, specialist: Specialist) -> Any:
+    with_tools = model.bind_tools(list(specialist.tools))
+    prompt = SystemMessage(specialist.prompt)
+
+    async def agent(state: BotState) -> dict[str, Any]:
+        messages = state["messages"]
+        runnable = with_tools if conversation.tool_rounds(messages) < MAX_TOOL_ROUNDS else model
+        reply = await runnable.ainvoke([prompt, *conversation.for_model(messages)])
+        reply.name = specialist.name
+        return {"messages": [reply]}
+
+    return agent
+
+
+def _tools(specialist: Specialist, preview_chars: int) -> Any:
+    by_name = {tool.name: tool for tool in specialist.tools}
+
+    async def tools(state: BotState) -> dict[str, Any]:
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        return {"messages": await run_tool_calls(specialist.name, by_name, last, preview_chars)}
+
+    return tools
+
+
+def _after_agent(tools_node: str) -> Any:
+    def after_agent(state: BotState) -> str:
+        last = state["messages"][-1]
+        return tools_node if isinstance(last, AIMessage) and last.tool_calls else END
+
+    return after_agent
+
+
+def build_graph(
+    model: BaseChatModel,
+    specialists: Mapping[str, Specialist],
+    checkpointer: BaseCheckpointSaver[Any] | None,
+    tool_preview_chars: int = 500,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the supervisor graph for these specialists (enabled ones get tool nodes)."""
+    graph = StateGraph(BotState)
+    graph.add_node("supervisor", _supervisor(model, specialists))
+    graph.add_node(routing.UNAVAILABLE, _unavailable(specialists))
+    graph.add_edge(START, "supervisor")
+    graph.add_edge(routing.UNAVAILABLE, END)
+    targets = [routing.UNAVAILABLE]
+    for name, specialist in specialists.items():
+        if not specialist.enabled:
+            continue
+        tools_node = f"{name}_tools"
+        graph.add_node(name, _agent(model, specialist))
+        graph.add_node(tools_node, _tools(specialist, tool_preview_chars))
+        graph.add_conditional_edges(name, _after_agent(tools_node), [tools_node, END])
+        graph.add_edge(tools_node, name)
+        targets.append(name)
+    graph.add_conditional_edges("supervisor", lambda state: state["route"], targets)
+    return graph.compile(checkpointer=checkpointer)

@@ -1,0 +1,232 @@
+"""What the offline model says: pick a route, fill a tool call, or answer from tool results.
+
+The offline model has no weights; it is a small, honest policy. It routes by keywords, calls
+a tool when it can fill every required argument from the question, and answers extractively:
+the sentences of the tool results that share the most words with the question, each cited as
+`[[n]](source)`. What it cannot do (write SQL, reason over numbers) it says plainly, naming
+the settings that enable a real model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+from agent.tools.results import SearchResult, parse_results
+
+REAL_MODEL_HINT = (
+    "set MODEL_PROVIDER=azure with AZURE_OPENAI_ENDPOINT (Azure OpenAI), or "
+    "MODEL_PROVIDER=openai with OPENAI_BASE_URL (any OpenAI-compatible server)"
+)
+QUERY_PARAM_NAMES = frozenset({"query", "q", "question", "search", "text", "keywords", "terms"})
+MAX_ANSWER_SENTENCES = 3
+MAX_ANSWER_RESULTS = 3
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_MENTION = re.compile(r"(?<!\w)@\w+[,:]?\s*")
+STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "could", "did", "do", "does",
+    "for", "from", "had", "has", "have", "how", "i", "in", "is", "it", "its", "me", "my", "of",
+    "on", "or", "our", "that", "the", "their", "them", "then", "there", "these", "this", "to",
+    "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will",
+    "with", "would", "you", "your", "about", "tell", "describe", "explain", "please", "give",
+    "show", "find"
+})
+ROUTE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "sqlsearch": ("sql", "database", "table", "rows", "covid", "deaths", "death", "cases",
+                  "hospitalized", "tests", "state", "states", "average", "total", "sum",
+                  "count", "how many", "most", "least", "per day"),
+    "apisearch": ("price", "prices", "rate", "exchange", "quote", "api", "bitcoin", "btc",
+                  "ethereum", "eth", "crypto", "currency", "stock", "weather"),
+    "websearch": ("news", "today", "latest", "current", "recent", "web", "internet", "who is",
+                  "capital", "distance", "wrote", "president", "when did", "population"),
+    "docsearch": ("docs", "documentation", "document", "readme", "how do i", "configure",
+                  "setting", "settings", "deploy", "thread", "stream", "api", "index"),
+}
+
+
+def words(text: str) -> list[str]:
+    """Lower-case content words of a text (stop words dropped)."""
+    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+
+
+def strip_mentions(text: str) -> str:
+    """The question without `@specialist` mentions."""
+    return _MENTION.sub("", text).strip()
+
+
+def current_turn(messages: Sequence[BaseMessage]) -> tuple[str, list[ToolMessage]]:
+    """The last human question and the tool results that came after it."""
+    question: str = ""
+    results: list[ToolMessage] = []
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            question, results = message.text, []
+        elif isinstance(message, ToolMessage):
+            results.append(message)
+    return question, results
+
+
+def choose_route(question: str, choices: Sequence[str]) -> str:
+    """The specialist whose keywords the question mentions most (docsearch on a tie)."""
+    text = f" {question.lower()} "
+    scores = {
+        name: sum(1 for kw in ROUTE_KEYWORDS.get(name, ()) if re.search(rf"\b{kw}\b", text))
+        for name in choices
+    }
+    best = max(scores.values(), default=0)
+    if best == 0 or scores.get("docsearch") == best:
+        return "docsearch" if "docsearch" in choices else choices[0]
+    return next(name for name in choices if scores[name] == best)
+
+
+def _enum_value(values: Sequence[Any], question: str) -> Any:
+    lowered = {w.lower() for w in _WORD.findall(question)}
+    for value in values:
+        if str(value).lower() in lowered:
+            return value
+    return None
+
+
+def fill_arguments(tool: dict[str, Any], question: str) -> dict[str, Any] | None:
+    """Arguments for an OpenAI-format tool taken from the question, or None if it can't."""
+    function = tool.get("function", {})
+    params = function.get("parameters", {}) or {}
+    properties: dict[str, Any] = params.get("properties", {}) or {}
+    required = set(params.get("required", []) or [])
+    sql_tool = "sql" in f"{function.get('name', '')} {function.get('description', '')}".lower()
+    args: dict[str, Any] = {}
+    for name, schema in properties.items():
+        value: Any = None
+        if "enum" in schema:
+            value = _enum_value(schema["enum"], question)
+        elif schema.get("type") == "string" and name.lower() in QUERY_PARAM_NAMES and not sql_tool:
+            value = strip_mentions(question)
+        elif "default" in schema:
+            continue
+        if value is not None:
+            args[name] = value
+        elif name in required:
+            return None
+    return args
+
+
+def plan_tool_call(tools: Sequence[dict[str, Any]], question: str) -> AIMessage | None:
+    """A call to the tool whose arguments the question fills best, or None if none fits."""
+    best: tuple[int, dict[str, Any], str] | None = None
+    qwords = set(words(question))
+    for tool in tools:
+        args = fill_arguments(tool, question)
+        if args is None:
+            continue
+        function = tool["function"]
+        overlap = len(qwords & set(words(f"{function['name']} {function.get('description', '')}")))
+        score = 10 * len(args) + overlap
+        if best is None or score > best[0]:
+            best = (score, args, function["name"])
+    if best is None:
+        return None
+    call = {"name": best[2], "args": best[1], "id": f"call_{uuid.uuid4().hex[:24]}",
+            "type": "tool_call"}
+    return AIMessage(content="", tool_calls=[call])
+
+
+def _sentences(result: SearchResult) -> list[str]:
+    text = re.sub(r"[#>*`|]+", " ", result.content)
+    return [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) > 20]
+
+
+def extractive_answer(question: str, results: list[SearchResult]) -> str:
+    """From the best results, the sentences that mention the question's words (and the
+    sentence after each, for context), in document order, each with its citation."""
+    qwords = set(words(question))
+    picked: list[tuple[str, str]] = []
+    for result in results[:MAX_ANSWER_RESULTS]:
+        sentences = _sentences(result)
+        hits = [i for i, s in enumerate(sentences) if qwords & set(words(s))]
+        keep = sorted({j for i in hits for j in (i, i + 1) if j < len(sentences)})
+        picked.extend((sentences[j], result.source) for j in keep[:MAX_ANSWER_SENTENCES])
+        if len(picked) >= MAX_ANSWER_SENTENCES:
+            break
+    if not picked:
+        return ("The search returned results, but none of them mentions what you asked "
+                "about, so I can't answer from them.")
+    sources: list[str] = []
+    parts: list[str] = []
+    for sentence, source in picked[: MAX_ANSWER_SENTENCES + 1]:
+        if source not in sources:
+            sources.append(source)
+        parts.append(f"{sentence} [[{sources.index(source) + 1}]]({source})")
+    return "\n\n".join(parts)
+
+
+def _raw_tool_answer(message: ToolMessage) -> str:
+    text = message.text.strip()
+    try:
+        payload = json.loads(text)
+        text = json.dumps(payload, ensure_ascii=False, indent=1)
+    except ValueError:
+        pass
+    return f"`{message.name}` returned:\n\n{text[:1500]}"
+
+
+def answer_from_tools(question: str, tool_messages: list[ToolMessage]) -> str:
+    """The offline answer for one turn's tool results."""
+    failures = [m for m in tool_messages if m.status == "error"]
+    results = [r for m in tool_messages for r in parse_results(m.text)]
+    if results:
+        return extractive_answer(question, results)
+    if failures and len(failures) == len(tool_messages):
+        return f"The tool `{failures[0].name}` failed: {failures[0].text}"
+    structured = [m for m in tool_messages if m.status != "error" and m.text.strip()
+                  and not m.text.strip().startswith('{"results": []')]
+    if structured:
+        return _raw_tool_answer(structured[-1])
+    return "The tools found nothing relevant to your question, so I can't answer it."
+
+
+def respond(
+    messages: Sequence[BaseMessage],
+    tools: Sequence[dict[str, Any]] | None,
+    tool_choice: Any,
+) -> AIMessage:
+    """The offline model's reply to a conversation, given the tools bound to it."""
+    question, tool_messages = current_turn(messages)
+    tools = list(tools or [])
+    if tools and tool_choice not in (None, "auto", "none"):
+        return _structured_choice(tools[0], question)
+    if tool_messages:
+        return AIMessage(content=answer_from_tools(question, tool_messages))
+    if tools:
+        call = plan_tool_call(tools, question)
+        if call is not None:
+            return call
+        names = ", ".join(f"`{t['function']['name']}`" for t in tools)
+        return AIMessage(
+            content=f"Offline mode can't work out how to use {names} for this question: that "
+            f"needs a real model (for example to write SQL). To enable one, {REAL_MODEL_HINT}."
+        )
+    return AIMessage(
+        content="Offline mode answers only from tool results, and no tool applies here. "
+        f"To use a real model, {REAL_MODEL_HINT}."
+    )
+
+
+def _structured_choice(tool: dict[str, Any], question: str) -> AIMessage:
+    """A forced call (structured output): fill enum fields by keywords, strings by defaults."""
+    function = tool["function"]
+    properties = function.get("parameters", {}).get("properties", {})
+    args: dict[str, Any] = {}
+    for name, schema in properties.items():
+        if "enum" in schema:
+            args[name] = choose_route(question, list(schema["enum"]))
+        elif schema.get("type") == "string":
+            args[name] = "chosen offline by keywords"
+    call = {"name": function["name"], "args": args, "id": f"call_{uuid.uuid4().hex[:24]}",
+            "type": "tool_call"}
+    return AIMessage(content="", tool_calls=[call])

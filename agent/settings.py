@@ -1,0 +1,125 @@
+"""Every setting the app reads, in one place.
+
+Each field is read from the environment variable of the same name (upper case), which is also
+the name of the Function App's application setting in Azure and of the entry in
+`local.settings.json.example`. Nothing else in the code reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+ModelProvider = Literal["azure", "openai", "offline"]
+
+
+class Settings(BaseSettings):
+    """Application settings; see the README's configuration table for each one."""
+
+    model_config = SettingsConfigDict(
+        env_file=None,
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        protected_namespaces=(),
+        env_ignore_empty=True,
+    )
+
+    # --- Models -------------------------------------------------------------------------
+    model_provider: ModelProvider | None = Field(
+        default=None,
+        description="azure | openai | offline. Unset: azure if AZURE_OPENAI_ENDPOINT is set, "
+        "openai if OPENAI_BASE_URL is set, else offline.",
+    )
+    azure_openai_endpoint: str = ""
+    azure_openai_chat_deployment: str = "gpt-4o-mini"
+    azure_openai_api_version: str = "2024-10-21"
+    azure_openai_api_key: SecretStr | None = None
+    azure_openai_embedding_deployment: str = ""
+    openai_base_url: str = ""
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    model_temperature: float = 0.0
+    model_timeout_seconds: float = 120.0
+    model_max_retries: int = 2
+
+    # --- Thread memory ------------------------------------------------------------------
+    data_dir: Path = PROJECT_ROOT / ".data"
+    azure_cosmosdb_endpoint: str = ""
+    azure_cosmosdb_key: SecretStr | None = None
+    azure_cosmosdb_database: str = "smartbot"
+    azure_cosmosdb_container: str = "threads"
+    azure_cosmosdb_create_if_missing: bool = False
+    thread_ttl_seconds: int = Field(default=60 * 60 * 24 * 30, ge=-1)
+    checkpoint_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+
+    # --- docsearch ----------------------------------------------------------------------
+    docs_dir: Path = PROJECT_ROOT / "docs"
+    docsearch_top_k: int = Field(default=4, ge=1, le=50)
+    azure_search_endpoint: str = ""
+    azure_search_key: SecretStr | None = None
+    azure_search_indexes: str = ""
+    azure_search_semantic_config: str = "default"
+    azure_search_vector_fields: str = "contentVector"
+    azure_search_reranker_threshold: float = 1.5
+
+    # --- sqlsearch ----------------------------------------------------------------------
+    sql_database_url: str = ""
+    sql_max_rows: int = Field(default=50, ge=1, le=10_000)
+
+    # --- apisearch ----------------------------------------------------------------------
+    apisearch_openapi_spec: str = ""
+    outbound_allow_private: bool = False
+    outbound_timeout_seconds: float = 15.0
+    outbound_max_bytes: int = 1_000_000
+
+    # --- websearch ----------------------------------------------------------------------
+    websearch_provider: Literal["", "searxng", "tavily", "brave"] = ""
+    websearch_endpoint: str = ""
+    websearch_api_key: SecretStr | None = None
+
+    # --- HTTP limits and streaming --------------------------------------------------------
+    max_input_chars: int = Field(default=8000, ge=1)
+    max_batch_questions: int = Field(default=25, ge=1)
+    batch_concurrency: int = Field(default=4, ge=1)
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    tool_preview_chars: int = Field(default=500, ge=50)
+
+    # --- Local dev server (not used in Azure) -------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=7071, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("azure_openai_endpoint", "openai_base_url", "azure_cosmosdb_endpoint",
+                     "azure_search_endpoint", "websearch_endpoint")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def provider(self) -> ModelProvider:
+        """The model provider in effect (explicit setting, else inferred)."""
+        if self.model_provider:
+            return self.model_provider
+        if self.azure_openai_endpoint:
+            return "azure"
+        if self.openai_base_url:
+            return "openai"
+        return "offline"
+
+    @property
+    def thread_store(self) -> Literal["cosmos", "sqlite"]:
+        """Cosmos DB when an endpoint is configured, SQLite otherwise."""
+        return "cosmos" if self.azure_cosmosdb_endpoint else "sqlite"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,182 @@
+"""The handlers for every route. Each takes a Starlette `Request` and returns a response, so
+the same functions serve the local dev server (FastAPI) and the Azure Functions triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from importlib.metadata import PackageNotFoundError, version
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from agent.settings import Settings, get_settings
+from api.errors import BadRequest, parse_body
+from api.failures import describe_failure
+from api.models import (
+    BatchItem,
+    BatchRequest,
+    BatchResponse,
+    ErrorResponse,
+    Health,
+    InvokeRequest,
+    InvokeResponse,
+    ThreadMessageOut,
+    ThreadOut,
+    _check_thread_id,
+)
+from api.sse import MEDIA_TYPE, SSE_HEADERS
+from api.streaming import sse_stream
+
+log = logging.getLogger(__name__)
+
+
+def _limits(settings: Settings) -> tuple[int, dict[str, int]]:
+    context = {"max_input_chars": settings.max_input_chars,
+               "max_batch_questions": settings.max_batch_questions}
+    max_bytes = 4 * settings.max_input_chars * settings.max_batch_questions + 4096
+    return max_bytes, context
+
+
+async def _parse(request: Request, model: type[InvokeRequest] | type[BatchRequest]) -> object:
+    max_bytes, context = _limits(get_settings())
+    return await parse_body(request, model, max_bytes, context)
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=status)
+
+
+async def invoke(request: Request) -> Response:
+    """POST /invoke: answer one question."""
+    from agent.bot import get_bot
+
+    try:
+        body = await _parse(request, InvokeRequest)
+    except BadRequest as exc:
+        return exc.response()
+    assert isinstance(body, InvokeRequest)
+    thread_id = body.thread_id or str(uuid.uuid4())
+    run_id = str(uuid.uuid4())
+    try:
+        answer = await (await get_bot()).answer(body.user_input, thread_id, run_id)
+    except Exception as exc:
+        log.exception("run %s failed", run_id)
+        status, message = describe_failure(exc)
+        return _error(status, message)
+    out = InvokeResponse(final_answer=answer.text, thread_id=thread_id, run_id=run_id,
+                         agent=answer.agent)
+    return JSONResponse(out.model_dump())
+
+
+async def stream(request: Request) -> Response:
+    """POST /stream: answer one question as Server-Sent Events."""
+    from agent.bot import get_bot
+
+    try:
+        body = await _parse(request, InvokeRequest)
+    except BadRequest as exc:
+        return exc.response()
+    assert isinstance(body, InvokeRequest)
+    thread_id = body.thread_id or str(uuid.uuid4())
+    run_id = str(uuid.uuid4())
+    settings = get_settings()
+    bot = await get_bot()
+    events = bot.events(body.user_input, thread_id, run_id)
+    return StreamingResponse(
+        sse_stream(events, run_id, thread_id, settings.sse_keepalive_seconds),
+        media_type=MEDIA_TYPE,
+        headers=SSE_HEADERS,
+    )
+
+
+async def _batch_item(question: str, thread_id: str) -> BatchItem:
+    from agent.bot import get_bot
+
+    run_id = str(uuid.uuid4())
+    try:
+        answer = await (await get_bot()).answer(question, thread_id, run_id)
+    except Exception as exc:
+        log.exception("batch run %s failed", run_id)
+        _, message = describe_failure(exc)
+        return BatchItem(status="error", answer=f"Failed: {message}", thread_id=thread_id,
+                         run_id=run_id, error=message)
+    return BatchItem(status="ok", answer=answer.text, thread_id=thread_id, run_id=run_id)
+
+
+async def batch(request: Request) -> Response:
+    """POST /batch: many questions; on one thread in order, else concurrently (bounded)."""
+    try:
+        body = await _parse(request, BatchRequest)
+    except BadRequest as exc:
+        return exc.response()
+    assert isinstance(body, BatchRequest)
+    if body.thread_id:
+        items = [await _batch_item(q, body.thread_id) for q in body.questions]
+    else:
+        gate = asyncio.Semaphore(get_settings().batch_concurrency)
+
+        async def bounded(question: str) -> BatchItem:
+            async with gate:
+                return await _batch_item(question, str(uuid.uuid4()))
+
+        items = list(await asyncio.gather(*(bounded(q) for q in body.questions)))
+    out = BatchResponse(answers=[i.answer for i in items], results=items,
+                        thread_id=body.thread_id)
+    return JSONResponse(out.model_dump())
+
+
+def _thread_id(request: Request) -> str:
+    thread_id = str(request.path_params.get("thread_id", ""))
+    if not thread_id or len(thread_id) > 128:
+        raise BadRequest(422, "thread_id: must be 1 to 128 characters")
+    try:
+        return _check_thread_id(thread_id)
+    except ValueError as exc:
+        raise BadRequest(422, f"thread_id: {exc}") from None
+
+
+async def get_thread(request: Request) -> Response:
+    """GET /threads/{thread_id}: the thread's messages, or 404."""
+    from agent.bot import get_bot
+
+    try:
+        thread_id = _thread_id(request)
+    except BadRequest as exc:
+        return exc.response()
+    messages = await (await get_bot()).thread_messages(thread_id)
+    if messages is None:
+        return _error(404, f"No thread with thread_id {thread_id!r}.")
+    out = ThreadOut(thread_id=thread_id, messages=[
+        ThreadMessageOut(role=m.role, content=m.content, agent=m.agent) for m in messages])
+    return JSONResponse(out.model_dump())
+
+
+async def delete_thread(request: Request) -> Response:
+    """DELETE /threads/{thread_id}: delete the thread (204, also when it did not exist)."""
+    from agent.bot import get_bot
+
+    try:
+        thread_id = _thread_id(request)
+    except BadRequest as exc:
+        return exc.response()
+    await (await get_bot()).delete_thread(thread_id)
+    return Response(status_code=204)
+
+
+def app_version() -> str:
+    """The installed version of this app, if packaged; else the source version."""
+    try:
+        return version("smartbot-functions")
+    except PackageNotFoundError:
+        return "0.1.0"
+
+
+async def health(request: Request) -> Response:
+    """GET /health: liveness (builds nothing, touches no backing service)."""
+    settings = get_settings()
+    out = Health(version=app_version(), model_provider=settings.provider,
+                 thread_store=settings.thread_store)
+    return JSONResponse(out.model_dump())

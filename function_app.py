@@ -1,0 +1,74 @@
+"""Azure Functions entry point (Python v2 model): binds the API's handlers to HTTP triggers.
+
+Every route uses the `azurefunctions-extensions-http-fastapi` request/response types, so
+`/stream` streams for real. Importing this module builds nothing: the graph, the model client
+and the checkpointer are built lazily, once per worker process, on the first request.
+"""
+
+import azure.functions as func
+from azurefunctions.extensions.http.fastapi import (
+    HTMLResponse,
+    JSONResponse,
+    Request,
+    Response,
+    StreamingResponse,
+)
+
+from api import docs_ui, handlers, routes
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+ANONYMOUS = func.AuthLevel.ANONYMOUS
+
+
+@app.route(route="invoke", methods=["POST"])
+async def invoke(req: Request) -> JSONResponse:
+    """POST /invoke."""
+    return await handlers.invoke(req)
+
+
+@app.route(route="stream", methods=["POST"])
+async def stream(req: Request) -> StreamingResponse:
+    """POST /stream (Server-Sent Events)."""
+    return await handlers.stream(req)
+
+
+@app.route(route="batch", methods=["POST"])
+async def batch(req: Request) -> JSONResponse:
+    """POST /batch."""
+    return await handlers.batch(req)
+
+
+@app.route(route="threads/{thread_id}", methods=["GET"])
+async def get_thread(req: Request) -> JSONResponse:
+    """GET /threads/{thread_id}."""
+    return await handlers.get_thread(req)
+
+
+@app.route(route="threads/{thread_id}", methods=["DELETE"])
+async def delete_thread(req: Request) -> Response:
+    """DELETE /threads/{thread_id}."""
+    return await handlers.delete_thread(req)
+
+
+@app.route(route="health", methods=["GET"], auth_level=ANONYMOUS)
+async def health(req: Request) -> JSONResponse:
+    """GET /health."""
+    return await handlers.health(req)
+
+
+@app.route(route="openapi.json", methods=["GET"], auth_level=ANONYMOUS)
+async def openapi_json(req: Request) -> JSONResponse:
+    """GET /openapi.json."""
+    return await routes.openapi_json(req)
+
+
+@app.route(route="docs", methods=["GET"], auth_level=ANONYMOUS)
+async def docs(req: Request) -> HTMLResponse:
+    """GET /docs (Swagger UI)."""
+    return await docs_ui.docs_page(req)
+
+
+@app.route(route="docs/assets/{name}", methods=["GET"], auth_level=ANONYMOUS)
+async def docs_asset(req: Request) -> Response:
+    """GET /docs/assets/{name} (Swagger UI files, packaged)."""
+    return await docs_ui.docs_asset(req)

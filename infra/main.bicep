@@ -1,0 +1,389 @@
+// Smartbot on Azure Functions (Flex Consumption), keyless end to end.
+//
+// `azd up` deploys this file at subscription scope: it creates a resource group and composes
+// one module per concern. Every data-plane call the app makes uses Microsoft Entra ID through
+// a user-assigned managed identity; no key or connection secret is written to app settings.
+// The app settings themselves are defined in one place, app/appsettings.bicep (the settings
+// contract that tests/infra/test_settings_contract.py checks against agent/settings.py).
+targetScope = 'subscription'
+
+// --- azd-provided --------------------------------------------------------------------------
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; used for the resource group name and the unique resource token.')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource. Must offer the Flex Consumption plan (az functionapp list-flexconsumption-locations).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of the deploying user (azd sets AZURE_PRINCIPAL_ID). Gets the same data roles as the app so the app also runs locally against these resources. Empty: no user roles.')
+param principalId string = ''
+
+@description('Principal type of principalId: User for a person, ServicePrincipal for a CI identity.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+
+// --- Function app ------------------------------------------------------------------------
+@description('Python version of the Flex Consumption runtime; matches the version the tests run on.')
+@allowed([
+  '3.11'
+  '3.12'
+])
+param pythonVersion string = '3.11'
+
+@description('Memory per instance in MB (CPU scales with it).')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Upper bound of instances the plan may scale out to (caps cost under load).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('HTTP requests one instance serves at once. See app/api.bicep and docs/deploy.md for why 16.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 16
+
+@description('Comma-separated browser origins allowed by CORS (for example https://app.contoso.com). Empty: CORS off; server-to-server callers are unaffected.')
+param corsAllowedOrigins string = ''
+
+// --- Cosmos DB (thread memory) ---------------------------------------------------------------
+@description('Serverless Cosmos DB (pay per request). false: provisioned autoscale throughput on the database.')
+param cosmosServerless bool = true
+
+@description('Autoscale max RU/s for the database when cosmosServerless is false.')
+@minValue(1000)
+param cosmosAutoscaleMaxThroughput int = 1000
+
+param cosmosDatabaseName string = 'smartbot'
+param cosmosContainerName string = 'threads'
+
+@description('Seconds a conversation thread lives after its last write (-1: forever). Sent to the app as THREAD_TTL_SECONDS; the app writes it as the per-item ttl.')
+@minValue(-1)
+param threadTtlSeconds int = 2592000
+
+// --- Azure OpenAI ------------------------------------------------------------------------------
+@description('Name of an existing Azure OpenAI account to use instead of creating one. Empty: create one.')
+param openAiExistingAccountName string = ''
+
+@description('Resource group of openAiExistingAccountName (same subscription). Empty: the group this template creates.')
+param openAiExistingResourceGroupName string = ''
+
+@description('Region of the Azure OpenAI account created here (model availability differs by region). Empty: location.')
+param openAiLocation string = ''
+
+@description('Name of the chat deployment (created here, or existing in openAiExistingAccountName).')
+param openAiChatDeploymentName string = 'gpt-4o-mini'
+param openAiChatModelName string = 'gpt-4o-mini'
+param openAiChatModelVersion string = '2024-07-18'
+
+@description('Deployment SKU of the chat model, for example GlobalStandard or Standard.')
+param openAiChatSkuName string = 'GlobalStandard'
+
+@description('Chat capacity in thousands of tokens per minute.')
+@minValue(1)
+param openAiChatCapacity int = 30
+
+@description('Azure OpenAI data-plane API version the app calls.')
+param openAiApiVersion string = '2024-10-21'
+
+@description('Name of an embedding deployment to create (optional, for vector search). Empty: none.')
+param openAiEmbeddingDeploymentName string = ''
+param openAiEmbeddingModelName string = 'text-embedding-3-small'
+param openAiEmbeddingModelVersion string = '1'
+@minValue(1)
+param openAiEmbeddingCapacity int = 30
+
+// --- Azure AI Search (optional) ----------------------------------------------------------------
+@description('Create an Azure AI Search service for the docsearch tool.')
+param searchEnabled bool = false
+
+@allowed([
+  'basic'
+  'standard'
+])
+param searchSku string = 'basic'
+
+@description('Comma-separated index names the docsearch tool queries (you create and fill them; see docs/deploy.md).')
+param searchIndexes string = ''
+
+// --- Names ------------------------------------------------------------------------------------
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = 'func-api-${resourceToken}'
+// Blob container the Flex Consumption platform deploys the zipped app package from.
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+var createOpenAi = empty(openAiExistingAccountName)
+var openAiAccountName = createOpenAi ? 'oai-${resourceToken}' : openAiExistingAccountName
+var openAiResourceGroupName = createOpenAi || empty(openAiExistingResourceGroupName)
+  ? rg.name
+  : openAiExistingResourceGroupName
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+// --- Identity ----------------------------------------------------------------------------------
+// The app's only credential. AZURE_CLIENT_ID (app/appsettings.bicep) points
+// DefaultAzureCredential at it; every data role below is granted to it.
+module identity 'br/public:avm/res/managed-identity/user-assigned-identity:0.4.1' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+// The principals that get data-plane roles: the app's identity always, the deploying user
+// when azd knows who it is (so `func start` on a laptop reaches the same resources).
+var dataPrincipals = concat(
+  [
+    {
+      id: identity.outputs.principalId
+      type: 'ServicePrincipal'
+    }
+  ],
+  empty(principalId)
+    ? []
+    : [
+        {
+          id: principalId
+          type: principalType
+        }
+      ]
+)
+
+// --- Monitoring ----------------------------------------------------------------------------------
+module logAnalytics 'br/public:avm/res/operational-insights/workspace:0.7.0' = {
+  name: 'logAnalytics'
+  scope: rg
+  params: {
+    name: 'log-${resourceToken}'
+    location: location
+    tags: tags
+    dataRetention: 30
+  }
+}
+
+module appInsights 'br/public:avm/res/insights/component:0.4.1' = {
+  name: 'appInsights'
+  scope: rg
+  params: {
+    name: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+    workspaceResourceId: logAnalytics.outputs.resourceId
+    // Entra-only ingestion: telemetry is accepted only with a token for an identity that has
+    // Monitoring Metrics Publisher (app/rbac.bicep); the connection string alone is not enough.
+    disableLocalAuth: true
+  }
+}
+
+// --- Deployment storage / AzureWebJobsStorage -----------------------------------------------------
+module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false // identity-based access only
+    dnsEndpointType: 'Standard'
+    minimumTlsVersion: 'TLS1_2'
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+    blobServices: {
+      containers: [
+        {
+          name: deploymentContainerName
+        }
+      ]
+    }
+  }
+}
+
+// --- Thread memory ---------------------------------------------------------------------------------
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    name: 'cosmos-${resourceToken}'
+    location: location
+    tags: tags
+    serverless: cosmosServerless
+    autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
+    databaseName: cosmosDatabaseName
+    containerName: cosmosContainerName
+    principals: dataPrincipals
+  }
+}
+
+// --- Models ----------------------------------------------------------------------------------------
+module openAi 'modules/openai.bicep' = if (createOpenAi) {
+  name: 'openai'
+  scope: rg
+  params: {
+    name: openAiAccountName
+    location: empty(openAiLocation) ? location : openAiLocation
+    tags: tags
+    chatDeploymentName: openAiChatDeploymentName
+    chatModelName: openAiChatModelName
+    chatModelVersion: openAiChatModelVersion
+    chatSkuName: openAiChatSkuName
+    chatCapacity: openAiChatCapacity
+    embeddingDeploymentName: openAiEmbeddingDeploymentName
+    embeddingModelName: openAiEmbeddingModelName
+    embeddingModelVersion: openAiEmbeddingModelVersion
+    embeddingCapacity: openAiEmbeddingCapacity
+  }
+}
+
+// Role assignments on the account (new or existing) and its endpoint; runs in the account's group.
+module openAiAccess 'modules/openai-access.bicep' = {
+  name: 'openai-access'
+  scope: resourceGroup(openAiResourceGroupName)
+  params: {
+    accountName: openAiAccountName
+    principals: dataPrincipals
+  }
+  dependsOn: [
+    rg
+    openAi
+  ]
+}
+
+// --- Optional Azure AI Search -------------------------------------------------------------------
+module search 'modules/search.bicep' = if (searchEnabled) {
+  name: 'search'
+  scope: rg
+  params: {
+    name: 'srch-${resourceToken}'
+    location: location
+    tags: tags
+    sku: searchSku
+    principals: dataPrincipals
+  }
+}
+
+// --- Platform roles (storage, telemetry) ---------------------------------------------------------
+module platformRoles 'app/rbac.bicep' = {
+  name: 'platform-roles'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    appInsightsName: appInsights.outputs.name
+    principals: dataPrincipals
+  }
+}
+
+// --- The settings contract and the app ------------------------------------------------------------
+module appSettings 'app/appsettings.bicep' = {
+  name: 'appsettings'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    identityClientId: identity.outputs.clientId
+    appInsightsConnectionString: appInsights.outputs.connectionString
+    openAiEndpoint: openAiAccess.outputs.endpoint
+    openAiChatDeployment: openAiChatDeploymentName
+    openAiEmbeddingDeployment: openAiEmbeddingDeploymentName
+    openAiApiVersion: openAiApiVersion
+    cosmosEndpoint: cosmos.outputs.endpoint
+    cosmosDatabase: cosmos.outputs.databaseName
+    cosmosContainer: cosmos.outputs.containerName
+    threadTtlSeconds: threadTtlSeconds
+    searchEndpoint: searchEnabled ? search.outputs.endpoint : ''
+    searchIndexes: searchEnabled ? searchIndexes : ''
+  }
+}
+
+module plan 'br/public:avm/res/web/serverfarm:0.1.1' = {
+  name: 'plan'
+  scope: rg
+  params: {
+    name: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    sku: {
+      name: 'FC1'
+      tier: 'FlexConsumption'
+    }
+    reserved: true // Linux
+  }
+}
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    location: location
+    tags: union(tags, {
+      'azd-service-name': 'api'
+    })
+    planId: plan.outputs.resourceId
+    identityId: identity.outputs.resourceId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    pythonVersion: pythonVersion
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    corsAllowedOrigins: empty(corsAllowedOrigins) ? [] : map(split(corsAllowedOrigins, ','), o => trim(o))
+    appSettings: appSettings.outputs.values
+  }
+  dependsOn: [
+    // The app starts only once its identity can reach storage and ingest telemetry.
+    platformRoles
+  ]
+}
+
+// --- Outputs: azd writes these into .azure/<env>/.env; `azd env get-values` prints them. -----------
+// Names that match app settings are exactly the names agent/settings.py reads, so the same
+// values configure a local run against the deployed resources (see docs/deploy.md).
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output SERVICE_API_NAME string = api.outputs.name
+output SERVICE_API_URI string = api.outputs.uri
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output AZURE_FUNCTION_APP_URL string = api.outputs.uri
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output APPLICATIONINSIGHTS_NAME string = appInsights.outputs.name
+output MODEL_PROVIDER string = 'azure'
+output AZURE_OPENAI_ENDPOINT string = openAiAccess.outputs.endpoint
+output AZURE_OPENAI_CHAT_DEPLOYMENT string = openAiChatDeploymentName
+output AZURE_OPENAI_EMBEDDING_DEPLOYMENT string = openAiEmbeddingDeploymentName
+output AZURE_OPENAI_API_VERSION string = openAiApiVersion
+output AZURE_COSMOSDB_ENDPOINT string = cosmos.outputs.endpoint
+output AZURE_COSMOSDB_ACCOUNT_NAME string = cosmos.outputs.name
+output AZURE_COSMOSDB_DATABASE string = cosmos.outputs.databaseName
+output AZURE_COSMOSDB_CONTAINER string = cosmos.outputs.containerName
+output THREAD_TTL_SECONDS int = threadTtlSeconds
+output AZURE_SEARCH_ENDPOINT string = searchEnabled ? search.outputs.endpoint : ''
+output AZURE_SEARCH_INDEXES string = searchEnabled ? searchIndexes : ''

@@ -1,0 +1,28 @@
+// Access to an Azure OpenAI account (created by modules/openai.bicep or brought by parameter):
+// grants "Cognitive Services OpenAI User" (call deployments, no management rights) to every
+// principal in `principals`, and returns the account's endpoint. Deployed into the account's
+// resource group so the role assignment can be scoped to the account itself.
+param accountName string
+
+@description('Principals to grant: [{ id, type }].')
+param principals array
+
+var openAiUser = '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
+
+resource account 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = {
+  name: accountName
+}
+
+resource openAiRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principal in principals: {
+    name: guid(account.id, principal.id, openAiUser)
+    scope: account
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', openAiUser)
+      principalId: principal.id
+      principalType: principal.type
+    }
+  }
+]
+
+output endpoint string = account.properties.endpoint

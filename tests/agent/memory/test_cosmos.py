@@ -1,0 +1,270 @@
+"""CosmosSaver against a real Cosmos-protocol server on loopback (`@vercel/cosmosdb-server`)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from azure.cosmos.aio import ContainerProxy, CosmosClient
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.base.id import uuid6
+from langgraph.graph import START, StateGraph
+from langgraph.types import Command, interrupt
+from typing_extensions import TypedDict
+
+from agent.memory.cosmos import CheckpointTooLargeError, CosmosSaver
+from agent.memory.cosmos_items import CHUNK_CHARS
+from agent.settings import Settings
+from tests.support.cosmos_server import (
+    CosmosEndpoint,
+    create_container,
+    measure_requests_per_turn,
+    start_cosmos_server,
+)
+
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def cosmos() -> Iterator[CosmosEndpoint]:
+    with start_cosmos_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+async def container(cosmos: CosmosEndpoint) -> AsyncIterator[ContainerProxy]:
+    async with CosmosClient(cosmos.url, credential=cosmos.key) as client:
+        yield await create_container(client, "tests", f"threads-{uuid.uuid4().hex[:8]}")
+
+
+def saver_for(container: ContainerProxy, *, ttl: int = 3600, max_bytes: int = 16 * MB) -> Any:
+    return CosmosSaver(container, ttl_seconds=ttl, max_bytes=max_bytes)
+
+
+def config(thread_id: str, ns: str = "", checkpoint_id: str | None = None) -> Any:
+    configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
+
+
+def checkpoint_with(values: dict[str, Any]) -> Any:
+    checkpoint = empty_checkpoint()
+    checkpoint["id"] = str(uuid6(clock_seq=-1))
+    checkpoint["channel_values"] = values
+    checkpoint["channel_versions"] = {k: 1 for k in values}
+    return checkpoint
+
+
+async def items_of(container: ContainerProxy, thread_id: str) -> list[dict[str, Any]]:
+    return [
+        item
+        async for item in container.query_items(
+            "SELECT * FROM c WHERE c.thread_id = @t",
+            parameters=[{"name": "@t", "value": thread_id}],
+            partition_key=thread_id,
+        )
+    ]
+
+
+async def test_retried_aput_is_idempotent(container: ContainerProxy) -> None:
+    saver = saver_for(container)
+    checkpoint = checkpoint_with({"a": 1})
+    first = await saver.aput(config("t"), checkpoint, {"source": "input", "step": 0}, {})
+    second = await saver.aput(config("t"), checkpoint, {"source": "input", "step": 0}, {})
+    await saver.aput_writes(first, [("a", 2)], "task")
+    await saver.aput_writes(first, [("a", 2)], "task")
+
+    assert first == second
+    listed = [t async for t in saver.alist(config("t"))]
+    assert [t.checkpoint["id"] for t in listed] == [checkpoint["id"]]
+    assert listed[0].pending_writes == [("task", "a", 2)]
+
+
+async def test_namespaces_are_kept_apart(container: ContainerProxy) -> None:
+    saver = saver_for(container)
+    root = checkpoint_with({"where": "root"})
+    await saver.aput(config("t", ""), root, {"step": 0}, {})
+    child = checkpoint_with({"where": "child"})
+    await saver.aput(config("t", "child:1"), child, {"step": 0}, {})
+
+    root_tuple = await saver.aget_tuple(config("t", ""))
+    child_tuple = await saver.aget_tuple(config("t", "child:1"))
+
+    assert root_tuple and root_tuple.checkpoint["channel_values"] == {"where": "root"}
+    assert child_tuple and child_tuple.checkpoint["channel_values"] == {"where": "child"}
+    assert child_tuple.config["configurable"]["checkpoint_ns"] == "child:1"
+
+
+class Approval(TypedDict, total=False):
+    request: str
+    answer: str
+
+
+async def test_interrupt_and_resume_through_a_graph(container: ContainerProxy) -> None:
+    async def ask(state: Approval) -> Approval:
+        return {"answer": interrupt({"question": f"approve {state['request']}?"})}
+
+    def build(saver: CosmosSaver) -> Any:
+        graph = StateGraph(Approval)
+        graph.add_node("ask", ask)
+        graph.add_edge(START, "ask")
+        return graph.compile(checkpointer=saver)
+
+    run = {"configurable": {"thread_id": "approval"}}
+    paused = await build(saver_for(container)).ainvoke({"request": "deploy"}, run)
+    assert paused["__interrupt__"][0].value == {"question": "approve deploy?"}
+
+    # A new saver (as after a process restart) finds the pending interrupt and resumes.
+    resumed = await build(saver_for(container)).ainvoke(Command(resume="yes"), run)
+    assert resumed == {"request": "deploy", "answer": "yes"}
+
+
+@pytest.mark.parametrize("ttl", [3600, -1])
+async def test_every_item_carries_the_thread_ttl(container: ContainerProxy, ttl: int) -> None:
+    saver = saver_for(container, ttl=ttl)
+    stored = await saver.aput(
+        config("t"), checkpoint_with({"blob": os.urandom(3 * MB)}), {"step": 0}, {}
+    )
+    await saver.aput_writes(stored, [("x", 1), ("y", "two")], "task")
+
+    items = await items_of(container, "t")
+    assert {item["kind"] for item in items} == {"checkpoint", "write", "chunk"}
+    assert all(item["ttl"] == ttl for item in items)
+    assert (await container.read())["defaultTtl"] == -1
+
+
+def test_ttl_must_be_positive_or_minus_one(container: ContainerProxy) -> None:
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        saver_for(container, ttl=0)
+
+
+async def test_large_checkpoint_is_split_and_read_back_identically(
+    container: ContainerProxy,
+) -> None:
+    saver = saver_for(container)
+    values = {"random": os.urandom(5 * MB), "text": "repetitive text " * 400_000}
+    checkpoint = checkpoint_with(values)
+    await saver.aput(config("big"), checkpoint, {"step": 0}, {})
+
+    loaded = await saver.aget_tuple(config("big"))
+    assert loaded is not None
+    assert loaded.checkpoint["channel_values"] == values
+    items = await items_of(container, "big")
+    chunks = [item for item in items if item["kind"] == "chunk"]
+    # 5 MB of random bytes do not compress: base64 is ~6.7 MB, split in chunk items, each far
+    # below the server's (real) 2 MB limit.
+    assert len(chunks) >= 4
+    assert all(len(chunk["data"]) <= CHUNK_CHARS for chunk in chunks)
+
+
+async def test_compressible_checkpoint_stays_in_one_item(container: ContainerProxy) -> None:
+    saver = saver_for(container)
+    values = {"text": "the same sentence again. " * 200_000}  # 5 MB, compresses to a few KB
+    await saver.aput(config("zip"), checkpoint_with(values), {"step": 0}, {})
+
+    items = await items_of(container, "zip")
+    assert [(item["kind"], item["enc"], item["chunks"]) for item in items] == [
+        ("checkpoint", "zlib", 0)
+    ]
+    loaded = await saver.aget_tuple(config("zip"))
+    assert loaded is not None and loaded.checkpoint["channel_values"] == values
+
+
+async def test_over_the_limit_fails_plainly_and_writes_nothing(container: ContainerProxy) -> None:
+    saver = saver_for(container, max_bytes=64 * 1024)
+    with pytest.raises(CheckpointTooLargeError, match="CHECKPOINT_MAX_BYTES") as raised:
+        await saver.aput(config("t"), checkpoint_with({"b": os.urandom(MB)}), {"step": 0}, {})
+
+    assert "65536 bytes" in str(raised.value)
+    assert await items_of(container, "t") == []
+
+
+async def test_delete_thread_removes_every_item_of_the_thread(container: ContainerProxy) -> None:
+    saver = saver_for(container)
+    for thread in ("doomed", "kept"):
+        parent = None
+        for step in range(3):
+            cfg = config(thread, checkpoint_id=parent)
+            stored = await saver.aput(cfg, checkpoint_with({"s": step}), {"step": step}, {})
+            await saver.aput_writes(stored, [("s", step)], f"task-{step}")
+            parent = stored["configurable"]["checkpoint_id"]
+        big = checkpoint_with({"b": os.urandom(2 * MB)})
+        await saver.aput(config(thread, "sub:1"), big, {}, {})
+
+    assert len(await items_of(container, "doomed")) > 8
+    await saver.adelete_thread("doomed")
+    await saver.adelete_thread("never-existed")
+
+    assert await items_of(container, "doomed") == []
+    assert len(await items_of(container, "kept")) > 8
+    assert await saver.aget_tuple(config("doomed")) is None
+
+
+async def test_alist_filters_before_and_limit(container: ContainerProxy) -> None:
+    saver = saver_for(container)
+    ids, parent = [], None
+    for step in range(5):
+        stored = await saver.aput(
+            config("t", checkpoint_id=parent),
+            checkpoint_with({"s": step}),
+            {"source": "loop" if step % 2 else "input", "step": step, "tags": ["x"]},
+            {},
+        )
+        parent = stored["configurable"]["checkpoint_id"]
+        ids.append(parent)
+
+    loops = [t.checkpoint["id"] async for t in saver.alist(config("t"), filter={"source": "loop"})]
+    page = [t.checkpoint["id"] async for t in saver.alist(
+        config("t"), before=config("t", checkpoint_id=ids[3]), limit=2
+    )]
+    by_list = [t.checkpoint["id"] async for t in saver.alist(config("t"), filter={"tags": ["x"]})]
+
+    assert loops == [ids[3], ids[1]]
+    assert page == [ids[2], ids[1]]
+    assert by_list == list(reversed(ids))
+
+
+async def test_requests_per_turn_do_not_grow_with_the_thread(
+    cosmos: CosmosEndpoint, container: ContainerProxy
+) -> None:
+    counts = await measure_requests_per_turn(cosmos, container, measure_at=(1, 2, 100))
+
+    # Turn 1 has no earlier checkpoint, so it skips reading one checkpoint's pending writes;
+    # from then on every turn costs exactly the same.
+    assert counts[2] == counts[100]
+    assert counts[1] == counts[100] - 1
+
+
+def test_sync_api_points_to_the_async_one(container: ContainerProxy) -> None:
+    saver = saver_for(container)
+    with pytest.raises(NotImplementedError, match="aget_tuple"):
+        saver.get_tuple(config("t"))
+    with pytest.raises(NotImplementedError, match="aput"):
+        saver.put(config("t"), checkpoint_with({}), {}, {})
+
+
+async def test_from_settings_creates_the_container_and_round_trips(
+    cosmos: CosmosEndpoint,
+) -> None:
+    settings = Settings(
+        azure_cosmosdb_endpoint=cosmos.url,
+        azure_cosmosdb_key=cosmos.key,
+        azure_cosmosdb_database="fromsettings",
+        azure_cosmosdb_container="threads",
+        azure_cosmosdb_create_if_missing=True,
+        thread_ttl_seconds=600,
+    )
+    async with CosmosSaver.from_settings(settings) as saver:
+        await saver.aput(config("s"), checkpoint_with({"k": "v"}), {"step": 0}, {})
+        properties = await saver.container.read()
+        assert properties["partitionKey"]["paths"] == ["/thread_id"]
+    async with CosmosSaver.from_settings(
+        settings.model_copy(update={"azure_cosmosdb_create_if_missing": False})
+    ) as saver:
+        loaded = await saver.aget_tuple(config("s"))
+        assert loaded is not None and loaded.checkpoint["channel_values"] == {"k": "v"}
+        assert saver.ttl == 600

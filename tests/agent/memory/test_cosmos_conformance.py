@@ -1,0 +1,36 @@
+"""The public LangGraph checkpointer conformance suite against CosmosSaver on a Cosmos server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from azure.cosmos.aio import CosmosClient
+from langgraph.checkpoint.conformance import checkpointer_test, validate
+from langgraph.checkpoint.conformance.capabilities import BASE_CAPABILITIES
+
+from agent.memory.cosmos import CosmosSaver
+from tests.support.cosmos_server import CosmosEndpoint, create_container, start_cosmos_server
+
+
+@pytest.fixture(scope="module")
+def cosmos() -> Iterator[CosmosEndpoint]:
+    with start_cosmos_server() as endpoint:
+        yield endpoint
+
+
+async def test_every_base_capability_passes(cosmos: CosmosEndpoint) -> None:
+    async with CosmosClient(cosmos.url, credential=cosmos.key) as client:
+        container = await create_container(client, "conformance", "threads")
+
+        @checkpointer_test(name="CosmosSaver")
+        async def factory() -> AsyncIterator[CosmosSaver]:
+            yield CosmosSaver(container, ttl_seconds=3600, max_bytes=16 * 1024 * 1024)
+
+        report = await validate(factory)
+
+    failures = {name: r.failures for name, r in report.results.items() if r.failures}
+    assert report.passed_all_base(), failures
+    for capability in BASE_CAPABILITIES:
+        result = report.results[capability.value]
+        assert result.passed and result.tests_passed > 0 and result.tests_failed == 0

@@ -1,0 +1,196 @@
+"""apisearch: OpenAPI GET operations as typed tools, called against a loopback sample API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.tools import BaseTool, ToolException
+from starlette.applications import Starlette
+
+from agent.settings import Settings
+from agent.tools import apisearch
+from agent.tools.results import parse_results
+from tests.support import sample_api
+from tests.support.loopback_http import serve_app
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[tuple[str, Starlette]]:
+    app = sample_api.create_app()
+    with serve_app(app) as base:
+        yield base, app
+
+
+@pytest.fixture
+def app_state(api: tuple[str, Starlette]) -> Iterator[Any]:
+    _, app = api
+    app.state.requests.clear()
+    yield app.state
+    app.state.redirect_price_to = None
+
+
+def _settings(spec: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"apisearch_openapi_spec": spec, "outbound_allow_private": True,
+                              "outbound_timeout_seconds": 5.0}
+    values.update(overrides)
+    return Settings(**values)
+
+
+def _spec_file(tmp_path: Path, server_url: str) -> Path:
+    spec = sample_api.load_spec()
+    spec["servers"] = [{"url": server_url}]
+    path = tmp_path / "openapi.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+def _by_name(tools: list[BaseTool]) -> dict[str, BaseTool]:
+    return {t.name: t for t in tools}
+
+
+def test_unset_spec_gives_no_tools() -> None:
+    assert apisearch.build_tools(Settings(apisearch_openapi_spec="")) == []
+
+
+def test_unusable_spec_gives_no_tools(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"swagger": "2.0", "paths": {}}', encoding="utf-8")
+    assert apisearch.build_tools(_settings(str(bad))) == []
+    assert apisearch.build_tools(_settings(str(tmp_path / "missing.json"))) == []
+
+
+def test_get_operations_become_typed_tools(tmp_path: Path, api: tuple[str, Starlette]) -> None:
+    base, _ = api
+    tools = _by_name(apisearch.build_tools(_settings(str(_spec_file(tmp_path, base + "/v1")))))
+    assert sorted(tools) == ["getAsset", "getPrice", "listAssets"]  # DELETE is not offered
+    price = tools["getPrice"]
+    assert "Current price of a crypto asset" in price.description
+    schema = price.tool_call_schema.model_json_schema()
+    assert schema["required"] == ["symbol"]
+    assert schema["properties"]["symbol"]["type"] == "string"
+    assert "ticker" in schema["properties"]["symbol"]["description"]
+    currency = schema["properties"]["currency"]
+    assert currency["anyOf"][0] == {"enum": ["USD", "EUR", "GBP"], "type": "string"}
+    assert "default: \"USD\"" in currency["description"]
+    listing = tools["listAssets"].tool_call_schema.model_json_schema()
+    assert listing["properties"]["limit"]["anyOf"][0]["type"] == "integer"
+    assert listing["properties"]["include_inactive"]["anyOf"][0]["type"] == "boolean"
+    assert "required" not in listing
+    asset = tools["getAsset"].tool_call_schema.model_json_schema()
+    assert asset["required"] == ["symbol"]
+    with pytest.raises(ValueError, match="currency"):
+        price.args_schema.model_validate({"symbol": "ETH", "currency": "JPY"})  # type: ignore[union-attr]
+
+
+async def test_spec_from_file_call_returns_data(
+    tmp_path: Path, api: tuple[str, Starlette], app_state: Any
+) -> None:
+    base, _ = api
+    tools = _by_name(apisearch.build_tools(_settings(str(_spec_file(tmp_path, base + "/v1")))))
+    out = await tools["getPrice"].ainvoke({"symbol": "ETH", "currency": "EUR"})
+    [result] = parse_results(out)
+    assert result.source == f"{base}/v1/price?symbol=ETH&currency=EUR"
+    assert json.loads(result.content) == {"symbol": "ETH", "currency": "EUR", "price": 3170.12,
+                                          "as_of": "2025-01-01T00:00:00Z"}
+    assert result.title == "Sample Crypto Prices: Current price of a crypto asset"
+    [seen] = app_state.requests
+    assert (seen["raw_path"], seen["query"]) == ("/v1/price", "symbol=ETH&currency=EUR")
+
+
+async def test_spec_from_url_with_relative_server(
+    api: tuple[str, Starlette], app_state: Any
+) -> None:
+    base, _ = api
+    tools = _by_name(apisearch.build_tools(_settings(f"{base}/openapi.json")))
+    out = await tools["listAssets"].ainvoke({"include_inactive": True, "limit": 2})
+    [result] = parse_results(out)
+    assert result.source == f"{base}/v1/assets?limit=2&include-inactive=true"
+    assert [a["symbol"] for a in json.loads(result.content)["assets"]] == ["BTC", "ETH"]
+    assert [r["raw_path"] for r in app_state.requests] == ["/openapi.json", "/v1/assets"]
+    out = await tools["getAsset"].ainvoke({"symbol": "btc"})
+    assert json.loads(parse_results(out)[0].content)["name"] == "Bitcoin"
+
+
+async def test_async_builder_and_yaml_spec(tmp_path: Path, api: tuple[str, Starlette]) -> None:
+    import yaml
+
+    base, _ = api
+    spec = sample_api.load_spec()
+    spec["servers"] = [{"url": base + "/v1"}]
+    path = tmp_path / "openapi.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    tools = _by_name(await apisearch.abuild_tools(_settings(str(path))))
+    out = await tools["getPrice"].ainvoke({"symbol": "BTC"})
+    assert json.loads(parse_results(out)[0].content)["price"] == 97000.5
+
+
+async def test_spec_url_on_loopback_refused_without_allow_private(
+    api: tuple[str, Starlette],
+) -> None:
+    base, _ = api
+    settings = _settings(f"{base}/openapi.json", outbound_allow_private=False)
+    assert apisearch.build_tools(settings) == []
+    with pytest.raises(Exception, match=r"refused: 127\.0\.0\.1 is a loopback address"):
+        await apisearch.abuild_tools(settings)
+
+
+async def test_call_to_host_other_than_spec_server_refused(
+    tmp_path: Path, api: tuple[str, Starlette], app_state: Any
+) -> None:
+    """The API redirects to another host (localhost, same machine): not the spec's server."""
+    base, _ = api
+    tools = _by_name(apisearch.build_tools(_settings(str(_spec_file(tmp_path, base + "/v1")))))
+    app_state.redirect_price_to = base.replace("127.0.0.1", "localhost") + "/v1/assets"
+    with pytest.raises(ToolException, match="host localhost is not one of the allowed hosts"):
+        await tools["getPrice"].ainvoke({"symbol": "ETH"})
+    assert [r["raw_path"] for r in app_state.requests] == ["/v1/price"]
+
+
+async def test_spec_server_elsewhere_is_never_called(
+    tmp_path: Path, api: tuple[str, Starlette], app_state: Any
+) -> None:
+    """A spec naming the metadata address as its server: the call is refused before sending."""
+    tools = _by_name(apisearch.build_tools(
+        _settings(str(_spec_file(tmp_path, "http://169.254.169.254/v1")))))
+    with pytest.raises(ToolException, match=r"169\.254\.169\.254 is a cloud metadata address"):
+        await tools["getPrice"].ainvoke({"symbol": "ETH"})
+
+
+@pytest.mark.parametrize(
+    ("symbol", "raw_path"),
+    [
+        ("../price", "/v1/assets/..%2Fprice"),
+        ("ETH?symbol=BTC", "/v1/assets/ETH%3Fsymbol%3DBTC"),
+        ("ETH#frag", "/v1/assets/ETH%23frag"),
+        ("%2e%2e", "/v1/assets/%252e%252e"),
+    ],
+)
+async def test_path_parameter_injection_is_encoded(
+    tmp_path: Path, api: tuple[str, Starlette], app_state: Any, symbol: str, raw_path: str
+) -> None:
+    base, _ = api
+    tools = _by_name(apisearch.build_tools(_settings(str(_spec_file(tmp_path, base + "/v1")))))
+    with pytest.raises(ToolException, match="HTTP 404"):
+        await tools["getAsset"].ainvoke({"symbol": symbol})
+    assert [(r["raw_path"], r["query"]) for r in app_state.requests] == [(raw_path, "")]
+
+
+@pytest.mark.parametrize("symbol", ["..", ".", "ETH\r\nX-Injected: 1"])
+async def test_path_dot_segments_and_control_chars_refused(
+    tmp_path: Path, api: tuple[str, Starlette], app_state: Any, symbol: str
+) -> None:
+    base, _ = api
+    tools = _by_name(apisearch.build_tools(_settings(str(_spec_file(tmp_path, base + "/v1")))))
+    with pytest.raises(ToolException, match="refused: path parameter 'symbol'"):
+        await tools["getAsset"].ainvoke({"symbol": symbol})
+    assert app_state.requests == []
+
+
+def test_relative_server_in_a_file_spec_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "openapi.json"
+    path.write_text(json.dumps(sample_api.load_spec()), encoding="utf-8")  # servers: /v1
+    assert apisearch.build_tools(_settings(str(path))) == []

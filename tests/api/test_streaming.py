@@ -1,0 +1,130 @@
+"""`/stream` over a real uvicorn server, read with sseclient-py as the seed client does."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import requests
+
+from tests.conftest import CORPUS
+from tests.support.fake_openai import Turn, fake_openai
+from tests.support.live_server import LiveServer, live_server
+from tests.support.sse import by_type, stream
+
+
+def test_event_order_metadata_first_and_end_equals_chunks(offline_server: LiveServer) -> None:
+    _, events = stream(f"{offline_server.url}/stream",
+                       {"user_input": "@docsearch, how far away is the Moon?"})
+    names = [e.event for e in events]
+    assert names[0] == "metadata"
+    assert names[-1] == "end"
+    meta = events[0].json()
+    assert set(meta) == {"run_id", "thread_id"} and meta["run_id"] and meta["thread_id"]
+    assert [int(e.id) for e in events] == list(range(1, len(events) + 1))
+    chunks = by_type(events, "data")
+    assert len(chunks) > 3, "the answer must arrive as several chunks"
+    assert "".join(c.data for c in chunks) == events[-1].data
+    assert "384,400" in events[-1].data and "[[1]](corpus/moon.md" in events[-1].data
+    assert names.index("on_tool_start") < names.index("on_tool_end") < names.index("data")
+
+
+def test_tool_events_carry_agent_tool_call_id_input_and_output(
+        offline_server: LiveServer) -> None:
+    _, events = stream(f"{offline_server.url}/stream",
+                       {"user_input": "@docsearch what does Joey wear?"})
+    start = by_type(events, "on_tool_start")[0].json()
+    end = by_type(events, "on_tool_end")[0].json()
+    assert start["agent"] == end["agent"] == "docsearch"
+    assert start["name"] == end["name"] == "search_documents"
+    assert start["tool_call_id"] == end["tool_call_id"] != ""
+    assert "Joey" in start["input"]
+    assert "Chandler" in end["output"] and end["status"] == "success"
+
+
+def test_headers_are_sse_uncompressed_and_unbuffered(offline_server: LiveServer) -> None:
+    resp, _ = stream(f"{offline_server.url}/stream", {"user_input": "@docsearch tides"})
+    assert resp.headers["content-type"].startswith("text/event-stream")
+    assert resp.headers["cache-control"] == "no-cache"
+    assert resp.headers["x-accel-buffering"] == "no"
+    assert resp.headers.get("content-encoding", "identity") == "identity"
+
+
+MULTILINE_CHUNKS = ["Line one\nline two", "\n\n", "  two leading spaces", " ", "\r\n",
+                    "after crlf\rafter cr", "\n", "", "émoji 🚀 and 中文", "\n\nend "]
+
+
+def test_multiline_chunks_reach_a_standard_client_intact(tmp_path: Path) -> None:
+    with fake_openai() as (model, model_url), live_server(tmp_path, {
+            "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
+            "OPENAI_API_KEY": "test-key", "DOCS_DIR": str(CORPUS)}) as server:
+        model.add(Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "x"}}]),
+                  Turn(chunks=MULTILINE_CHUNKS))
+        _, events = stream(f"{server.url}/stream", {"user_input": "@docsearch formatting"})
+    expected = [c.replace("\r\n", "\n").replace("\r", "\n") for c in MULTILINE_CHUNKS if c]
+    assert [e.data for e in by_type(events, "data")] == expected
+    assert by_type(events, "end")[0].data == "".join(expected)
+
+
+def test_keepalive_comments_while_the_model_is_slow(tmp_path: Path) -> None:
+    with fake_openai() as (model, model_url), live_server(tmp_path, {
+            "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
+            "SSE_KEEPALIVE_SECONDS": "0.2", "DOCS_DIR": str(CORPUS)}) as server:
+        model.add(Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "x"}}],
+                       first_delay=1.0), Turn(chunks=["done"]))
+        with requests.post(f"{server.url}/stream", json={"user_input": "@docsearch slow"},
+                           stream=True, timeout=30) as resp:
+            raw = resp.content.decode()
+    assert raw.count(": keep-alive\n\n") >= 2
+    assert raw.index(": keep-alive") > raw.index("event: metadata")
+    assert "event: end\ndata: done\n" in raw
+
+
+def test_error_event_when_the_model_fails_mid_stream(tmp_path: Path) -> None:
+    with fake_openai() as (model, model_url), live_server(tmp_path, {
+            "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
+            "MODEL_MAX_RETRIES": "0", "DOCS_DIR": str(CORPUS)}) as server:
+        model.add(Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "x"}}]),
+                  Turn(chunks=["partial ", "answer ", "never finished"], fail_after=2))
+        _, events = stream(f"{server.url}/stream", {"user_input": "@docsearch break please"})
+        log = server.log()
+    names = [e.event for e in events]
+    assert names[0] == "metadata" and names[-1] == "error" and "end" not in names
+    error = events[-1].json()
+    assert set(error) == {"status_code", "message", "run_id"}
+    assert error["run_id"] == events[0].json()["run_id"]
+    assert error["status_code"] >= 500
+    assert "Traceback" not in error["message"] and "test-key" not in error["message"]
+    assert "Traceback" in log  # the details go to the server log instead
+
+
+def test_client_disconnect_cancels_the_run_and_the_thread_stays_usable(tmp_path: Path) -> None:
+    with fake_openai() as (model, model_url), live_server(tmp_path, {
+            "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
+            "DOCS_DIR": str(CORPUS)}) as server:
+        model.add(Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "x"}}]),
+                  Turn(chunks=[f"tok{i} " for i in range(500)], delay=0.02))
+        host, port = server.url.removeprefix("http://").split(":")
+        body = b'{"user_input": "@docsearch long answer", "thread_id": "disc-1"}'
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"POST /stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            received = b""
+            while received.count(b"event: data") < 3:
+                received += sock.recv(65536)
+        # the client is gone: the model stream must be cancelled long before its 500 tokens
+        deadline = time.monotonic() + 10
+        while not (len(model.outcomes) == 2 and model.outcomes[1].cancelled):
+            assert time.monotonic() < deadline, "the model stream was not cancelled"
+            time.sleep(0.02)
+        assert model.outcomes[1].chunks_sent < 100
+        assert not model.outcomes[1].completed
+        model.add(Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "y"}}]),
+                  Turn(chunks=["second ", "turn"]))
+        _, events = stream(f"{server.url}/stream",
+                           {"user_input": "@docsearch again", "thread_id": "disc-1"})
+        assert by_type(events, "end")[0].data == "second turn"
+        last_request = model.requests[-1].body["messages"]
+        assert [m["content"] for m in last_request if m["role"] == "user"][-2:] == [
+            "@docsearch long answer", "@docsearch again"]
