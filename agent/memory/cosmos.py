@@ -1,25 +1,23 @@
 """LangGraph checkpointer on Azure Cosmos DB for NoSQL (async only).
 
 All items of a thread share the partition key `/thread_id`, so every read, query and delete
-stays in one logical partition. The latest checkpoint of a namespace is found by a
-`TOP 1 ... ORDER BY c.checkpoint_id DESC` query inside the partition (an index seek returning one
-item), so loading a thread costs the same at turn 2 and at
-turn 500. Writes are upserts (idempotent), every item carries the thread TTL, and large payloads
-are compressed and split into chunk items (see `agent.memory.cosmos_items` and
-docs/memory-cosmos.md). Throttling (429) and unavailability (503) are retried by the SDK.
+stays in one logical partition. Loading a thread's latest state is one query: the newest
+checkpoint of the namespace and its pending writes, ordered by `checkpoint_id` and read only
+until the first row of an older checkpoint (`agent.memory.cosmos_queries`), so it costs the
+same at turn 1 and at turn 500. Writes are upserts (idempotent), every item carries the thread
+TTL, and large payloads are compressed and split into chunk items (`agent.memory.cosmos_items`).
+Throttling (429) and unavailability (503) are retried by the SDK. See docs/memory-cosmos.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
-from azure.cosmos import PartitionKey
-from azure.cosmos.aio import ContainerProxy, CosmosClient
+from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -34,6 +32,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from agent.memory import cosmos_queries as queries
+from agent.memory.cosmos_account import INDEXING_POLICY, open_container
 from agent.memory.cosmos_items import (
     CheckpointTooLargeError,
     Item,
@@ -47,22 +47,24 @@ from agent.memory.cosmos_items import (
 if TYPE_CHECKING:
     from agent.settings import Settings
 
-__all__ = ["CheckpointTooLargeError", "CosmosSaver"]
+__all__ = ["INDEXING_POLICY", "CheckpointTooLargeError", "CosmosSaver"]
 
 # Module-level aliases: inside the class, `list` names the `list` method.
 Items = list[Item]
-Writes = dict[str, list[tuple[str, str, Any]]]
+PendingWrites = list[tuple[str, str, Any]]
 
-_FILTER_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _CONCURRENCY = 16
 _ASYNC_ONLY = "CosmosSaver is async-only: use the async API ({}), e.g. graph.ainvoke/astream."
 
-# Indexing policy used when the saver creates the container: payloads are never queried.
-INDEXING_POLICY: dict[str, Any] = {
-    "indexingMode": "consistent",
-    "includedPaths": [{"path": "/*"}],
-    "excludedPaths": [{"path": "/data/?"}, {"path": '/"_etag"/?'}],
-}
+
+def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
+    ids = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}
+    return {"configurable": ids}
+
+
+def _write_order(row: Item) -> tuple[str, str, int]:
+    """LangGraph's pending-writes order: task path, task id, write index."""
+    return row.get("task_path") or "", row["task_id"], int(row["idx"])
 
 
 class CosmosSaver(BaseCheckpointSaver[int]):
@@ -86,37 +88,13 @@ class CosmosSaver(BaseCheckpointSaver[int]):
     @classmethod
     @asynccontextmanager
     async def from_settings(cls, settings: Settings) -> AsyncIterator[CosmosSaver]:
-        """One Cosmos client for the process, closed (with its credential) on exit."""
-        from azure.identity.aio import DefaultAzureCredential
-
-        key = settings.azure_cosmosdb_key
-        aad = None if key is not None else DefaultAzureCredential()
-        credential: Any = aad if aad is not None else key.get_secret_value()  # type: ignore[union-attr]
-        client = CosmosClient(settings.azure_cosmosdb_endpoint, credential=credential)
-        try:
-            if settings.azure_cosmosdb_create_if_missing:
-                database = await client.create_database_if_not_exists(
-                    settings.azure_cosmosdb_database
-                )
-                container = await database.create_container_if_not_exists(
-                    id=settings.azure_cosmosdb_container,
-                    partition_key=PartitionKey(path="/thread_id"),
-                    default_ttl=-1,
-                    indexing_policy=INDEXING_POLICY,
-                )
-            else:
-                container = client.get_database_client(
-                    settings.azure_cosmosdb_database
-                ).get_container_client(settings.azure_cosmosdb_container)
+        """A saver on the configured container; the client is closed on exit."""
+        async with open_container(settings) as container:
             yield cls(
                 container,
                 ttl_seconds=settings.thread_ttl_seconds,
                 max_bytes=settings.checkpoint_max_bytes,
             )
-        finally:
-            await client.close()
-            if aad is not None:
-                await aad.close()
 
     # --- sync API: not supported ---------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -154,24 +132,23 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         raise NotImplementedError(_ASYNC_ONLY.format("adelete_thread"))
 
     # --- low-level helpers -----------------------------------------------------------------
-    async def _read(self, item_id: str, thread_id: str) -> Item | None:
-        try:
-            return dict(await self.container.read_item(item_id, partition_key=thread_id))
-        except CosmosResourceNotFoundError:
-            return None
-
-    async def _query(self, partition: str | None, query: str, /, **params: Any) -> Items:
-        """Run `query` in one thread's partition (`partition=None`: across all threads)."""
+    def _rows(
+        self, partition: str | None, query: queries.Query, page_size: int
+    ) -> AsyncIterator[Item]:
+        """Rows of `query` in one thread's partition (`partition=None`: across all threads)."""
+        text, params = query
         parameters = [{"name": f"@{k}", "value": v} for k, v in params.items()]
         if partition is None:
-            pages = self.container.query_items(
-                query, parameters=parameters, enable_cross_partition_query=True
+            return self.container.query_items(
+                text, parameters=parameters, enable_cross_partition_query=True,
+                max_item_count=page_size,
             )
-        else:
-            pages = self.container.query_items(
-                query, parameters=parameters, partition_key=partition
-            )
-        return [dict(item) async for item in pages]
+        return self.container.query_items(
+            text, parameters=parameters, partition_key=partition, max_item_count=page_size
+        )
+
+    async def _all(self, partition: str | None, query: queries.Query) -> Items:
+        return [dict(row) async for row in self._rows(partition, query, queries.FULL_PAGE_SIZE)]
 
     async def _gather(self, calls: Sequence[Awaitable[Any]]) -> Sequence[Any]:
         gate = asyncio.Semaphore(_CONCURRENCY)
@@ -185,96 +162,61 @@ class CosmosSaver(BaseCheckpointSaver[int]):
     async def _upsert_all(self, items: Sequence[Item]) -> None:
         await self._gather([self.container.upsert_item(item) for item in items])
 
-    async def _load(self, item: Item) -> Any:
-        """Deserialize the payload of a checkpoint or write item (fetching its chunks)."""
+    async def _read(self, item_id: str, thread_id: str) -> Item | None:
+        try:
+            return dict(await self.container.read_item(item_id, partition_key=thread_id))
+        except CosmosResourceNotFoundError:
+            return None
+
+    async def _load(self, row: Item) -> Any:
+        """Deserialize the payload of a checkpoint or write row (point-reading its chunks)."""
         chunks: Items = []
-        if item.get("chunks"):
+        if row.get("chunks"):
             found = await self._gather(
                 [
-                    self._read(chunk_item_id(item["id"], i), item["thread_id"])
-                    for i in range(int(item["chunks"]))
+                    self._read(chunk_item_id(row["id"], i), row["thread_id"])
+                    for i in range(int(row["chunks"]))
                 ]
             )
             if any(c is None for c in found):
-                raise RuntimeError(f"Cosmos item {item['id']!r} is missing chunks")
+                raise RuntimeError(f"Cosmos item {row['id']!r} is missing chunks")
             chunks = [c for c in found if c is not None]
-        return self.serde.loads_typed(decode_payload(item, chunks))
+        return self.serde.loads_typed(decode_payload(row, chunks))
 
-    # --- reading -----------------------------------------------------------------------------
-    async def _writes(
-        self, thread_id: str, ns: str, checkpoint_ids: Sequence[str]
-    ) -> Writes:
-        """Pending writes of the given checkpoints (one query)."""
-        if not checkpoint_ids:
-            return {}
-        items = await self._query(
-            thread_id,
-            "SELECT * FROM c WHERE c.thread_id = @thread_id AND c.kind = 'write' "
-            "AND c.checkpoint_ns = @ns AND ARRAY_CONTAINS(@ids, c.checkpoint_id)",
-            thread_id=thread_id,
-            ns=ns,
-            ids=list(checkpoint_ids),
-        )
-        return await self._decode_writes(items, checkpoint_ids)
+    async def _pending(self, rows: Items) -> PendingWrites:
+        """`(task_id, channel, value)` of write rows, in LangGraph's order."""
+        rows = sorted(rows, key=_write_order)
+        values = await self._gather([self._load(r) for r in rows])
+        return [(r["task_id"], r["channel"], v) for r, v in zip(rows, values, strict=True)]
 
-    async def _decode_writes(
-        self, items: Items, checkpoint_ids: Sequence[str]
-    ) -> Writes:
-        """Write items grouped by checkpoint id, in `writes_sort_key` order."""
-        items = sorted(items, key=lambda w: (w.get("task_path", ""), w["task_id"], w["idx"]))
-        values = await self._gather([self._load(w) for w in items])
-        result: Writes = {cid: [] for cid in checkpoint_ids}
-        for w, value in zip(items, values, strict=True):
-            result.setdefault(w["checkpoint_id"], []).append((w["task_id"], w["channel"], value))
-        return result
-
-    def _tuple(self, item: Item, checkpoint: Checkpoint, writes: Any) -> CheckpointTuple:
-        thread_id, ns = item["thread_id"], item["checkpoint_ns"]
-        parent = item.get("parent_checkpoint_id")
+    async def _tuple(self, row: Item, write_rows: Items) -> CheckpointTuple:
+        thread_id, ns = row["thread_id"], row["checkpoint_ns"]
+        parent = row.get("parent_checkpoint_id")
+        checkpoint, writes = await asyncio.gather(self._load(row), self._pending(write_rows))
         return CheckpointTuple(
-            config={
-                "configurable": {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": ns,
-                    "checkpoint_id": item["checkpoint_id"],
-                }
-            },
+            config=_config(thread_id, ns, row["checkpoint_id"]),
             checkpoint=checkpoint,
-            metadata=item.get("metadata") or {},
-            parent_config=(
-                {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
-                                  "checkpoint_id": parent}}
-                if parent
-                else None
-            ),
+            metadata=row.get("metadata") or {},
+            parent_config=_config(thread_id, ns, parent) if parent else None,
             pending_writes=writes,
         )
 
+    # --- reading -----------------------------------------------------------------------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The given (or latest) checkpoint with its pending writes: one single-partition query
+        (plus point reads of chunks, for a payload too large for its item)."""
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         ns = configurable.get("checkpoint_ns", "")
         checkpoint_id = get_checkpoint_id(config)
         if checkpoint_id is None:
-            # Latest checkpoint: an index seek on checkpoint_id inside the thread's partition
-            # that returns one item, however long the thread is.
-            found = await self._query(
-                thread_id,
-                "SELECT TOP 1 * FROM c WHERE c.thread_id = @thread_id AND c.kind = 'checkpoint' "
-                "AND c.checkpoint_ns = @ns ORDER BY c.checkpoint_id DESC",
-                thread_id=thread_id,
-                ns=ns,
-            )
-            item = found[0] if found else None
+            rows = self._rows(thread_id, queries.latest_query(thread_id, ns),
+                              queries.LATEST_PAGE_SIZE)
         else:
-            item = await self._read(checkpoint_item_id(ns, checkpoint_id), thread_id)
-        if item is None:
-            return None
-        cid = str(item["checkpoint_id"])
-        checkpoint, writes = await asyncio.gather(
-            self._load(item), self._writes(thread_id, ns, [cid])
-        )
-        return self._tuple(item, checkpoint, writes[cid])
+            rows = self._rows(thread_id, queries.checkpoint_query(thread_id, ns, checkpoint_id),
+                              queries.FULL_PAGE_SIZE)
+        row, write_rows = await queries.first_checkpoint_group(rows)
+        return None if row is None else await self._tuple(row, write_rows)
 
     async def alist(
         self,
@@ -284,55 +226,31 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        conditions = ["c.kind = 'checkpoint'"]
-        params: dict[str, Any] = {}
-        thread_id: str | None = None
-        if config is not None:
-            thread_id = str(config["configurable"]["thread_id"])
-            conditions.append("c.thread_id = @thread_id")
-            params["thread_id"] = thread_id
-            if "checkpoint_ns" in config["configurable"]:
-                conditions.append("c.checkpoint_ns = @ns")
-                params["ns"] = config["configurable"]["checkpoint_ns"]
-            if config["configurable"].get("checkpoint_id"):
-                conditions.append("c.checkpoint_id = @id")
-                params["id"] = config["configurable"]["checkpoint_id"]
-        if before is not None and (before_id := get_checkpoint_id(before)):
-            conditions.append("c.checkpoint_id < @before")
-            params["before"] = before_id
-        all_server_side = True
-        for n, (key, value) in enumerate((filter or {}).items()):
-            scalar = value is None or isinstance(value, str | int | float)
-            if scalar and _FILTER_KEY.fullmatch(key):
-                conditions.append(f'c.metadata["{key}"] = @f{n}')
-                params[f"f{n}"] = value
-            else:
-                all_server_side = False
-        top = f"TOP {int(limit)} " if limit is not None and all_server_side else ""
-        query = (
-            f"SELECT {top}* FROM c WHERE {' AND '.join(conditions)} "
-            "ORDER BY c.checkpoint_id DESC"
-        )
-        items = await self._query(thread_id, query, **params)
-        if filter:
-            items = [
-                found for found in items
-                if all((found.get("metadata") or {}).get(k) == v for k, v in filter.items())
+        """Checkpoints newest first: one query (filters, `before` and `limit` server-side where
+        Cosmos can), then one query per thread and namespace for their pending writes."""
+        configurable = dict(config["configurable"]) if config is not None else None
+        before_id = get_checkpoint_id(before) if before is not None else None
+        query, params, all_server_side = queries.list_query(configurable, filter, before_id, limit)
+        partition = str(configurable["thread_id"]) if configurable is not None else None
+        rows = await self._all(partition, (query, params))
+        if filter and not all_server_side:
+            rows = [
+                r for r in rows
+                if all((r.get("metadata") or {}).get(k) == v for k, v in filter.items())
             ]
         if limit is not None:
-            items = items[: max(limit, 0)]
-        groups: dict[tuple[str, str], list[str]] = {}
-        for found in items:
-            groups.setdefault((found["thread_id"], found["checkpoint_ns"]), []).append(
-                found["checkpoint_id"]
-            )
-        writes: dict[tuple[str, str, str], Any] = {}
+            rows = rows[: max(limit, 0)]
+        groups: dict[tuple[str, str], set[str]] = {}
+        for r in rows:
+            groups.setdefault((r["thread_id"], r["checkpoint_ns"]), set()).add(r["checkpoint_id"])
+        writes: dict[tuple[str, str, str], Items] = {}
         for (tid, ns), ids in groups.items():
-            for cid, pending in (await self._writes(tid, ns, ids)).items():
-                writes[(tid, ns, cid)] = pending
-        for found in items:
-            where = (found["thread_id"], found["checkpoint_ns"], found["checkpoint_id"])
-            yield self._tuple(found, await self._load(found), writes.get(where, []))
+            for w in await self._all(tid, queries.writes_query(tid, ns, sorted(ids))):
+                writes.setdefault((tid, ns, w["checkpoint_id"]), []).append(w)
+        for r in rows:
+            yield await self._tuple(
+                r, writes.get((r["thread_id"], r["checkpoint_ns"], r["checkpoint_id"]), [])
+            )
 
     # --- writing -----------------------------------------------------------------------------
     async def aput(
@@ -342,6 +260,7 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
+        """Upsert the checkpoint item (after its chunk items, if any)."""
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         ns = configurable.get("checkpoint_ns", "")
@@ -370,13 +289,7 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         # Chunks first: a reader never sees a checkpoint item whose chunks are not there yet.
         await self._upsert_all(chunks)
         await self.container.upsert_item(item)
-        return {
-            "configurable": {
-                "thread_id": thread_id,
-                "checkpoint_ns": ns,
-                "checkpoint_id": checkpoint["id"],
-            }
-        }
+        return _config(thread_id, ns, checkpoint["id"])
 
     async def aput_writes(
         self,
@@ -385,6 +298,7 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         task_id: str,
         task_path: str = "",
     ) -> None:
+        """Upsert one item per write, keyed by checkpoint, task and write index."""
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         ns = configurable.get("checkpoint_ns", "")
@@ -423,10 +337,8 @@ class CosmosSaver(BaseCheckpointSaver[int]):
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every item of the thread: list the ids in its partition, delete each."""
-        items = await self._query(
-            thread_id, "SELECT c.id FROM c WHERE c.thread_id = @thread_id", thread_id=thread_id
-        )
-        await self._gather([self._delete(found["id"], thread_id) for found in items])
+        rows = await self._all(thread_id, queries.ids_query(thread_id))
+        await self._gather([self._delete(r["id"], thread_id) for r in rows])
 
     async def _delete(self, item_id: str, thread_id: str) -> None:
         with suppress(CosmosResourceNotFoundError):

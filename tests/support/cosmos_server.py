@@ -100,7 +100,7 @@ async def create_container(client: Any, database: str, container: str) -> Any:
     """Create (if missing) a container laid out like production: `/thread_id`, TTL on."""
     from azure.cosmos import PartitionKey
 
-    from agent.memory.cosmos import INDEXING_POLICY
+    from agent.memory.cosmos_account import INDEXING_POLICY
 
     db = await client.create_database_if_not_exists(database)
     return await db.create_container_if_not_exists(

@@ -70,6 +70,8 @@ class FakeOpenAI:
         self.first_delay = first_delay
         self.token_delay = token_delay
         self.answer_tokens = answer_tokens
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._completions, methods=["POST"]),
@@ -106,6 +108,28 @@ class FakeOpenAI:
                     delay=self.token_delay)
 
     async def _completions(self, request: Request) -> Response:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        response = await self._reply(request)
+        if isinstance(response, StreamingResponse):
+            response.body_iterator = self._until_done(response.body_iterator)
+        else:
+            self._done()
+        return response
+
+    def _done(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    async def _until_done(self, body: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        try:
+            async for part in body:
+                yield part
+        finally:
+            self._done()
+
+    async def _reply(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(Recorded(request.url.path, dict(request.query_params),
                                       {k.lower(): v for k, v in request.headers.items()}, body))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,7 @@ from typing_extensions import TypedDict
 
 from agent.memory.cosmos import CheckpointTooLargeError, CosmosSaver
 from agent.memory.cosmos_items import CHUNK_CHARS
+from agent.memory.cosmos_queries import LATEST_PAGE_SIZE
 from agent.settings import Settings
 from tests.support.cosmos_server import (
     CosmosEndpoint,
@@ -228,15 +230,65 @@ async def test_alist_filters_before_and_limit(container: ContainerProxy) -> None
     assert by_list == list(reversed(ids))
 
 
-async def test_requests_per_turn_do_not_grow_with_the_thread(
+async def test_requests_per_turn_are_equal_at_turn_1_and_turn_100(
     cosmos: CosmosEndpoint, container: ContainerProxy
 ) -> None:
     counts = await measure_requests_per_turn(cosmos, container, measure_at=(1, 2, 100))
 
-    # Turn 1 has no earlier checkpoint, so it skips reading one checkpoint's pending writes;
-    # from then on every turn costs exactly the same.
-    assert counts[2] == counts[100]
-    assert counts[1] == counts[100] - 1
+    # One query loads the latest checkpoint with its pending writes (empty at turn 1, two rows
+    # later); the rest are upserts of the turn's three checkpoints and three writes.
+    assert counts[1] == counts[2] == counts[100] == 7
+
+
+async def test_latest_checkpoint_is_one_request_and_one_page(
+    cosmos: CosmosEndpoint, container: ContainerProxy
+) -> None:
+    saver = saver_for(container)
+    parent = None
+    for step in range(30):
+        stored = await saver.aput(
+            config("long", checkpoint_id=parent), checkpoint_with({"s": step}), {"step": step}, {}
+        )
+        await saver.aput_writes(stored, [("s", step)], f"task-{step}")
+        parent = stored["configurable"]["checkpoint_id"]
+    final = await saver.aput(config("long", checkpoint_id=parent), checkpoint_with({"s": 30}),
+                             {"step": 30}, {})
+
+    before = cosmos.request_count()
+    latest = await saver.aget_tuple(config("long"))
+    given = await saver.aget_tuple(config("long", checkpoint_id=parent))
+
+    assert cosmos.request_count() - before == 2  # one query each, first page only
+    assert latest and latest.config == final and latest.pending_writes == []
+    assert given and given.checkpoint["channel_values"] == {"s": 29}
+    assert given.pending_writes == [("task-29", "s", 29)]
+
+
+async def test_latest_checkpoint_with_more_writes_than_a_page(
+    cosmos: CosmosEndpoint, container: ContainerProxy
+) -> None:
+    saver = saver_for(container)
+    first = await saver.aput(config("w"), checkpoint_with({"n": 0}), {"step": 0}, {})
+    await saver.aput_writes(first, [("old", 1)], "earlier-task")
+    latest = await saver.aput(config("w", checkpoint_id=first["configurable"]["checkpoint_id"]),
+                              checkpoint_with({"n": 1}), {"step": 1}, {})
+    await saver.aput_writes(latest, [("a", 1), ("b", 2), ("c", 3)], "task-2")
+    await saver.aput_writes(latest, [("d", 4), ("e", 5)], "task-1")
+    # Writes of a checkpoint that was never saved (newer id) are not mistaken for the latest.
+    orphan = config("w", checkpoint_id=str(uuid6(clock_seq=-1)))
+    await saver.aput_writes(orphan, [("stray", 0)], "lost-task")
+
+    before = cosmos.request_count()
+    loaded = await saver.aget_tuple(config("w"))
+
+    assert loaded is not None and loaded.config == latest
+    assert loaded.pending_writes == [
+        ("task-1", "d", 4), ("task-1", "e", 5),
+        ("task-2", "a", 1), ("task-2", "b", 2), ("task-2", "c", 3),
+    ]
+    # Rows read: the orphan write, the checkpoint, its five writes and one row of the older
+    # checkpoint, two rows a page.
+    assert cosmos.request_count() - before == math.ceil((1 + 1 + 5 + 1) / LATEST_PAGE_SIZE)
 
 
 def test_sync_api_points_to_the_async_one(container: ContainerProxy) -> None:

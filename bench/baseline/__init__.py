@@ -1,0 +1,1 @@
+"""The baseline: the seed notebook's FastAPI serving design, running our graph."""

@@ -1,0 +1,77 @@
+"""Item 4: cold start. Time to import `function_app` (the Functions host's indexing) in a fresh
+interpreter, and time from spawning a server process to its first streamed token.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.config import QUESTION, Size
+from bench.processes import ROOT, Proc, start_server, stop
+from bench.stats import ms
+
+_IMPORT = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+
+
+def import_seconds(module: str, repeats: int) -> float:
+    """Median seconds to import `module` in a fresh interpreter."""
+    times = []
+    for _ in range(repeats):
+        done = subprocess.run([sys.executable, "-c", _IMPORT.format(module=module)], cwd=ROOT,
+                              capture_output=True, text=True, check=True, timeout=120)
+        times.append(float(done.stdout.strip().splitlines()[-1]))
+    return statistics.median(times)
+
+
+def _first_token(proc: Proc, timeout: float = 60.0) -> float:
+    """Seconds from spawn to the first `data` event of a `/stream` sent as soon as it listens."""
+    deadline = time.monotonic() + timeout
+    body = {"user_input": QUESTION, "thread_id": "cold-start"}
+    with httpx.Client(timeout=timeout) as client:
+        while time.monotonic() < deadline:
+            if proc.process.poll() is not None:
+                raise RuntimeError(f"{proc.name} exited:\n{proc.log()[-2000:]}")
+            try:
+                with client.stream("POST", proc.url + "/stream", json=body) as response:
+                    event = ""
+                    for line in response.iter_lines():
+                        if line.startswith("event:"):
+                            event = line[6:].strip()
+                        elif line.startswith("data:") and event == "data":
+                            return time.monotonic() - proc.started_at
+            except httpx.TransportError:
+                time.sleep(0.01)  # not listening yet
+                continue
+            raise RuntimeError(f"{proc.name}: stream ended without a token")
+    raise RuntimeError(f"{proc.name}: no token within {timeout} s")
+
+
+def first_token_seconds(kind: str, model_url: str, work_dir: Path, repeats: int) -> float:
+    """Median seconds from process start to first streamed token for `ours` or `baseline`."""
+    times = []
+    for _ in range(repeats):
+        proc = start_server(kind, model_url, work_dir, wait=False)
+        try:
+            times.append(_first_token(proc))
+        finally:
+            stop(proc)
+    return statistics.median(times)
+
+
+def cold_start(model_url: str, work_dir: Path, size: Size) -> dict[str, Any]:
+    """Both cold-start times for both servers (the model answers flat out meanwhile)."""
+    return {
+        "import_function_app_ms": ms(import_seconds("function_app", size.cold_repeats)),
+        "import_baseline_ms": ms(import_seconds("bench.baseline.server", size.cold_repeats)),
+        "ours_start_to_first_token_ms": ms(
+            first_token_seconds("ours", model_url, work_dir, size.cold_repeats)),
+        "baseline_start_to_first_token_ms": ms(
+            first_token_seconds("baseline", model_url, work_dir, size.cold_repeats)),
+    }

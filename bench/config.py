@@ -1,0 +1,33 @@
+"""How big each measurement is: the full run (`make bench`, < 10 min) and a tiny one (tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+QUESTION = "@docsearch How far away is the Moon?"  # the mention routes without a model call
+
+
+@dataclass(frozen=True)
+class Size:
+    """The knobs of one bench run."""
+
+    name: str
+    ttft: float = 0.3  # the model's time to first token, per model call
+    tokens_per_second: float = 50.0
+    answer_tokens: int = 50  # tokens of each paced answer
+    flat_tokens: int = 2000  # tokens of each flat-out answer
+    flat_streams: int = 3  # flat-out streams per server
+    levels: tuple[int, ...] = (25, 50, 100, 200)
+    level_seconds: float = 12.0  # how long each concurrency level keeps starting requests
+    level_rounds: int = 8  # at most this many requests per worker per level
+    batch_questions: int = 10
+    batch_repeats: int = 1
+    cold_repeats: int = 3
+    thread_turns: int = 100
+    warmup_streams: int = 3
+
+
+FULL = Size("full")
+TINY = Size("tiny", answer_tokens=5, flat_tokens=100, flat_streams=1, levels=(2, 4),
+            level_seconds=0.5, level_rounds=1, batch_questions=2, cold_repeats=1,
+            thread_turns=3, warmup_streams=1, ttft=0.05)

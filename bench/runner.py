@@ -1,0 +1,92 @@
+"""Runs every measurement, ours and the baseline in the same run, and writes the results.
+
+Processes: the model server, our server (`python -m api`) and the baseline
+(`bench.baseline.server`), each its own process, plus one load-generator process per load.
+Each measurement runs on ours, then on the baseline, before the next one starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import cold_start, streaming, thread_memory
+from bench.config import Size
+from bench.processes import ROOT, Proc, running, start_model, start_server
+from bench.report import write
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def machine() -> dict[str, Any]:
+    """Where and when the bench ran."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(terse=True)}
+
+
+def _both(servers: dict[str, Proc], run: Callable[[Proc], dict[str, Any]],
+          into: dict[str, dict[str, Any]], key: str, log: Callable[[str], None]) -> None:
+    for kind, proc in servers.items():
+        into[kind][key] = run(proc)
+        log(f"  {kind:8} {key}: {into[kind][key]}")
+
+
+def run(size: Size, out_dir: Path = RESULTS, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the bench at this size, write `out_dir`, return the data."""
+    started = time.monotonic()
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    raw_dir = out_dir / "raw" / stamp
+    data: dict[str, Any] = {"size": size.__dict__, "machine": machine(),
+                            "ours": {"concurrency": []}, "baseline": {"concurrency": []}}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        work = Path(tmp)
+        model = start_model(raw_dir, size.ttft, size.tokens_per_second, size.answer_tokens)
+        with running([model]):
+            servers = {"ours": start_server("ours", model.url, work),
+                       "baseline": start_server("baseline", model.url, work)}
+            with running(list(servers.values())):
+                log("warming up both servers")
+                for proc in servers.values():
+                    streaming.warm_up(proc, size)
+                log("1. flat out")
+                _both(servers, lambda p: streaming.flat_out(p, model, size), data, "flat_out", log)
+                log("2. concurrency")
+                for level in size.levels:
+                    for kind, proc in servers.items():
+                        row = streaming.concurrency(proc, model, size, level)
+                        data[kind]["concurrency"].append(row)
+                        log(f"  {kind:8} {row}")
+                log("3. batch")
+                _both(servers, lambda p: streaming.batch(p, model, size), data, "batch", log)
+                for kind, proc in servers.items():
+                    (raw_dir / f"{kind}.log").write_text(proc.log())
+            log("4. cold start")
+            streaming.set_pacing(model, 0.0, 0.0, size.answer_tokens)
+            data["cold_start"] = cold_start.cold_start(model.url, work, size)
+            log(f"  {data['cold_start']}")
+        log("5. thread memory")
+        data["thread_memory"] = asyncio.run(
+            thread_memory.thread_memory(work / "threads", size.thread_turns))
+        log(f"  {data['thread_memory']}")
+    data["seconds"] = round(time.monotonic() - started, 1)
+    text = write(data, out_dir)
+    log("")
+    log(text)
+    return data

@@ -1,0 +1,104 @@
+"""Items 1-3: CPU per token and flat-out rate, concurrency, and `/batch`, for one server.
+
+Each function drives a running server (`Proc`) through the load generator process and
+returns a JSON-ready dict; the model server's pacing is set before each measurement.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from bench.config import QUESTION, Size
+from bench.processes import ROOT, Proc
+from bench.stats import ms, percentile
+
+
+def set_pacing(model: Proc, ttft: float, rate: float, tokens: int) -> None:
+    """Tell the model server how to pace its next replies."""
+    body = {"ttft": ttft, "tokens_per_second": rate, "answer_tokens": tokens}
+    httpx.post(model.url + "/_bench/pacing", json=body, timeout=10).raise_for_status()
+
+
+def load(server: Proc, concurrency: int, seconds: float, max_requests: int) -> dict[str, Any]:
+    """Run the load generator process against `server`'s `/stream`."""
+    spec = {"url": server.url + "/stream", "concurrency": concurrency, "seconds": seconds,
+            "max_requests": max_requests, "question": QUESTION}
+    done = subprocess.run([sys.executable, "-m", "bench.loadgen"], input=json.dumps(spec),
+                          capture_output=True, text=True, cwd=ROOT, check=False,
+                          timeout=seconds + 180)
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def warm_up(server: Proc, size: Size) -> None:
+    """First requests build the docs index, the model client and so on: not measured."""
+    load(server, 1, 60.0, size.warmup_streams)
+    load(server, 2, 60.0, 2)
+
+
+def flat_out(server: Proc, model: Proc, size: Size) -> dict[str, Any]:
+    """Item 1: streams of `flat_tokens` tokens, no delay; CPU per token and tokens/s."""
+    set_pacing(model, 0.0, 0.0, size.flat_tokens)
+    cpu0, model0 = server.cpu_seconds(), model.cpu_seconds()
+    out = load(server, 1, 600.0, size.flat_streams)
+    cpu, model_cpu = server.cpu_seconds() - cpu0, model.cpu_seconds() - model0
+    results = out["results"]
+    tokens = sum(r["tokens"] for r in results)
+    rates = [r["tokens"] / r["first_to_last"] for r in results if r["first_to_last"] > 0]
+    return {
+        "streams": len(results), "tokens": tokens,
+        "errors": sum(1 for r in results if not r["ok"]),
+        "cpu_us_per_token": round(cpu / tokens * 1e6, 1) if tokens else None,
+        "model_cpu_us_per_token": round(model_cpu / tokens * 1e6, 1) if tokens else None,
+        "max_tokens_per_second": round(max(rates), 1) if rates else None,
+        "wall_seconds": round(out["wall"], 2),
+    }
+
+
+def concurrency(server: Proc, model: Proc, size: Size, level: int) -> dict[str, Any]:
+    """Item 2: `level` simultaneous streams at the paced rate, bounded in time and requests."""
+    set_pacing(model, size.ttft, size.tokens_per_second, size.answer_tokens)
+    server.reset_peak_rss()
+    cpu0 = server.cpu_seconds()
+    out = load(server, level, size.level_seconds, level * size.level_rounds)
+    cpu = server.cpu_seconds() - cpu0
+    results = out["results"]
+    model_ttft = 2 * size.ttft  # the tool-call reply, then the answer: two first tokens
+    added = [r["ttft"] - model_ttft for r in results if r["ttft"] is not None]
+    gaps = [g for r in results for g in r["gaps"]]
+    tokens = sum(r["tokens"] for r in results)
+    return {
+        "concurrency": level, "requests": len(results),
+        "errors": sum(1 for r in results if not r["ok"]),
+        "added_ttft_p50_ms": ms(percentile(added, 50)),
+        "added_ttft_p99_ms": ms(percentile(added, 99)),
+        "gap_p99_ms": ms(percentile(gaps, 99)),
+        "peak_rss_mb": round(server.peak_rss_mb(), 1),
+        "tokens_per_second": round(tokens / out["wall"], 1) if out["wall"] else None,
+        "cpu_us_per_token": round(cpu / tokens * 1e6, 1) if tokens else None,
+        "wall_seconds": round(out["wall"], 2),
+    }
+
+
+def batch(server: Proc, model: Proc, size: Size) -> dict[str, Any]:
+    """Item 3: `/batch` of `batch_questions` questions, no thread; wall time (best of repeats)."""
+    set_pacing(model, size.ttft, size.tokens_per_second, size.answer_tokens)
+    questions = [f"{QUESTION} ({n} {uuid.uuid4().hex[:6]})" for n in range(size.batch_questions)]
+    walls: list[float] = []
+    answers = 0
+    for _ in range(size.batch_repeats):
+        start = time.perf_counter()
+        response = httpx.post(server.url + "/batch", json={"questions": questions}, timeout=600)
+        walls.append(time.perf_counter() - start)
+        response.raise_for_status()
+        answers = len(response.json()["answers"])
+    return {"questions": len(questions), "answers": answers, "wall_seconds": round(min(walls), 3)}

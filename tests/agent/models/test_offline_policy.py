@@ -1,0 +1,84 @@
+"""The offline model's decisions: routes, tool arguments, extractive answers, plain refusals."""
+
+from __future__ import annotations
+
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+from agent.models import offline_policy as policy
+from agent.tools.results import SearchResult, results_json
+
+SEARCH_TOOL = {"type": "function", "function": {
+    "name": "search_documents", "description": "Search the index",
+    "parameters": {"type": "object", "properties": {"query": {"type": "string"}},
+                   "required": ["query"]}}}
+PRICE_TOOL = {"type": "function", "function": {
+    "name": "get_price", "description": "Price of a crypto asset",
+    "parameters": {"type": "object", "properties": {
+        "symbol": {"type": "string", "enum": ["BTC", "ETH"]},
+        "currency": {"type": "string", "enum": ["USD", "EUR"], "default": "USD"}},
+        "required": ["symbol"]}}}
+SQL_TOOL = {"type": "function", "function": {
+    "name": "sql_query", "description": "Run one read-only SQL SELECT",
+    "parameters": {"type": "object", "properties": {"query": {"type": "string"}},
+                   "required": ["query"]}}}
+
+
+def test_routes_by_keywords_and_defaults_to_docsearch() -> None:
+    choices = ["docsearch", "sqlsearch", "apisearch", "websearch"]
+    assert policy.choose_route("Which state had the most COVID deaths?", choices) == "sqlsearch"
+    assert policy.choose_route("what is the price of ethereum", choices) == "apisearch"
+    assert policy.choose_route("latest news on the election", choices) == "websearch"
+    assert policy.choose_route("hello there", choices) == "docsearch"
+    assert policy.choose_route("hello there", ["apisearch", "websearch"]) == "apisearch"
+
+
+def test_fills_query_and_enum_arguments_from_the_question() -> None:
+    call = policy.plan_tool_call([SEARCH_TOOL], "@docsearch, how do threads work?")
+    assert call is not None and call.tool_calls[0]["args"] == {"query": "how do threads work?"}
+    call = policy.plan_tool_call([SEARCH_TOOL, PRICE_TOOL], "price of ETH in EUR today")
+    assert call is not None
+    assert call.tool_calls[0]["name"] == "get_price"
+    assert call.tool_calls[0]["args"] == {"symbol": "ETH", "currency": "EUR"}
+
+
+def test_does_not_pretend_to_write_sql() -> None:
+    reply = policy.respond([HumanMessage("@sqlsearch most deaths in 2020?")], [SQL_TOOL], None)
+    assert not reply.tool_calls
+    assert "needs a real model" in reply.text and "MODEL_PROVIDER=azure" in reply.text
+
+
+def _turn(result_text: str, status: str = "success") -> list:
+    call = {"name": "search_documents", "args": {"query": "q"}, "id": "c1", "type": "tool_call"}
+    return [HumanMessage("how far is the Moon?"), AIMessage("", tool_calls=[call]),
+            ToolMessage(result_text, tool_call_id="c1", name="search_documents", status=status)]
+
+
+def test_answers_extractively_with_numbered_citations() -> None:
+    results = [SearchResult(title="Moon", source="docs/moon.md",
+                            content="The Moon orbits Earth. Its distance is 384,400 km on "
+                                    "average.\n\nUnrelated words about cheese and crackers."),
+               SearchResult(title="Tides", source="docs/tides.md",
+                            content="The Moon raises the tides on Earth twice daily.")]
+    answer = policy.respond(_turn(results_json(results)), [SEARCH_TOOL], None).text
+    assert "384,400 km" in answer and "[[1]](docs/moon.md)" in answer
+    assert "[[2]](docs/tides.md)" in answer
+    assert "cheese" not in answer
+
+
+def test_says_so_when_nothing_was_found_or_the_tool_failed() -> None:
+    nothing = policy.respond(_turn(results_json([])), [SEARCH_TOOL], None).text
+    assert "found nothing relevant" in nothing
+    failed = policy.respond(_turn("Error: ToolException: boom", "error"), [SEARCH_TOOL], None)
+    assert "failed" in failed.text and "boom" in failed.text
+
+
+def test_structured_output_call_picks_an_allowed_route() -> None:
+    schema = {"type": "function", "function": {"name": "RouteDecision", "parameters": {
+        "type": "object", "properties": {"next": {"enum": ["docsearch", "sqlsearch"]}}}}}
+    reply = policy.respond([HumanMessage("covid deaths by state")], [schema], "any")
+    assert reply.tool_calls[0]["args"] == {"next": "sqlsearch"}
+
+
+def test_without_tools_it_explains_what_enables_a_real_model() -> None:
+    reply = policy.respond([HumanMessage("write me a poem")], [], None)
+    assert "MODEL_PROVIDER" in reply.text

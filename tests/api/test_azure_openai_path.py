@@ -1,0 +1,148 @@
+"""The Azure OpenAI path over the wire: the real dev server, configured for `azure` with an API
+key, against a loopback server speaking the Azure OpenAI chat-completions protocol.
+
+A question without an @mention is routed by the model (structured output through a forced
+`RouteDecision` tool call), the chosen specialist calls its tool, and the answer streams over
+`/stream`. The tests assert what the Azure endpoint received, request by request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CORPUS
+from tests.support.fake_openai import FakeOpenAI, Recorded, Turn, fake_openai
+from tests.support.live_server import LiveServer, live_server
+from tests.support.sse import by_type, stream
+
+DEPLOYMENT = "gpt-4o-mini-prod"
+API_VERSION = "2024-10-21"
+API_KEY = "azure-wire-test-key"
+ROUTING_TEXT = "ROUTING-THOUGHTS-MUST-NOT-LEAK"
+QUESTION = "How far away is the Moon from the Earth?"
+MOON_SOURCE = "corpus/moon.md#the-moon"
+
+
+@pytest.fixture(scope="module")
+def azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeOpenAI, LiveServer]]:
+    """The dev server on `azure` (key auth) with docsearch and sqlsearch configured only."""
+    with fake_openai() as (model, base_url), live_server(
+        tmp_path_factory.mktemp("azure-wire"),
+        {"MODEL_PROVIDER": "azure", "AZURE_OPENAI_ENDPOINT": base_url,
+         "AZURE_OPENAI_CHAT_DEPLOYMENT": DEPLOYMENT, "AZURE_OPENAI_API_VERSION": API_VERSION,
+         "AZURE_OPENAI_API_KEY": API_KEY, "MODEL_MAX_RETRIES": "0",
+         "DOCS_DIR": str(CORPUS)},
+    ) as server:
+        yield model, server
+
+
+def _function(tool: dict[str, Any]) -> dict[str, Any]:
+    assert tool["type"] == "function"
+    function: dict[str, Any] = tool["function"]
+    return function
+
+
+def _assert_azure_wire(request: Recorded) -> None:
+    assert request.path == f"/openai/deployments/{DEPLOYMENT}/chat/completions"
+    assert request.query == {"api-version": API_VERSION}
+    assert request.headers["api-key"] == API_KEY
+    assert "authorization" not in request.headers
+    assert request.body["stream"] is True
+    assert request.body["stream_options"] == {"include_usage": True}
+
+
+def test_routed_question_calls_a_tool_and_streams_the_answer(
+    azure: tuple[FakeOpenAI, LiveServer],
+) -> None:
+    model, server = azure
+    model.script.clear()
+    first = len(model.requests)
+    answer = ["The Moon is about ", "384,400 km ", f"from Earth [[1]]({MOON_SOURCE})."]
+    model.add(
+        Turn(chunks=[ROUTING_TEXT], tool_calls=[
+            {"id": "call_route", "name": "RouteDecision", "arguments": {"next": "docsearch"}}]),
+        Turn(tool_calls=[{"id": "call_docs_1", "name": "search_documents",
+                          "arguments": {"query": "Moon distance from Earth"}}]),
+        Turn(chunks=answer),
+    )
+
+    _, events = stream(f"{server.url}/stream", {"user_input": QUESTION})
+
+    route, ask, answer_request = model.requests[first:]
+    for request in (route, ask, answer_request):
+        _assert_azure_wire(request)
+    assert all(outcome.completed for outcome in model.outcomes[first:])  # usage chunk + [DONE]
+
+    # 1. Routing: a forced call of RouteDecision whose enum is exactly the enabled specialists.
+    assert route.body["tool_choice"] == {"type": "function",
+                                         "function": {"name": "RouteDecision"}}
+    [route_tool] = route.body["tools"]
+    decision = _function(route_tool)
+    assert decision["name"] == "RouteDecision"
+    assert decision["parameters"]["properties"]["next"]["enum"] == ["docsearch", "sqlsearch"]
+    assert decision["parameters"]["required"] == ["next"]
+    router_system, *_, router_user = route.body["messages"]
+    assert router_system["role"] == "system" and "supervisor" in router_system["content"]
+    assert "- docsearch:" in router_system["content"]
+    assert "- sqlsearch:" in router_system["content"]
+    assert "apisearch" not in router_system["content"]
+    assert router_user == {"role": "user", "content": QUESTION}
+
+    # 2. The specialist: its own prompt and tools, tool choice left to the model.
+    [docs_tool] = ask.body["tools"]
+    search = _function(docs_tool)
+    assert search["name"] == "search_documents"
+    assert search["parameters"]["required"] == ["query"]
+    assert search["parameters"]["properties"]["query"]["type"] == "string"
+    assert "tool_choice" not in ask.body
+    system, user = ask.body["messages"]
+    assert system["role"] == "system" and system["content"].startswith("You are docsearch")
+    assert "[[n]](source)" in system["content"]
+    assert user == {"role": "user", "content": QUESTION}
+
+    # 3. The tool result goes back to the model, tied to the call id.
+    *_, assistant, tool = answer_request.body["messages"]
+    assert assistant["role"] == "assistant"
+    [call] = assistant["tool_calls"]
+    assert call["id"] == "call_docs_1"
+    assert call["function"]["name"] == "search_documents"
+    assert json.loads(call["function"]["arguments"]) == {"query": "Moon distance from Earth"}
+    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_docs_1"
+    sources = [r["source"] for r in json.loads(tool["content"])["results"]]
+    assert MOON_SOURCE in sources and "384,400" in tool["content"]
+    assert all(ROUTING_TEXT not in json.dumps(m) for m in answer_request.body["messages"])
+
+    # 4. What the client saw.
+    names = [e.event for e in events]
+    assert names[0] == "metadata" and names[-1] == "end"
+    assert names.index("on_tool_start") < names.index("on_tool_end") < names.index("data")
+    start = by_type(events, "on_tool_start")[0].json()
+    end = by_type(events, "on_tool_end")[0].json()
+    assert start["agent"] == end["agent"] == "docsearch"
+    assert start["tool_call_id"] == end["tool_call_id"] == "call_docs_1"
+    assert end["status"] == "success" and MOON_SOURCE in end["output"]
+    data = [e.data for e in by_type(events, "data")]
+    assert data == answer
+    assert events[-1].data == "".join(answer)
+    assert all(ROUTING_TEXT not in e.data for e in events)
+
+
+def test_mention_of_an_unconfigured_specialist_answers_without_a_model_call(
+    azure: tuple[FakeOpenAI, LiveServer],
+) -> None:
+    model, server = azure
+    model.script.clear()
+    before = len(model.requests)
+    _, web = stream(f"{server.url}/stream", {"user_input": "@websearch who won the match?"})
+    _, api = stream(f"{server.url}/stream", {"user_input": "@apisearch price of ETH?"})
+    assert len(model.requests) == before, "an unconfigured specialist needs no model call"
+    for events, setting in ((web, "WEBSEARCH_PROVIDER"), (api, "APISEARCH_OPENAPI_SPEC")):
+        assert [e.event for e in events][0] == "metadata" and events[-1].event == "end"
+        assert not by_type(events, "on_tool_start")
+        assert "not configured" in events[-1].data and setting in events[-1].data
+        assert "".join(e.data for e in by_type(events, "data")) == events[-1].data

@@ -1,0 +1,33 @@
+"""The bench runs end to end at tiny size and writes well-formed results (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.config import TINY
+from bench.runner import run
+
+
+def test_tiny_bench_writes_every_result(tmp_path: Path) -> None:
+    data = run(TINY, tmp_path, log=lambda _: None)
+
+    written = json.loads((tmp_path / "latest.json").read_text())
+    assert written == json.loads(json.dumps(data))
+    for kind in ("ours", "baseline"):
+        assert written[kind]["flat_out"]["errors"] == 0
+        assert written[kind]["flat_out"]["tokens"] == TINY.flat_streams * (TINY.flat_tokens + 1)
+        levels = [row["concurrency"] for row in written[kind]["concurrency"]]
+        assert levels == list(TINY.levels)
+        assert all(row["errors"] == 0 and row["requests"] > 0
+                   for row in written[kind]["concurrency"])
+        assert written[kind]["batch"]["answers"] == TINY.batch_questions
+    assert set(written["cold_start"]) == {
+        "import_function_app_ms", "import_baseline_ms",
+        "ours_start_to_first_token_ms", "baseline_start_to_first_token_ms"}
+    for store in ("sqlite", "cosmos"):
+        assert written["thread_memory"][store]["requests_turn_1"] > 0
+    table = (tmp_path / "latest.md").read_text()
+    assert "| Measurement | Ours | Baseline | Ratio |" in table
+    assert written["machine"]["date"] in table
+    assert (tmp_path / "ttft_vs_concurrency.png").read_bytes().startswith(b"\x89PNG")
