@@ -17,6 +17,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from agent.text import WORD, content_words
 from agent.tools.results import SearchResult, parse_results
 
 REAL_MODEL_HINT = (
@@ -24,19 +25,10 @@ REAL_MODEL_HINT = (
     "MODEL_PROVIDER=openai with OPENAI_BASE_URL (any OpenAI-compatible server)"
 )
 QUERY_PARAM_NAMES = frozenset({"query", "q", "question", "search", "text", "keywords", "terms"})
-MAX_ANSWER_SENTENCES = 3
+MAX_ANSWER_SENTENCES = 4
 MAX_ANSWER_RESULTS = 3
-_WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _MENTION = re.compile(r"(?<!\w)@\w+[,:]?\s*")
-STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "could", "did", "do", "does",
-    "for", "from", "had", "has", "have", "how", "i", "in", "is", "it", "its", "me", "my", "of",
-    "on", "or", "our", "that", "the", "their", "them", "then", "there", "these", "this", "to",
-    "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will",
-    "with", "would", "you", "your", "about", "tell", "describe", "explain", "please", "give",
-    "show", "find"
-})
 ROUTE_KEYWORDS: dict[str, tuple[str, ...]] = {
     "sqlsearch": ("sql", "database", "table", "rows", "covid", "deaths", "death", "cases",
                   "hospitalized", "tests", "state", "states", "average", "total", "sum",
@@ -50,9 +42,7 @@ ROUTE_KEYWORDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def words(text: str) -> list[str]:
-    """Lower-case content words of a text (stop words dropped)."""
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+words = content_words
 
 
 def strip_mentions(text: str) -> str:
@@ -86,11 +76,16 @@ def choose_route(question: str, choices: Sequence[str]) -> str:
 
 
 def _enum_value(values: Sequence[Any], question: str) -> Any:
-    lowered = {w.lower() for w in _WORD.findall(question)}
+    lowered = {w.lower() for w in WORD.findall(question)}
     for value in values:
         if str(value).lower() in lowered:
             return value
     return None
+
+
+def _is_sql_tool(tool: dict[str, Any]) -> bool:
+    function = tool.get("function", {})
+    return "sql" in f"{function.get('name', '')} {function.get('description', '')}".lower()
 
 
 def fill_arguments(tool: dict[str, Any], question: str) -> dict[str, Any] | None:
@@ -99,7 +94,7 @@ def fill_arguments(tool: dict[str, Any], question: str) -> dict[str, Any] | None
     params = function.get("parameters", {}) or {}
     properties: dict[str, Any] = params.get("properties", {}) or {}
     required = set(params.get("required", []) or [])
-    sql_tool = "sql" in f"{function.get('name', '')} {function.get('description', '')}".lower()
+    sql_tool = _is_sql_tool(tool)
     args: dict[str, Any] = {}
     for name, schema in properties.items():
         value: Any = None
@@ -137,32 +132,39 @@ def plan_tool_call(tools: Sequence[dict[str, Any]], question: str) -> AIMessage 
 
 
 def _sentences(result: SearchResult) -> list[str]:
-    text = re.sub(r"[#>*`|]+", " ", result.content)
-    return [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) > 20]
+    """The prose sentences of a result: code blocks and tables dropped, wrapped lines joined,
+    Markdown markers removed."""
+    text = re.sub(r"```.*?(```|$)", " ", result.content, flags=re.S)
+    sentences: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        lines = [ln.strip() for ln in paragraph.splitlines() if not ln.strip().startswith("|")]
+        joined = " ".join(re.sub(r"^(#+|>|[-*+]|\d+\.)\s+", "", ln) for ln in lines if ln)
+        joined = joined.replace("**", "").replace("`", "")
+        sentences.extend(s.strip() for s in _SENTENCE.split(joined) if len(s.strip()) > 20)
+    return sentences
 
 
 def extractive_answer(question: str, results: list[SearchResult]) -> str:
     """From the best results, the sentences that mention the question's words (and the
-    sentence after each, for context), in document order, each with its citation."""
+    sentence after each, for context), in document order, one cited paragraph per source."""
     qwords = set(words(question))
-    picked: list[tuple[str, str]] = []
+    picked: dict[str, list[str]] = {}
+    total = 0
     for result in results[:MAX_ANSWER_RESULTS]:
         sentences = _sentences(result)
         hits = [i for i, s in enumerate(sentences) if qwords & set(words(s))]
         keep = sorted({j for i in hits for j in (i, i + 1) if j < len(sentences)})
-        picked.extend((sentences[j], result.source) for j in keep[:MAX_ANSWER_SENTENCES])
-        if len(picked) >= MAX_ANSWER_SENTENCES:
+        keep = keep[: MAX_ANSWER_SENTENCES - total]
+        if keep:
+            picked.setdefault(result.source, []).extend(sentences[j] for j in keep)
+            total += len(keep)
+        if total >= MAX_ANSWER_SENTENCES:
             break
     if not picked:
         return ("The search returned results, but none of them mentions what you asked "
                 "about, so I can't answer from them.")
-    sources: list[str] = []
-    parts: list[str] = []
-    for sentence, source in picked[: MAX_ANSWER_SENTENCES + 1]:
-        if source not in sources:
-            sources.append(source)
-        parts.append(f"{sentence} [[{sources.index(source) + 1}]]({source})")
-    return "\n\n".join(parts)
+    return "\n\n".join(f"{' '.join(sentences)} [[{n}]]({source})"
+                        for n, (source, sentences) in enumerate(picked.items(), start=1))
 
 
 def _raw_tool_answer(message: ToolMessage) -> str:
@@ -202,6 +204,11 @@ def respond(
         return _structured_choice(tools[0], question)
     if tool_messages:
         return AIMessage(content=answer_from_tools(question, tool_messages))
+    if any(_is_sql_tool(t) for t in tools):
+        return AIMessage(
+            content="Offline mode can't answer this: it needs a model that writes SQL, and "
+            f"the offline model doesn't. To enable one, {REAL_MODEL_HINT}."
+        )
     if tools:
         call = plan_tool_call(tools, question)
         if call is not None:

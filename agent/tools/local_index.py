@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.text import WORD, content_words
 from agent.tools.results import SearchResult
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst"})
 MAX_PASSAGE_CHARS = 1500
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -42,7 +42,7 @@ class Passage:
 
 def slugify(text: str) -> str:
     """The GitHub-style anchor of a heading."""
-    return "-".join(_WORD.findall(text.lower()))
+    return "-".join(WORD.findall(text.lower()))
 
 
 def split_passages(text: str, doc_title: str) -> Iterator[Passage]:
@@ -79,7 +79,7 @@ def split_passages(text: str, doc_title: str) -> Iterator[Passage]:
 
 def fts_query(question: str) -> str:
     """An FTS5 query matching any of the question's words (BM25 ranks the best first)."""
-    words = [w for w in _WORD.findall(question.lower()) if len(w) > 1]
+    words = content_words(question)
     return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
 
 

@@ -18,7 +18,7 @@ def noop(query: str) -> str:
 
 SPECIALISTS = {
     "docsearch": Specialist("docsearch", "documents", "p", (noop,), "DOCS_DIR"),
-    "sqlsearch": Specialist("sqlsearch", "SQL data: covid deaths", "p", (noop,), "SQL_DATABASE_URL"),
+    "sqlsearch": Specialist("sqlsearch", "SQL: covid deaths", "p", (noop,), "SQL_DATABASE_URL"),
     "apisearch": Specialist("apisearch", "APIs", "p", (), "APISEARCH_OPENAPI_SPEC"),
     "websearch": Specialist("websearch", "web", "p", (), "WEBSEARCH_PROVIDER"),
 }

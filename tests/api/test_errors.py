@@ -18,7 +18,8 @@ BAD_BODIES = [
     ({"user_input": "hi", "thread_id": "a?b"}, 422, "thread_id: must not contain"),
     ({"user_input": "hi", "thread_id": "a#b"}, 422, "thread_id: must not contain"),
     ({"user_input": "hi", "thread_id": "a\nb"}, 422, "thread_id: must not contain"),
-    ({"user_input": "hi", "thread_id": "x" * 129}, 422, "thread_id: String should have at most 128"),
+    ({"user_input": "hi", "thread_id": "x" * 129}, 422,
+     "thread_id: String should have at most 128"),
     ([1, 2], 422, "must be a JSON object"),
 ]
 

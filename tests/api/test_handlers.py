@@ -122,7 +122,7 @@ def test_delete_thread_removes_it(offline_server: LiveServer) -> None:
 
 
 def test_turns_on_one_thread_do_not_interleave(tmp_path: Path) -> None:
-    with fake_openai(first_delay=0.3) as (model, model_url), live_server(tmp_path, {
+    with fake_openai(first_delay=0.3) as (_, model_url), live_server(tmp_path, {
             "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
             "DOCS_DIR": str(CORPUS)}) as server:
         def ask(text: str) -> None:

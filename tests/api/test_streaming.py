@@ -11,6 +11,8 @@ import requests
 from tests.conftest import CORPUS
 from tests.support.fake_openai import Turn, fake_openai
 from tests.support.live_server import LiveServer, live_server
+from tests.support.loopback_http import serve_app
+from tests.support.sample_api import create_app as create_sample_api
 from tests.support.sse import by_type, stream
 
 
@@ -67,7 +69,7 @@ def test_multiline_chunks_reach_a_standard_client_intact(tmp_path: Path) -> None
     assert by_type(events, "end")[0].data == "".join(expected)
 
 
-def test_keepalive_comments_while_the_model_is_slow(tmp_path: Path) -> None:
+def test_keepalive_comments_while_the_model_is_slow_to_start(tmp_path: Path) -> None:
     with fake_openai() as (model, model_url), live_server(tmp_path, {
             "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
             "SSE_KEEPALIVE_SECONDS": "0.2", "DOCS_DIR": str(CORPUS)}) as server:
@@ -79,6 +81,25 @@ def test_keepalive_comments_while_the_model_is_slow(tmp_path: Path) -> None:
     assert raw.count(": keep-alive\n\n") >= 2
     assert raw.index(": keep-alive") > raw.index("event: metadata")
     assert "event: end\ndata: done\n" in raw
+
+
+def test_keepalive_comments_during_a_slow_tool(tmp_path: Path) -> None:
+    api = create_sample_api()
+    api.state.price_delay = 1.0
+    with serve_app(api) as api_url, fake_openai() as (model, model_url), live_server(tmp_path, {
+            "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
+            "APISEARCH_OPENAPI_SPEC": f"{api_url}/openapi.json", "OUTBOUND_ALLOW_PRIVATE": "true",
+            "SSE_KEEPALIVE_SECONDS": "0.2", "DOCS_DIR": str(CORPUS)}) as server:
+        model.add(Turn(tool_calls=[{"name": "getPrice",
+                                    "arguments": {"symbol": "ETH", "currency": "USD"}}]),
+                  Turn(chunks=["ETH is 3456.78 USD"]))
+        with requests.post(f"{server.url}/stream", stream=True, timeout=30,
+                           json={"user_input": "@apisearch ETH price?"}) as resp:
+            raw = resp.content.decode()
+    tool_start, tool_end = raw.index("event: on_tool_start"), raw.index("event: on_tool_end")
+    assert raw.count(": keep-alive\n\n", tool_start, tool_end) >= 2
+    assert "3456.78" in raw[tool_end:]
+    assert "event: end\ndata: ETH is 3456.78 USD\n" in raw
 
 
 def test_error_event_when_the_model_fails_mid_stream(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
+from pydantic import SecretStr
 from typing_extensions import TypedDict
 
 from agent.memory.cosmos import CheckpointTooLargeError, CosmosSaver
@@ -304,7 +305,7 @@ async def test_from_settings_creates_the_container_and_round_trips(
 ) -> None:
     settings = Settings(
         azure_cosmosdb_endpoint=cosmos.url,
-        azure_cosmosdb_key=cosmos.key,
+        azure_cosmosdb_key=SecretStr(cosmos.key),
         azure_cosmosdb_database="fromsettings",
         azure_cosmosdb_container="threads",
         azure_cosmosdb_create_if_missing=True,

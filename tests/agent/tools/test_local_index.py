@@ -8,7 +8,8 @@ from agent.tools.local_index import LocalIndex, split_passages
 
 
 def test_passages_follow_headings_and_skip_code_fences() -> None:
-    text = "intro text\n\n# Setup\n\nrun it\n\n```\n# not a heading\n```\n\n## Deploy Now!\n\nazd up"
+    text = ("intro text\n\n# Setup\n\nrun it\n\n```\n# not a heading\n```\n\n"
+            "## Deploy Now!\n\nazd up")
     passages = list(split_passages(text, "guide"))
     assert [(p.title, p.anchor) for p in passages] == [
         ("guide", ""), ("Setup", "setup"), ("Deploy Now!", "deploy-now")]

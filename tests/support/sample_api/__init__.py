@@ -5,11 +5,13 @@
 URL `/v1` is relative, so it resolves against wherever the spec was fetched from). Every request
 is recorded in `app.state.requests` (method, raw path, query string, headers) so tests can
 assert exactly what a tool sent. Setting `app.state.redirect_price_to` to a URL makes
-`/v1/price` answer with a 302 to it (to test that redirects are re-checked).
+`/v1/price` answer with a 302 to it (to test that redirects are re-checked); setting
+`app.state.price_delay` (seconds) makes it answer slowly (to test keep-alive during a slow tool).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,8 @@ def create_app() -> Starlette:
         return JSONResponse(load_spec())
 
     async def price(request: Request) -> Response:
+        if request.app.state.price_delay:
+            await asyncio.sleep(request.app.state.price_delay)
         if request.app.state.redirect_price_to:
             return RedirectResponse(request.app.state.redirect_price_to, status_code=302)
         symbol = request.query_params.get("symbol", "").upper()
@@ -96,4 +100,5 @@ def create_app() -> Starlette:
     ])
     app.state.requests = requests
     app.state.redirect_price_to = None
+    app.state.price_delay = 0.0
     return app
