@@ -88,27 +88,48 @@ def _is_sql_tool(tool: dict[str, Any]) -> bool:
     return "sql" in f"{function.get('name', '')} {function.get('description', '')}".lower()
 
 
+def _unwrap_optional(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional field's schema as pydantic writes it, `{"anyOf": [X, {"type": "null"}]}`,
+    as X (keeping its description and default)."""
+    for branch in schema.get("anyOf", []) or []:
+        if isinstance(branch, dict) and branch.get("type") != "null":
+            return {**schema, **branch}
+    return schema
+
+
+def _code_token(question: str, taken: set[str]) -> str | None:
+    """An upper-case code in the question (ETH, NY, ...) not already used by another argument."""
+    for token in WORD.findall(strip_mentions(question)):
+        if token.isupper() and token.isalpha() and 2 <= len(token) <= 10 and token not in taken:
+            return str(token)
+    return None
+
+
 def fill_arguments(tool: dict[str, Any], question: str) -> dict[str, Any] | None:
-    """Arguments for an OpenAI-format tool taken from the question, or None if it can't."""
-    function = tool.get("function", {})
-    params = function.get("parameters", {}) or {}
-    properties: dict[str, Any] = params.get("properties", {}) or {}
+    """Arguments for an OpenAI-format tool taken from the question, or None if it can't.
+
+    Enum fields first (so a code like USD goes to its enum), then query-like strings get the
+    question and other required strings an upper-case code from it (a ticker, a state)."""
+    params = tool.get("function", {}).get("parameters", {}) or {}
+    properties = {n: _unwrap_optional(s) for n, s in (params.get("properties") or {}).items()}
     required = set(params.get("required", []) or [])
     sql_tool = _is_sql_tool(tool)
     args: dict[str, Any] = {}
     for name, schema in properties.items():
-        value: Any = None
-        if "enum" in schema:
-            value = _enum_value(schema["enum"], question)
-        elif schema.get("type") == "string" and name.lower() in QUERY_PARAM_NAMES and not sql_tool:
-            value = strip_mentions(question)
-        elif "default" in schema:
-            continue
-        if value is not None:
+        if "enum" in schema and (value := _enum_value(schema["enum"], question)) is not None:
             args[name] = value
-        elif name in required:
-            return None
-    return args
+    taken = {str(v) for v in args.values()}
+    for name, schema in properties.items():
+        if name in args or "enum" in schema or schema.get("type") != "string" or sql_tool:
+            continue
+        if name.lower() in QUERY_PARAM_NAMES:
+            args[name] = strip_mentions(question)
+        elif name in required and (code := _code_token(question, taken)) is not None:
+            args[name] = code
+            taken.add(code)
+    if required - args.keys():
+        return None
+    return {name: args[name] for name in properties if name in args}
 
 
 def plan_tool_call(tools: Sequence[dict[str, Any]], question: str) -> AIMessage | None:

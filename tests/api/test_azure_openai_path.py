@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,7 +141,7 @@ def test_mention_of_an_unconfigured_specialist_answers_without_a_model_call(
     _, api = stream(f"{server.url}/stream", {"user_input": "@apisearch price of ETH?"})
     assert len(model.requests) == before, "an unconfigured specialist needs no model call"
     for events, setting in ((web, "WEBSEARCH_PROVIDER"), (api, "APISEARCH_OPENAPI_SPEC")):
-        assert [e.event for e in events][0] == "metadata" and events[-1].event == "end"
+        assert events[0].event == "metadata" and events[-1].event == "end"
         assert not by_type(events, "on_tool_start")
         assert "not configured" in events[-1].data and setting in events[-1].data
         assert "".join(e.data for e in by_type(events, "data")) == events[-1].data

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 from langchain_core.messages import HumanMessage
+from pydantic import SecretStr
 
 from agent.models.factory import COGNITIVE_SERVICES_SCOPE, build_chat_model
 from agent.models.offline import OfflineChatModel
@@ -77,7 +78,8 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeOpenAI, str]]:
 def _azure(base_url: str, api_key: str | None = None) -> Settings:
     return Settings(model_provider="azure", azure_openai_endpoint=base_url,
                     azure_openai_chat_deployment=DEPLOYMENT,
-                    azure_openai_api_version=API_VERSION, azure_openai_api_key=api_key,
+                    azure_openai_api_version=API_VERSION,
+                    azure_openai_api_key=SecretStr(api_key) if api_key else None,
                     model_max_retries=0)
 
 
@@ -138,7 +140,7 @@ async def test_azure_api_key_is_sent_as_the_api_key_header(
 async def test_openai_compatible_endpoint_by_base_url(server: tuple[FakeOpenAI, str]) -> None:
     fake, base_url = server
     model = build_chat_model(Settings(model_provider="openai", openai_base_url=f"{base_url}/v1",
-                                      openai_api_key="sk-test", openai_model="llama3"))
+                                      openai_api_key=SecretStr("sk-test"), openai_model="llama3"))
     fake.add(Turn(chunks=["hi ", "there"]))
     chunks = [chunk.text async for chunk in model.astream([HumanMessage("q")])]
     assert "".join(chunks) == "hi there"
