@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from agent.memory.cosmos_account import INDEXING_POLICY
 from agent.settings import Settings
 
 # Assigned by Bicep but read by the platform, not by `Settings`.
@@ -206,6 +207,12 @@ def test_principals_are_the_app_identity_and_the_deploying_user(infra: Any, bice
             "container",
             ("properties", "resource", "partitionKey", "paths"),
             ["/thread_id"],
+        ),
+        (
+            "modules/cosmos.bicep",
+            "container",
+            ("properties", "resource", "indexingPolicy"),
+            INDEXING_POLICY,
         ),
         ("app/api.bicep", "site", ("properties", "httpsOnly"), True),
     ],
