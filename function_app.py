@@ -7,6 +7,7 @@ and the checkpointer are built lazily, once per worker process, on the first req
 
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import (
+    FileResponse,
     HTMLResponse,
     JSONResponse,
     Request,
@@ -69,6 +70,6 @@ async def docs(req: Request) -> HTMLResponse:
 
 
 @app.route(route="docs/assets/{name}", methods=["GET"], auth_level=ANONYMOUS)
-async def docs_asset(req: Request) -> Response:
+async def docs_asset(req: Request) -> FileResponse:
     """GET /docs/assets/{name} (Swagger UI files, packaged)."""
     return await docs_ui.docs_asset(req)

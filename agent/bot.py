@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 
 from agent.events import Answer, BotEvent, ThreadMessage, Token, ToolEvent
 from agent.settings import Settings, get_settings
+from agent.specialists import Specialist
 
 _ROLES: dict[str, Any] = {"human": "user", "ai": "assistant", "tool": "tool", "system": "system"}
 
@@ -61,7 +62,7 @@ class Bot:
     async def events(self, question: str, thread_id: str, run_id: str) -> AsyncIterator[BotEvent]:
         """Run one turn, yielding answer tokens and tool events, then the `Answer`."""
         final: AIMessage | None = None
-        streamed = False
+        emitted: list[str] = []
         async with self._lock(thread_id):
             async for mode, payload in self.graph.astream(
                 {"messages": [HumanMessage(question)]},
@@ -74,14 +75,17 @@ class Bot:
                             and meta.get("langgraph_node") in self.specialists):
                         text = str(chunk.text)
                         if text:
-                            streamed = True
+                            emitted.append(text)
                             yield Token(text)
                 elif mode == "custom" and isinstance(payload, dict) and "kind" in payload:
                     yield ToolEvent(**payload)
                 elif mode == "updates":
                     final = _final_message(payload) or final
-        text = final.text if final is not None else ""
-        if not streamed and text:
+        # `end` carries exactly what was streamed (with a real model that includes any text it
+        # wrote beside a tool call); a node that didn't stream (unavailable) is sent whole.
+        text = "".join(emitted)
+        if not emitted and final is not None and final.text:
+            text = final.text
             yield Token(text)
         yield Answer(text=text, agent=(final.name or "") if final is not None else "")
 
@@ -120,6 +124,17 @@ def _final_message(update: Any) -> AIMessage | None:
     return found
 
 
+def _tool_closers(specialists: Iterable[Specialist]) -> list[Callable[[], Awaitable[None]]]:
+    """Each distinct `aclose` the specialists' tools carry in their metadata."""
+    closers: dict[int, Callable[[], Awaitable[None]]] = {}
+    for specialist in specialists:
+        for tool in specialist.tools:
+            close = (tool.metadata or {}).get("aclose")
+            if callable(close):
+                closers.setdefault(id(getattr(close, "__self__", close)), close)
+    return list(closers.values())
+
+
 async def build_bot(settings: Settings) -> Bot:
     """Build the model, the specialists' tools, the checkpointer and the graph."""
     from agent.graph import build_graph
@@ -131,6 +146,8 @@ async def build_bot(settings: Settings) -> Bot:
     try:
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))
         specialists = await asyncio.to_thread(build_specialists, settings)
+        for close in _tool_closers(specialists.values()):
+            stack.push_async_callback(close)
         model = build_chat_model(settings)
         graph = build_graph(model, specialists, checkpointer, settings.tool_preview_chars)
     except BaseException:
@@ -140,13 +157,16 @@ async def build_bot(settings: Settings) -> Bot:
     return Bot(settings, graph, enabled, stack)
 
 
-_bots: dict[int, Bot] = {}
-_build_locks: dict[int, asyncio.Lock] = {}
+# One bot per event loop (its clients are bound to the loop); dropped with the loop.
+_bots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Bot] = weakref.WeakKeyDictionary()
+_build_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def get_bot() -> Bot:
     """The process's bot for the running event loop, built on first use."""
-    key = id(asyncio.get_running_loop())
+    key = asyncio.get_running_loop()
     bot = _bots.get(key)
     if bot is not None:
         return bot
@@ -159,7 +179,7 @@ async def get_bot() -> Bot:
 
 async def close_bot() -> None:
     """Close the running loop's bot (server shutdown)."""
-    key = id(asyncio.get_running_loop())
+    key = asyncio.get_running_loop()
     bot = _bots.pop(key, None)
     _build_locks.pop(key, None)
     if bot is not None:

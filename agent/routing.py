@@ -16,9 +16,11 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.constants import TAG_NOSTREAM
 from pydantic import BaseModel, Field, create_model
 
+from agent import conversation
 from agent.specialists import SPECIALIST_NAMES, Specialist
 
 UNAVAILABLE = "unavailable"
+MAX_ROUTER_MESSAGES = 12
 _MENTION = re.compile(r"(?<![\w@])@(" + "|".join(SPECIALIST_NAMES) + r")\b", re.IGNORECASE)
 
 
@@ -69,7 +71,8 @@ async def choose(
     router = model.with_structured_output(schema, method="function_calling").with_config(
         tags=[TAG_NOSTREAM], run_name="route"
     )
-    decision = await router.ainvoke([SystemMessage(router_prompt(enabled)), *messages[-12:]])
+    history = conversation.for_model(messages)[-MAX_ROUTER_MESSAGES:]
+    decision = await router.ainvoke([SystemMessage(router_prompt(enabled)), *history])
     name = getattr(decision, "next", None)
     return name if isinstance(name, str) and name in enabled else next(iter(enabled))
 

@@ -3,38 +3,13 @@ so the docs work in private networks)."""
 
 from __future__ import annotations
 
-import mimetypes
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 
 ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
                     "favicon-32x32.png", "favicon-16x16.png"})
-
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Smart bot API</title>
-<link rel="stylesheet" href="/docs/assets/swagger-ui.css">
-<link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="/docs/assets/swagger-ui-bundle.js"></script>
-<script>
-window.ui = SwaggerUIBundle({
-  url: "/openapi.json",
-  dom_id: "#swagger-ui",
-  deepLinking: true,
-  presets: [SwaggerUIBundle.presets.apis],
-  layout: "BaseLayout"
-});
-</script>
-</body>
-</html>
-"""
 
 
 def assets_dir() -> Path:
@@ -45,8 +20,15 @@ def assets_dir() -> Path:
 
 
 async def docs_page(request: Request) -> Response:
-    """GET /docs: the Swagger UI page."""
-    return HTMLResponse(PAGE)
+    """GET /docs: the Swagger UI page (FastAPI's), pointing at the packaged assets."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json", title="Smart bot API",
+        swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+        swagger_css_url="/docs/assets/swagger-ui.css",
+        swagger_favicon_url="/docs/assets/favicon-32x32.png",
+    )
 
 
 async def docs_asset(request: Request) -> Response:
@@ -54,7 +36,4 @@ async def docs_asset(request: Request) -> Response:
     name = str(request.path_params.get("name", ""))
     if name not in ASSETS:
         return JSONResponse({"detail": f"No docs asset named {name!r}."}, status_code=404)
-    path = assets_dir() / name
-    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return Response(path.read_bytes(), media_type=media_type,
-                    headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(assets_dir() / name, headers={"Cache-Control": "public, max-age=86400"})

@@ -38,16 +38,34 @@ def _message(error: Any) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def _too_large(size: int | str, max_bytes: int) -> BadRequest:
+    return BadRequest(413, f"Request body is {size} bytes; the limit is {max_bytes}.")
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, refusing it (413) by its Content-Length or as soon as it grows too large."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(declared, max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(f"over {max_bytes}", max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def parse_body(request: Request, model: type[M], max_bytes: int,
                      context: dict[str, Any]) -> M:
     """Read and validate a JSON body, or raise `BadRequest` saying what to fix."""
-    body = await request.body()
-    if len(body) > max_bytes:
-        raise BadRequest(413, f"Request body is {len(body)} bytes; the limit is {max_bytes}.")
+    body = await read_body(request, max_bytes)
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, f"Request body is not valid JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise BadRequest(400, f"Request body is not valid JSON: {reason}") from None
     if not isinstance(data, dict):
         raise BadRequest(422, f"Request body must be a JSON object like {model.__name__}.")
     try:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from agent.events import BotEvent
 from agent.settings import Settings, get_settings
 from api.errors import BadRequest, parse_body
 from api.failures import describe_failure
@@ -82,11 +85,17 @@ async def stream(request: Request) -> Response:
     assert isinstance(body, InvokeRequest)
     thread_id = body.thread_id or str(uuid.uuid4())
     run_id = str(uuid.uuid4())
-    settings = get_settings()
-    bot = await get_bot()
-    events = bot.events(body.user_input, thread_id, run_id)
+    question = body.user_input
+
+    async def events() -> AsyncIterator[BotEvent]:
+        # The bot is built (first request) after `metadata` went out; a failure to build it
+        # becomes an `error` event like any other failure of the run.
+        bot = await get_bot()
+        async for event in bot.events(question, thread_id, run_id):
+            yield event
+
     return StreamingResponse(
-        sse_stream(events, run_id, thread_id, settings.sse_keepalive_seconds),
+        sse_stream(events(), run_id, thread_id, get_settings().sse_keepalive_seconds),
         media_type=MEDIA_TYPE,
         headers=SSE_HEADERS,
     )
@@ -146,7 +155,11 @@ async def get_thread(request: Request) -> Response:
         thread_id = _thread_id(request)
     except BadRequest as exc:
         return exc.response()
-    messages = await (await get_bot()).thread_messages(thread_id)
+    try:
+        messages = await (await get_bot()).thread_messages(thread_id)
+    except Exception as exc:
+        log.exception("reading thread %s failed", thread_id)
+        return _error(*describe_failure(exc))
     if messages is None:
         return _error(404, f"No thread with thread_id {thread_id!r}.")
     out = ThreadOut(thread_id=thread_id, messages=[
@@ -162,10 +175,15 @@ async def delete_thread(request: Request) -> Response:
         thread_id = _thread_id(request)
     except BadRequest as exc:
         return exc.response()
-    await (await get_bot()).delete_thread(thread_id)
+    try:
+        await (await get_bot()).delete_thread(thread_id)
+    except Exception as exc:
+        log.exception("deleting thread %s failed", thread_id)
+        return _error(*describe_failure(exc))
     return Response(status_code=204)
 
 
+@lru_cache(maxsize=1)
 def app_version() -> str:
     """The installed version of this app, if packaged; else the source version."""
     try:

@@ -8,12 +8,14 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 THREAD_ID_MAX = 128
-_BAD_THREAD_CHARS = re.compile(r"[/\\?#\x00-\x1f\x7f]")
+_BAD_THREAD_CHARS = re.compile(r"[/\\?#\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _check_thread_id(value: str) -> str:
     if _BAD_THREAD_CHARS.search(value):
         raise ValueError("must not contain '/', '\\', '?', '#' or control characters")
+    if value != value.strip():
+        raise ValueError("must not start or end with white space")
     return value
 
 

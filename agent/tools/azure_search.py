@@ -200,6 +200,7 @@ def make_search_tool(retriever: AzureSearchRetriever) -> BaseTool:
         description="Search the document index (hybrid keyword + vector search with semantic "
         "ranking) and return the most relevant passages with their source URLs.",
         args_schema=_SearchArgs,
+        metadata={"aclose": retriever.aclose},
     )
 
 

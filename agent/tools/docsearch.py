@@ -34,7 +34,9 @@ def build_tools(settings: Settings) -> list[BaseTool]:
     if settings.azure_search_endpoint:
         from agent.tools.azure_search import build_azure_search_tools
 
-        return build_azure_search_tools(settings)
+        tools = build_azure_search_tools(settings)
+        if tools:
+            return tools  # else half-configured (no indexes, logged): use the local index
     index = local_index(settings)
     index.refresh()
     return [

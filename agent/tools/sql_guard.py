@@ -40,7 +40,7 @@ _FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = (
     exp.TruncateTable, exp.Command, exp.Pragma, exp.Attach, exp.Detach, exp.Into, exp.Lock,
     exp.Transaction, exp.Commit, exp.Rollback, exp.Set, exp.Use, exp.Copy, exp.LoadData,
     exp.Grant, exp.Revoke, exp.Kill, exp.Analyze, exp.Cache, exp.Uncache, exp.Refresh,
-    exp.Comment,
+    exp.Comment, exp.WithTableHint,
 )
 
 # Functions that sleep, write, reach other servers or files, or change session state.
@@ -53,6 +53,10 @@ FORBIDDEN_FUNCTIONS: frozenset[str] = frozenset({
     "nextval", "setval", "query_to_xml", "openrowset", "opendatasource", "openquery",
     "openxml", "xp_cmdshell", "sleep", "benchmark", "get_lock", "load_file",
 })
+
+
+# Whole families: PostgreSQL advisory locks outlive the rolled-back transaction.
+FORBIDDEN_PREFIXES: tuple[str, ...] = ("pg_advisory", "pg_try_advisory")
 
 
 class UnsafeSQLError(ValueError):
@@ -98,7 +102,7 @@ def check_select(sql: str, dialect: str | None = None) -> CheckedQuery:
             )
         if isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name in FORBIDDEN_FUNCTIONS:
+            if name in FORBIDDEN_FUNCTIONS or name.startswith(FORBIDDEN_PREFIXES):
                 raise UnsafeSQLError(f"The function {name}() is not allowed.")
     tables = tuple(
         sorted({t.name for t in tree.find_all(exp.Table) if t.name} - _cte_names(tree))

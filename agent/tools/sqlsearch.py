@@ -387,7 +387,11 @@ def make_tools(db: SqlDatabase) -> list[BaseTool]:
 
 
 def build_tools(settings: Settings) -> list[BaseTool]:
-    """The sqlsearch tools: over SQL_DATABASE_URL, or the embedded COVID sample if unset."""
+    """The sqlsearch tools: over SQL_DATABASE_URL, or the embedded COVID sample if unset.
+    The engine is closed with the bot (`metadata["aclose"]`)."""
     db = SqlDatabase(settings.sql_database_url, data_dir=settings.data_dir,
                      max_rows=settings.sql_max_rows)
-    return make_tools(db)
+    tools = make_tools(db)
+    for tool in tools:
+        tool.metadata = {**(tool.metadata or {}), "aclose": db.aclose}
+    return tools

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import tool
 
 from agent import routing
@@ -33,9 +33,11 @@ def test_mentions_are_found_anywhere_but_not_in_emails() -> None:
 
 class CountingModel(OfflineChatModel):
     calls: int = 0
+    seen: list[BaseMessage] = []
 
     def _reply(self, messages, **kwargs):  # type: ignore[no-untyped-def]
         self.calls += 1
+        self.seen = list(messages)
         return super()._reply(messages, **kwargs)
 
 
@@ -58,3 +60,12 @@ async def test_without_a_mention_the_model_chooses_among_enabled_ones() -> None:
     assert route == "sqlsearch" and model.calls == 1
     schema = routing.route_schema(["docsearch", "sqlsearch"]).model_json_schema()
     assert schema["properties"]["next"]["enum"] == ["docsearch", "sqlsearch"]
+
+
+async def test_the_router_never_sees_a_cancelled_turns_dangling_tool_call() -> None:
+    call = {"name": "noop", "args": {"query": "x"}, "id": "c1", "type": "tool_call"}
+    messages = [HumanMessage("first"), AIMessage("", tool_calls=[call]),  # cancelled mid-tool
+                HumanMessage("covid deaths in Texas")]
+    model = CountingModel()
+    assert await routing.choose(model, SPECIALISTS, messages) == "sqlsearch"
+    assert [m.type for m in model.seen] == ["system", "human", "human"]

@@ -20,6 +20,8 @@ BAD_BODIES = [
     ({"user_input": "hi", "thread_id": "a\nb"}, 422, "thread_id: must not contain"),
     ({"user_input": "hi", "thread_id": "x" * 129}, 422,
      "thread_id: String should have at most 128"),
+    ({"user_input": "hi", "thread_id": "a\u0085b"}, 422, "thread_id: must not contain"),
+    ({"user_input": "hi", "thread_id": " padded "}, 422, "thread_id: must not start or end"),
     ([1, 2], 422, "must be a JSON object"),
 ]
 
@@ -39,6 +41,11 @@ def test_malformed_json_is_400(offline_server: LiveServer, path: str) -> None:
                          headers={"Content-Type": "application/json"}, timeout=10)
     assert resp.status_code == 400
     assert "not valid JSON" in resp.json()["detail"]
+
+
+def test_deeply_nested_json_is_400_not_500(offline_server: LiveServer) -> None:
+    resp = requests.post(f"{offline_server.url}/invoke", data=b"[" * 100_000, timeout=10)
+    assert resp.status_code == 400 and "nested too deeply" in resp.json()["detail"]
 
 
 def test_oversized_body_is_413(offline_server: LiveServer) -> None:

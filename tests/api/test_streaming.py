@@ -149,3 +149,15 @@ def test_client_disconnect_cancels_the_run_and_the_thread_stays_usable(tmp_path:
         last_request = model.requests[-1].body["messages"]
         assert [m["content"] for m in last_request if m["role"] == "user"][-2:] == [
             "@docsearch long answer", "@docsearch again"]
+
+
+def test_a_bot_that_cannot_be_built_gives_an_error_event_and_json_errors(tmp_path: Path) -> None:
+    # MODEL_PROVIDER=azure without an endpoint: the bot fails to build on first use.
+    with live_server(tmp_path, {"MODEL_PROVIDER": "azure", "DOCS_DIR": str(CORPUS)}) as server:
+        _, events = stream(f"{server.url}/stream", {"user_input": "@docsearch hi"})
+        thread = requests.get(f"{server.url}/threads/t-1", timeout=10)
+        invoke = requests.post(f"{server.url}/invoke", json={"user_input": "hi"}, timeout=10)
+    assert [e.event for e in events] == ["metadata", "error"]
+    assert events[1].json()["status_code"] == 500
+    for resp in (thread, invoke):
+        assert resp.status_code == 500 and resp.json()["detail"].startswith("The run failed")

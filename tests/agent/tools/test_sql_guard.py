@@ -88,3 +88,13 @@ def test_maps_sqlalchemy_dialects() -> None:
     assert sqlglot_dialect("postgresql") == "postgres"
     assert sqlglot_dialect("sqlite") == "sqlite"
     assert sqlglot_dialect("somethingelse") is None
+
+
+@pytest.mark.parametrize(("sql", "dialect"), [
+    ("SELECT * FROM t WITH (TABLOCKX, HOLDLOCK)", "tsql"),
+    ("SELECT pg_try_advisory_lock(1)", "postgres"),
+    ("SELECT pg_advisory_lock_shared(1)", "postgres"),
+])
+def test_lock_hints_and_advisory_locks_are_refused(sql: str, dialect: str) -> None:
+    with pytest.raises(UnsafeSQLError):
+        check_select(sql, dialect)
