@@ -132,8 +132,11 @@ def start_model(log_dir: Path, ttft: float, rate: float, tokens: int) -> Proc:
 
 def server_argv(kind: str, port: int) -> tuple[list[str], dict[str, str]]:
     """How to start `ours` (`python -m api`) or `baseline` (`bench.baseline.server`)."""
+    listen = {"HOST": "127.0.0.1", "PORT": str(port)}
     if kind == "ours":
-        return [sys.executable, "-m", "api"], {"HOST": "127.0.0.1", "PORT": str(port)}
+        return [sys.executable, "-m", "api"], listen
+    if kind == "ours-exit":  # the prototype of the recommended change (bench.prototype)
+        return [sys.executable, "-m", "bench.prototype.durability_exit"], listen
     return [sys.executable, "-m", "bench.baseline.server", "--port", str(port)], {}
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import cold_start, streaming, thread_memory
 from bench.config import Size
-from bench.processes import ROOT, Proc, running, start_model, start_server
+from bench.processes import ROOT, Proc, running, start_model, start_server, stop
 from bench.report import write
 
 RESULTS = ROOT / "bench" / "results"
@@ -41,10 +41,41 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform(terse=True)}
 
 
-def _both(servers: dict[str, Proc], run: Callable[[Proc], dict[str, Any]],
+class Servers:
+    """Both servers; one that died (e.g. killed from outside) is restarted and warmed up."""
+
+    def __init__(self, model: Proc, work: Path, size: Size, log: Callable[[str], None]) -> None:
+        self.model, self.work, self.size, self.log = model, work, size, log
+        self.procs = {kind: start_server(kind, model.url, work) for kind in KINDS}
+        self.retired: list[Proc] = []
+        self.restarts: dict[str, int] = dict.fromkeys(KINDS, 0)
+
+    def live(self, kind: str) -> Proc:
+        """The running server of this kind."""
+        proc = self.procs[kind]
+        if proc.process.poll() is None:
+            return proc
+        self.log(f"  {kind} server exited ({proc.process.returncode}); restarting it")
+        self.retired.append(proc)
+        self.restarts[kind] += 1
+        proc = self.procs[kind] = start_server(kind, self.model.url, self.work)
+        streaming.warm_up(proc, self.size)
+        return proc
+
+    def close(self) -> None:
+        """Stop every server started."""
+        for proc in [*self.procs.values(), *self.retired]:
+            if proc.process.poll() is None:
+                stop(proc)
+
+
+KINDS = ("ours", "baseline")
+
+
+def _both(servers: Servers, run: Callable[[Proc], dict[str, Any]],
           into: dict[str, dict[str, Any]], key: str, log: Callable[[str], None]) -> None:
-    for kind, proc in servers.items():
-        into[kind][key] = run(proc)
+    for kind in KINDS:
+        into[kind][key] = run(servers.live(kind))
         log(f"  {kind:8} {key}: {into[kind][key]}")
 
 
@@ -59,29 +90,32 @@ def run(size: Size, out_dir: Path = RESULTS, log: Callable[[str], None] = print)
         work = Path(tmp)
         model = start_model(raw_dir, size.ttft, size.tokens_per_second, size.answer_tokens)
         with running([model]):
-            servers = {"ours": start_server("ours", model.url, work),
-                       "baseline": start_server("baseline", model.url, work)}
-            with running(list(servers.values())):
+            servers = Servers(model, work, size, log)
+            try:
                 log("warming up both servers")
-                for proc in servers.values():
-                    streaming.warm_up(proc, size)
+                for kind in KINDS:
+                    streaming.warm_up(servers.live(kind), size)
                 log("1. flat out")
                 _both(servers, lambda p: streaming.flat_out(p, model, size), data, "flat_out", log)
                 log("2. concurrency")
                 for level in size.levels:
-                    for kind, proc in servers.items():
-                        row = streaming.concurrency(proc, model, size, level)
+                    for kind in KINDS:
+                        row = streaming.concurrency(servers.live(kind), model, size, level)
                         data[kind]["concurrency"].append(row)
                         log(f"  {kind:8} {row}")
                 log("3. batch")
                 _both(servers, lambda p: streaming.batch(p, model, size), data, "batch", log)
-                for kind, proc in servers.items():
-                    (raw_dir / f"{kind}.log").write_text(proc.log())
+                for proc in [*servers.procs.values(), *servers.retired]:
+                    (raw_dir / f"{proc.name}.log").write_text(proc.log())
+                data["restarts"] = servers.restarts
+            finally:
+                servers.close()
             log("4. cold start")
             streaming.set_pacing(model, 0.0, 0.0, size.answer_tokens)
             data["cold_start"] = cold_start.cold_start(model.url, work, size)
             log(f"  {data['cold_start']}")
         log("5. thread memory")
+        (work / "threads").mkdir()
         data["thread_memory"] = asyncio.run(
             thread_memory.thread_memory(work / "threads", size.thread_turns))
         log(f"  {data['thread_memory']}")

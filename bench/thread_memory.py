@@ -54,7 +54,7 @@ def _summary(times: list[float], counts: dict[int, int], turns: int) -> dict[str
 
 
 async def sqlite(data_dir: Path, turns: int) -> dict[str, Any]:
-    """One thread on `AsyncSqliteSaver` in a fresh database file."""
+    """One thread on `AsyncSqliteSaver` in a fresh database file in `data_dir` (exists)."""
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     statements = [0]
@@ -65,7 +65,6 @@ async def sqlite(data_dir: Path, turns: int) -> dict[str, Any]:
     async def count() -> int:
         return statements[0]
 
-    data_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(data_dir / "bench.sqlite")) as saver:
         await saver.setup()
         await saver.conn.set_trace_callback(traced)

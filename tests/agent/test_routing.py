@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import tool
+from pydantic import Field
 
 from agent import routing
 from agent.models.offline import OfflineChatModel
@@ -33,7 +34,7 @@ def test_mentions_are_found_anywhere_but_not_in_emails() -> None:
 
 class CountingModel(OfflineChatModel):
     calls: int = 0
-    seen: list[BaseMessage] = []
+    seen: list[BaseMessage] = Field(default_factory=list)
 
     def _reply(self, messages, **kwargs):  # type: ignore[no-untyped-def]
         self.calls += 1
