@@ -54,7 +54,8 @@ class Bot:
         """Run one turn to completion."""
         async with self._lock(thread_id):
             state = await self.graph.ainvoke(
-                {"messages": [HumanMessage(question)]}, _config(thread_id, run_id)
+                {"messages": [HumanMessage(question)]}, _config(thread_id, run_id),
+                durability=self.settings.checkpoint_durability,
             )
         last = state["messages"][-1]
         return Answer(text=last.text, agent=getattr(last, "name", None) or "")
@@ -68,6 +69,7 @@ class Bot:
                 {"messages": [HumanMessage(question)]},
                 _config(thread_id, run_id),
                 stream_mode=["messages", "custom", "updates"],
+                durability=self.settings.checkpoint_durability,
             ):
                 if mode == "messages":
                     chunk, meta = payload

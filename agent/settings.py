@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     azure_cosmosdb_create_if_missing: bool = False
     thread_ttl_seconds: int = Field(default=60 * 60 * 24 * 30, ge=-1)
     checkpoint_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    checkpoint_durability: Literal["exit", "async", "sync"] = "exit"
 
     # --- docsearch ----------------------------------------------------------------------
     docs_dir: Path = PROJECT_ROOT / "docs"

@@ -3,7 +3,8 @@ one thread, on SQLite (`AsyncSqliteSaver`, SQL statements counted with a trace c
 Cosmos DB (`CosmosSaver` against the local Cosmos-protocol server, requests counted by it).
 
 Both run the same small real LangGraph chat graph (`tests.support.cosmos_server.build_chat_graph`)
-so only the store is measured.
+so only the store is measured, with the app's default `CHECKPOINT_DURABILITY=exit` (one checkpoint
+per turn) and with LangGraph's default `async` (a checkpoint per step).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage
 
@@ -25,8 +26,11 @@ from tests.support.cosmos_server import (
     start_cosmos_server,
 )
 
+Durability = Literal["exit", "async"]
 
-async def _timed_turns(graph: Any, turns: int, count: Callable[[], Awaitable[int]] | None = None,
+
+async def _timed_turns(graph: Any, turns: int, durability: Durability,
+                       count: Callable[[], Awaitable[int]] | None = None,
                        ) -> tuple[list[float], dict[int, int]]:
     """Seconds of every turn 1..`turns` of one new thread, and requests at turn 1 and last."""
     config = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex[:8]}"}}
@@ -35,7 +39,8 @@ async def _timed_turns(graph: Any, turns: int, count: Callable[[], Awaitable[int
     for turn in range(1, turns + 1):
         before = await count() if count else 0
         start = time.perf_counter()
-        await graph.ainvoke({"messages": [HumanMessage(f"question {turn}")]}, config)
+        await graph.ainvoke({"messages": [HumanMessage(f"question {turn}")]}, config,
+                            durability=durability)
         times.append(time.perf_counter() - start)
         if count and turn in (1, turns):
             counts[turn] = await count() - before
@@ -53,7 +58,7 @@ def _summary(times: list[float], counts: dict[int, int], turns: int) -> dict[str
     }
 
 
-async def sqlite(data_dir: Path, turns: int) -> dict[str, Any]:
+async def sqlite(data_dir: Path, turns: int, durability: Durability) -> dict[str, Any]:
     """One thread on `AsyncSqliteSaver` in a fresh database file in `data_dir` (exists)."""
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -65,14 +70,14 @@ async def sqlite(data_dir: Path, turns: int) -> dict[str, Any]:
     async def count() -> int:
         return statements[0]
 
-    async with AsyncSqliteSaver.from_conn_string(str(data_dir / "bench.sqlite")) as saver:
+    async with AsyncSqliteSaver.from_conn_string(str(data_dir / f"{durability}.sqlite")) as saver:
         await saver.setup()
         await saver.conn.set_trace_callback(traced)
-        times, counts = await _timed_turns(build_chat_graph(saver), turns, count)
+        times, counts = await _timed_turns(build_chat_graph(saver), turns, durability, count)
     return _summary(times, counts, turns)
 
 
-async def cosmos(turns: int) -> dict[str, Any]:
+async def cosmos(turns: int, durability: Durability) -> dict[str, Any]:
     """One thread on `CosmosSaver` over the local Cosmos-protocol server."""
     from azure.cosmos.aio import CosmosClient
 
@@ -82,12 +87,17 @@ async def cosmos(turns: int) -> dict[str, Any]:
         async with CosmosClient(endpoint.url, credential=endpoint.key) as client:
             container = await create_container(client, "bench", "threads")
             counts = await measure_requests_per_turn(endpoint, container, measure_at=(1, turns),
-                                                     thread_id="bench-requests")
+                                                     thread_id="bench-requests",
+                                                     durability=durability)
             saver = CosmosSaver(container, ttl_seconds=3600, max_bytes=16 * 1024 * 1024)
-            times, _ = await _timed_turns(build_chat_graph(saver), turns)
+            times, _ = await _timed_turns(build_chat_graph(saver), turns, durability)
     return _summary(times, counts, turns)
 
 
 async def thread_memory(data_dir: Path, turns: int) -> dict[str, Any]:
-    """Both stores."""
-    return {"sqlite": await sqlite(data_dir, turns), "cosmos": await cosmos(turns)}
+    """Both stores, at the app's durability and at LangGraph's default."""
+    out: dict[str, Any] = {}
+    for durability, suffix in (("exit", ""), ("async", " (durability=async)")):
+        out[f"sqlite{suffix}"] = await sqlite(data_dir, turns, durability)
+        out[f"cosmos{suffix}"] = await cosmos(turns, durability)
+    return out

@@ -44,6 +44,7 @@ NOT_SET_IN_AZURE = {
     "WEBSEARCH_ENDPOINT": "optional third-party web search endpoint, not provisioned",
     "WEBSEARCH_API_KEY": "third-party key; never in app settings",
     "MODEL_TEMPERATURE": "tuning knob; code default",
+    "CHECKPOINT_DURABILITY": "tuning knob; code default (one checkpoint per turn)",
     "MODEL_TIMEOUT_SECONDS": "tuning knob; code default",
     "MODEL_MAX_RETRIES": "tuning knob; code default",
     "CHECKPOINT_MAX_BYTES": "tuning knob; code default",

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -132,11 +132,13 @@ async def measure_requests_per_turn(
     measure_at: Sequence[int] = (1, 100),
     thread_id: str = "requests-per-turn",
     ttl_seconds: int = 3600,
+    durability: Literal["exit", "async", "sync"] | None = None,
 ) -> dict[int, int]:
     """Server requests of one full chat turn (`graph.ainvoke`) at the given turn numbers.
 
     Runs turns 1..max(measure_at) on one thread of a fresh `CosmosSaver` over `container`;
-    nothing else may use the server meanwhile.
+    nothing else may use the server meanwhile. `durability` is LangGraph's (None: its default,
+    a checkpoint per step; the app runs with CHECKPOINT_DURABILITY, "exit" by default).
     """
     from langchain_core.messages import HumanMessage
 
@@ -148,7 +150,8 @@ async def measure_requests_per_turn(
     counts: dict[int, int] = {}
     for turn in range(1, max(measure_at) + 1):
         before = endpoint.request_count() if turn in measure_at else 0
-        await graph.ainvoke({"messages": [HumanMessage(content=f"question {turn}")]}, config)
+        await graph.ainvoke({"messages": [HumanMessage(content=f"question {turn}")]}, config,
+                            durability=durability)
         if turn in measure_at:
             counts[turn] = endpoint.request_count() - before
     return counts

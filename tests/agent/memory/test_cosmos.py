@@ -241,6 +241,16 @@ async def test_requests_per_turn_are_equal_at_turn_1_and_turn_100(
     assert counts[1] == counts[2] == counts[100] == 7
 
 
+async def test_one_checkpoint_per_turn_with_the_apps_durability(
+    cosmos: CosmosEndpoint, container: ContainerProxy
+) -> None:
+    # CHECKPOINT_DURABILITY=exit (the app's default): the latest-checkpoint query and one
+    # checkpoint upsert per turn, the same at turn 1 and turn 100.
+    counts = await measure_requests_per_turn(cosmos, container, measure_at=(1, 100),
+                                             thread_id="exit-durability", durability="exit")
+    assert counts[1] == counts[100] == 2
+
+
 async def test_latest_checkpoint_is_one_request_and_one_page(
     cosmos: CosmosEndpoint, container: ContainerProxy
 ) -> None:
