@@ -1,1 +1,0 @@
-"""Prototypes of serving-path changes, measured against ours by `python -m bench.prototype`."""
