@@ -25,16 +25,31 @@ _cancelling: set[asyncio.Task[None]] = set()  # keeps cancelled runs referenced
 async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -> None:
     try:
         async for event in events:
-            await queue.put(event)
+            queue.put_nowait(event)
     except Exception as exc:  # reported to the client as an `error` event
-        await queue.put(exc)
+        queue.put_nowait(exc)
     finally:
-        await queue.put(_DONE)
+        queue.put_nowait(_DONE)
 
 
 def _tool_payload(event: ToolEvent) -> dict[str, object]:
     payload = {k: v for k, v in asdict(event).items() if v is not None and k != "kind"}
     return payload
+
+
+def _encode(encoder: EventEncoder, item: object, run_id: str) -> bytes:
+    """One SSE event for one item of the run."""
+    if isinstance(item, Token):
+        return encoder.text("data", item.text)
+    if isinstance(item, ToolEvent):
+        name = "on_tool_start" if item.kind == "tool_start" else "on_tool_end"
+        return encoder.json(name, _tool_payload(item))
+    if isinstance(item, Answer):
+        return encoder.text("end", item.text)
+    assert isinstance(item, BaseException)
+    log.error("run %s failed mid-stream", run_id, exc_info=item)
+    status, message = describe_failure(item)
+    return encoder.json("error", {"status_code": status, "message": message, "run_id": run_id})
 
 
 async def sse_stream(
@@ -46,27 +61,25 @@ async def sse_stream(
     queue: asyncio.Queue[object] = asyncio.Queue()
     producer = asyncio.create_task(_pump(events, queue))
     try:
-        while True:
-            try:
-                async with asyncio.timeout(keepalive_seconds):
-                    item = await queue.get()
-            except TimeoutError:
-                yield KEEPALIVE
-                continue
-            if item is _DONE:
-                break
-            if isinstance(item, Token):
-                yield encoder.text("data", item.text)
-            elif isinstance(item, ToolEvent):
-                name = "on_tool_start" if item.kind == "tool_start" else "on_tool_end"
-                yield encoder.json(name, _tool_payload(item))
-            elif isinstance(item, Answer):
-                yield encoder.text("end", item.text)
-            elif isinstance(item, BaseException):
-                log.error("run %s failed mid-stream", run_id, exc_info=item)
-                status, message = describe_failure(item)
-                yield encoder.json("error", {"status_code": status, "message": message,
-                                             "run_id": run_id})
+        done = False
+        while not done:
+            if queue.empty():
+                try:
+                    async with asyncio.timeout(keepalive_seconds):
+                        items = [await queue.get()]
+                except TimeoutError:
+                    yield KEEPALIVE
+                    continue
+            else:
+                items = [queue.get_nowait()]
+            # Everything queued by now goes out in one write: one event per chunk as produced,
+            # but one send for all the events that arrived while the previous write was sent.
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            done = items[-1] is _DONE
+            out = b"".join(_encode(encoder, item, run_id) for item in items if item is not _DONE)
+            if out:
+                yield out
     finally:
         if not producer.done():
             # Cancel once and don't await here: this generator may itself be under
