@@ -20,7 +20,7 @@ from langchain_core.tools import BaseTool
 
 from agent.settings import Settings
 from agent.tools import openapi_tools
-from agent.tools.netguard import OutboundError, OutboundPolicy, fetch
+from agent.tools.netguard import OutboundError, OutboundPolicy, fetch, origin
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +66,9 @@ async def load_spec(url: str, settings: Settings) -> tuple[dict[str, Any], str]:
 def tools_for_spec(
     spec: dict[str, Any], spec_url: str | None, settings: Settings
 ) -> list[BaseTool]:
-    """The tools for a parsed spec, allowed to reach only its server's host."""
+    """The tools for a parsed spec, allowed to reach only its server's origin."""
     base_url = openapi_tools.server_url(spec, spec_url)
-    host = (urlsplit(base_url).hostname or "").lower().rstrip(".")
-    policy = OutboundPolicy.from_settings(settings, allowed_hosts=frozenset({host}))
+    policy = OutboundPolicy.from_settings(settings, allowed_origins=frozenset({origin(base_url)}))
     return openapi_tools.build_tools(spec, base_url, policy)
 
 

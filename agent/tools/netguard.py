@@ -57,19 +57,27 @@ class OutboundPolicy:
     timeout_seconds: float = 15.0
     max_bytes: int = 1_000_000
     max_redirects: int = 5
-    allowed_hosts: frozenset[str] | None = None
+    allowed_origins: frozenset[str] | None = None  # "scheme://host:port", see `origin()`
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, allowed_hosts: frozenset[str] | None = None
+        cls, settings: Settings, allowed_origins: frozenset[str] | None = None
     ) -> OutboundPolicy:
-        """The policy the settings describe, optionally limited to some host names."""
+        """The policy the settings describe, optionally limited to some origins."""
         return cls(
             allow_private=settings.outbound_allow_private,
             timeout_seconds=settings.outbound_timeout_seconds,
             max_bytes=settings.outbound_max_bytes,
-            allowed_hosts=allowed_hosts,
+            allowed_origins=allowed_origins,
         )
+
+
+def origin(url: str | httpx.URL) -> str:
+    """A URL's origin as `scheme://host:port` (default port filled in, host lower-cased)."""
+    parsed = httpx.URL(url) if isinstance(url, str) else url
+    host = parsed.host.lower().rstrip(".")
+    port = parsed.port or _DEFAULT_PORTS.get(parsed.scheme, 0)
+    return f"{parsed.scheme}://{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -161,8 +169,8 @@ async def check_url(url: httpx.URL, policy: OutboundPolicy) -> IPAddress:
         raise OutboundRefused("refused: the URL has no host")
     if url.userinfo:
         raise OutboundRefused("refused: credentials in URLs are not allowed")
-    if policy.allowed_hosts is not None and host not in policy.allowed_hosts:
-        raise OutboundRefused(f"refused: host {host} is not one of the allowed hosts")
+    if policy.allowed_origins is not None and origin(url) not in policy.allowed_origins:
+        raise OutboundRefused(f"refused: {origin(url)} is not one of the allowed origins")
     port = url.port or _DEFAULT_PORTS[url.scheme]
     addresses = await resolve_host(host, port)
     for address in addresses:

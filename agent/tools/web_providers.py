@@ -19,9 +19,8 @@ import html
 import json
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
-from agent.tools.netguard import OutboundPolicy, fetch
+from agent.tools.netguard import OutboundPolicy, fetch, origin
 from agent.tools.results import SearchResult
 
 PROVIDERS = ("searxng", "tavily", "brave")
@@ -43,11 +42,10 @@ def endpoint_for(provider: str, endpoint: str) -> str:
 
 
 def provider_policy(endpoint: str, timeout_seconds: float, max_bytes: int) -> OutboundPolicy:
-    """The outbound policy for calls to the configured provider endpoint (its host only)."""
-    host = (urlsplit(endpoint).hostname or "").lower().rstrip(".")
+    """The outbound policy for calls to the configured provider endpoint (its origin only)."""
     return OutboundPolicy(
         allow_private=True, timeout_seconds=timeout_seconds, max_bytes=max_bytes,
-        allowed_hosts=frozenset({host}),
+        allowed_origins=frozenset({origin(endpoint)}),
     )
 
 

@@ -145,7 +145,8 @@ async def test_call_to_host_other_than_spec_server_refused(
     base, _ = api
     tools = _by_name(apisearch.build_tools(_settings(str(_spec_file(tmp_path, base + "/v1")))))
     app_state.redirect_price_to = base.replace("127.0.0.1", "localhost") + "/v1/assets"
-    with pytest.raises(ToolException, match="host localhost is not one of the allowed hosts"):
+    refused = r"http://localhost:\d+ is not one of the allowed origins"
+    with pytest.raises(ToolException, match=refused):
         await tools["getPrice"].ainvoke({"symbol": "ETH"})
     assert [r["raw_path"] for r in app_state.requests] == ["/v1/price"]
 

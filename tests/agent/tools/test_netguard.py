@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response, S
 from starlette.routing import Route
 
 from agent.tools import netguard
-from agent.tools.netguard import OutboundError, OutboundPolicy, OutboundRefused, fetch
+from agent.tools.netguard import OutboundError, OutboundPolicy, OutboundRefused, fetch, origin
 from tests.support.loopback_http import serve_app
 
 PRIVATE_OK = OutboundPolicy(allow_private=True, timeout_seconds=5.0, max_bytes=10_000)
@@ -161,10 +161,15 @@ async def test_redirect_to_metadata_refused(server: tuple[str, Starlette]) -> No
 
 async def test_redirect_outside_allow_list_refused(server: tuple[str, Starlette]) -> None:
     base, _ = server
-    policy = OutboundPolicy(allow_private=True, allowed_hosts=frozenset({"127.0.0.1"}))
+    policy = OutboundPolicy(allow_private=True, allowed_origins=frozenset({origin(base)}))
+    port = base.rsplit(":", 1)[1]
     target = base.replace("127.0.0.1", "localhost") + "/ok"
-    with pytest.raises(OutboundRefused, match="host localhost is not one of the allowed hosts"):
+    with pytest.raises(OutboundRefused,
+                       match=f"http://localhost:{port} is not one of the allowed origins"):
         await fetch("GET", f"{base}/redirect?to={target}", policy)
+    other_port = f"http://127.0.0.1:{int(port) + 1}/ok"  # same host, another port
+    with pytest.raises(OutboundRefused, match="is not one of the allowed origins"):
+        await fetch("GET", f"{base}/redirect?to={other_port}", policy)
 
 
 async def test_redirect_within_rules_is_followed_without_foreign_credentials(
@@ -220,6 +225,6 @@ async def test_policy_from_settings() -> None:
 
     settings = Settings(outbound_allow_private=True, outbound_timeout_seconds=3,
                         outbound_max_bytes=1234)
-    policy = OutboundPolicy.from_settings(settings, frozenset({"a.example"}))
+    policy = OutboundPolicy.from_settings(settings, frozenset({origin("https://A.example/x")}))
     assert (policy.allow_private, policy.timeout_seconds, policy.max_bytes) == (True, 3, 1234)
-    assert policy.allowed_hosts == frozenset({"a.example"})
+    assert policy.allowed_origins == frozenset({"https://a.example:443"})
