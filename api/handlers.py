@@ -28,7 +28,7 @@ from api.models import (
     InvokeResponse,
     ThreadMessageOut,
     ThreadOut,
-    _check_thread_id,
+    check_thread_id,
 )
 from api.sse import MEDIA_TYPE, SSE_HEADERS
 from api.streaming import sse_stream
@@ -52,19 +52,23 @@ def _error(status: int, detail: str) -> JSONResponse:
     return JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=status)
 
 
+async def _turn(request: Request) -> tuple[str, str, str]:
+    """The question, its thread id (a new one if empty) and a new run id; or `BadRequest`."""
+    body = await _parse(request, InvokeRequest)
+    assert isinstance(body, InvokeRequest)
+    return body.user_input, body.thread_id or str(uuid.uuid4()), str(uuid.uuid4())
+
+
 async def invoke(request: Request) -> Response:
     """POST /invoke: answer one question."""
     from agent.bot import get_bot
 
     try:
-        body = await _parse(request, InvokeRequest)
+        question, thread_id, run_id = await _turn(request)
     except BadRequest as exc:
         return exc.response()
-    assert isinstance(body, InvokeRequest)
-    thread_id = body.thread_id or str(uuid.uuid4())
-    run_id = str(uuid.uuid4())
     try:
-        answer = await (await get_bot()).answer(body.user_input, thread_id, run_id)
+        answer = await (await get_bot()).answer(question, thread_id, run_id)
     except Exception as exc:
         log.exception("run %s failed", run_id)
         status, message = describe_failure(exc)
@@ -79,13 +83,9 @@ async def stream(request: Request) -> Response:
     from agent.bot import get_bot
 
     try:
-        body = await _parse(request, InvokeRequest)
+        question, thread_id, run_id = await _turn(request)
     except BadRequest as exc:
         return exc.response()
-    assert isinstance(body, InvokeRequest)
-    thread_id = body.thread_id or str(uuid.uuid4())
-    run_id = str(uuid.uuid4())
-    question = body.user_input
 
     async def events() -> AsyncIterator[BotEvent]:
         # The bot is built (first request) after `metadata` went out; a failure to build it
@@ -142,7 +142,7 @@ def _thread_id(request: Request) -> str:
     if not thread_id or len(thread_id) > 128:
         raise BadRequest(422, "thread_id: must be 1 to 128 characters")
     try:
-        return _check_thread_id(thread_id)
+        return check_thread_id(thread_id)
     except ValueError as exc:
         raise BadRequest(422, f"thread_id: {exc}") from None
 

@@ -11,7 +11,8 @@ THREAD_ID_MAX = 128
 _BAD_THREAD_CHARS = re.compile(r"[/\\?#\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def _check_thread_id(value: str) -> str:
+def check_thread_id(value: str) -> str:
+    """A thread id is a database key: no path or URL syntax, no control characters."""
     if _BAD_THREAD_CHARS.search(value):
         raise ValueError("must not contain '/', '\\', '?', '#' or control characters")
     if value != value.strip():
@@ -23,7 +24,7 @@ ThreadId = Annotated[
     str,
     Field(max_length=THREAD_ID_MAX, description="Conversation thread; empty starts a new one.",
           examples=["session-5e426240-c770-4997-889d-519ab6153b80"]),
-    AfterValidator(_check_thread_id),
+    AfterValidator(check_thread_id),
 ]
 
 
