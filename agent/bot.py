@@ -150,7 +150,10 @@ async def build_bot(settings: Settings) -> Bot:
         specialists = await asyncio.to_thread(build_specialists, settings)
         for close in _tool_closers(specialists.values()):
             stack.push_async_callback(close)
-        model = build_chat_model(settings)
+        model_closers: list[Callable[[], Awaitable[None]]] = []
+        model = build_chat_model(settings, model_closers)
+        for close in model_closers:
+            stack.push_async_callback(close)
         graph = build_graph(model, specialists, checkpointer, settings.tool_preview_chars)
     except BaseException:
         await stack.aclose()

@@ -8,6 +8,7 @@ An API key is used only when `AZURE_OPENAI_API_KEY` is set.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -17,11 +18,15 @@ from agent.settings import Settings
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 
-def build_chat_model(settings: Settings) -> BaseChatModel:
-    """The chat model for `settings.provider`, with streaming on."""
+Closer = Callable[[], Awaitable[None]]
+
+
+def build_chat_model(settings: Settings, closers: list[Closer] | None = None) -> BaseChatModel:
+    """The chat model for `settings.provider`, with streaming on. What must be closed with it
+    (the async credential of keyless Azure OpenAI) is appended to `closers`."""
     provider = settings.provider
     if provider == "azure":
-        return _azure(settings)
+        return _azure(settings, closers)
     if provider == "openai":
         return _openai(settings)
     from agent.models.offline import OfflineChatModel
@@ -29,7 +34,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
     return OfflineChatModel()
 
 
-def _azure(settings: Settings) -> BaseChatModel:
+def _azure(settings: Settings, closers: list[Closer] | None) -> BaseChatModel:
     from langchain_openai import AzureChatOpenAI
 
     if not settings.azure_openai_endpoint:
@@ -50,12 +55,15 @@ def _azure(settings: Settings) -> BaseChatModel:
     from azure.identity.aio import DefaultAzureCredential as AsyncDefaultAzureCredential
     from azure.identity.aio import get_bearer_token_provider as async_token_provider
 
+    async_credential = AsyncDefaultAzureCredential()
+    if closers is not None:
+        closers.append(async_credential.close)
     return AzureChatOpenAI(
         azure_ad_token_provider=get_bearer_token_provider(
             DefaultAzureCredential(), COGNITIVE_SERVICES_SCOPE
         ),
         azure_ad_async_token_provider=async_token_provider(
-            AsyncDefaultAzureCredential(), COGNITIVE_SERVICES_SCOPE
+            async_credential, COGNITIVE_SERVICES_SCOPE
         ),
         **common,
     )

@@ -34,6 +34,7 @@ class TokenLog:
 
     lifetimes: list[int]
     scopes: list[tuple[str, ...]] = field(default_factory=list)
+    closed: int = 0
 
     def issue(self, scopes: tuple[str, ...]) -> AccessToken:
         self.scopes.append(scopes)
@@ -56,7 +57,7 @@ def tokens(monkeypatch: pytest.MonkeyPatch) -> TokenLog:
             return log.issue(scopes)
 
         async def close(self) -> None:
-            pass
+            log.closed += 1
 
     monkeypatch.setattr("azure.identity.DefaultAzureCredential", SyncCredential)
     monkeypatch.setattr("azure.identity.aio.DefaultAzureCredential", AsyncCredential)
@@ -155,3 +156,13 @@ def test_offline_is_the_default_and_azure_needs_an_endpoint() -> None:
     assert isinstance(build_chat_model(Settings(model_provider="offline")), OfflineChatModel)
     with pytest.raises(ValueError, match="AZURE_OPENAI_ENDPOINT"):
         build_chat_model(Settings(model_provider="azure", azure_openai_endpoint=""))
+
+
+async def test_keyless_azure_hands_back_its_credential_to_close(tokens: TokenLog) -> None:
+    closers: list = []
+    build_chat_model(_azure("https://example.invalid"), closers)
+    assert len(closers) == 1
+    await closers[0]()
+    assert tokens.closed == 1
+    build_chat_model(_azure("https://example.invalid", api_key="k"), keyed := [])
+    assert keyed == [], "the key path has no credential to close"
