@@ -142,7 +142,7 @@ async def build_bot(settings: Settings) -> Bot:
     from agent.graph import build_graph
     from agent.memory import open_checkpointer
     from agent.models.factory import build_chat_model
-    from agent.specialists import build_specialists
+    from agent.tools.registry import build_specialists
 
     stack = AsyncExitStack()
     try:

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 
 from langchain_core.tools import BaseTool
 
-from agent.settings import Settings
-
 SPECIALIST_NAMES: tuple[str, ...] = ("docsearch", "sqlsearch", "apisearch", "websearch")
 
 ANSWER_RULES = (
@@ -39,10 +37,3 @@ class Specialist:
     def enabled(self) -> bool:
         """Configured: it has at least one tool to answer with."""
         return bool(self.tools)
-
-
-def build_specialists(settings: Settings) -> dict[str, Specialist]:
-    """Every specialist, in routing order, with the tools the settings enable."""
-    from agent.tools import registry
-
-    return registry.build_all(settings)

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agent.events import BotEvent
 from agent.settings import Settings, get_settings
-from api.errors import BadRequest, parse_body
+from api.errors import BadRequest, M, parse_body
 from api.failures import describe_failure
 from api.models import (
     BatchItem,
@@ -43,7 +43,7 @@ def _limits(settings: Settings) -> tuple[int, dict[str, int]]:
     return max_bytes, context
 
 
-async def _parse(request: Request, model: type[InvokeRequest] | type[BatchRequest]) -> object:
+async def _parse(request: Request, model: type[M]) -> M:
     max_bytes, context = _limits(get_settings())
     return await parse_body(request, model, max_bytes, context)
 
@@ -55,7 +55,6 @@ def _error(status: int, detail: str) -> JSONResponse:
 async def _turn(request: Request) -> tuple[str, str, str]:
     """The question, its thread id (a new one if empty) and a new run id; or `BadRequest`."""
     body = await _parse(request, InvokeRequest)
-    assert isinstance(body, InvokeRequest)
     return body.user_input, body.thread_id or str(uuid.uuid4()), str(uuid.uuid4())
 
 
@@ -121,7 +120,6 @@ async def batch(request: Request) -> Response:
         body = await _parse(request, BatchRequest)
     except BadRequest as exc:
         return exc.response()
-    assert isinstance(body, BatchRequest)
     if body.thread_id:
         items = [await _batch_item(q, body.thread_id) for q in body.questions]
     else:

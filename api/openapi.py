@@ -6,7 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from api.routes import ERROR_MODEL, ROUTES, Route
+from api.models import ErrorResponse
+from api.routes import ROUTES, Route
 
 STREAM_DESCRIPTION = (
     "Server-Sent Events, one `id:` per event, increasing. Events: `metadata` (JSON run_id, "
@@ -43,7 +44,7 @@ def responses(route: Route) -> dict[int | str, dict[str, Any]]:
     elif route.response_model is not None:
         out[route.status_code] = {"model": route.response_model, "description": "Success"}
     for status in route.errors:
-        out[status] = {"model": ERROR_MODEL, "description": "Error"}
+        out[status] = {"model": ErrorResponse, "description": "Error"}
     return out
 
 

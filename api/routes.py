@@ -18,7 +18,6 @@ from api import docs_ui, handlers
 from api.models import (
     BatchRequest,
     BatchResponse,
-    ErrorResponse,
     Health,
     InvokeRequest,
     InvokeResponse,
@@ -74,5 +73,3 @@ ROUTES: tuple[Route, ...] = (
     Route("/docs/assets/{name}", "GET", docs_ui.docs_asset, "Swagger UI assets",
           auth="anonymous", tags=("meta",), in_schema=False),
 )
-
-ERROR_MODEL = ErrorResponse

@@ -33,8 +33,7 @@ async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -
 
 
 def _tool_payload(event: ToolEvent) -> dict[str, object]:
-    payload = {k: v for k, v in asdict(event).items() if v is not None and k != "kind"}
-    return payload
+    return {k: v for k, v in asdict(event).items() if v is not None and k != "kind"}
 
 
 def _encode(encoder: EventEncoder, item: object, run_id: str) -> bytes:

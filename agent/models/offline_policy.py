@@ -42,9 +42,6 @@ ROUTE_KEYWORDS: dict[str, tuple[str, ...]] = {
 }
 
 
-words = content_words
-
-
 def strip_mentions(text: str) -> str:
     """The question without `@specialist` mentions."""
     return _MENTION.sub("", text).strip()
@@ -135,13 +132,14 @@ def fill_arguments(tool: dict[str, Any], question: str) -> dict[str, Any] | None
 def plan_tool_call(tools: Sequence[dict[str, Any]], question: str) -> AIMessage | None:
     """A call to the tool whose arguments the question fills best, or None if none fits."""
     best: tuple[int, dict[str, Any], str] | None = None
-    qwords = set(words(question))
+    qwords = set(content_words(question))
     for tool in tools:
         args = fill_arguments(tool, question)
         if args is None:
             continue
         function = tool["function"]
-        overlap = len(qwords & set(words(f"{function['name']} {function.get('description', '')}")))
+        about = f"{function['name']} {function.get('description', '')}"
+        overlap = len(qwords & set(content_words(about)))
         score = 10 * len(args) + overlap
         if best is None or score > best[0]:
             best = (score, args, function["name"])
@@ -168,12 +166,12 @@ def _sentences(result: SearchResult) -> list[str]:
 def extractive_answer(question: str, results: list[SearchResult]) -> str:
     """From the best results, the sentences that mention the question's words (and the
     sentence after each, for context), in document order, one cited paragraph per source."""
-    qwords = set(words(question))
+    qwords = set(content_words(question))
     picked: dict[str, list[str]] = {}
     total = 0
     for result in results[:MAX_ANSWER_RESULTS]:
         sentences = _sentences(result)
-        hits = [i for i, s in enumerate(sentences) if qwords & set(words(s))]
+        hits = [i for i, s in enumerate(sentences) if qwords & set(content_words(s))]
         keep = sorted({j for i in hits for j in (i, i + 1) if j < len(sentences)})
         keep = keep[: MAX_ANSWER_SENTENCES - total]
         if keep:

@@ -91,6 +91,7 @@ class LocalIndex:
         self.db_path = db_path
 
     def _connect(self) -> sqlite3.Connection:
+        """A read-write connection with the schema in place (used by `refresh`)."""
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.db_path)
         conn.executescript(SCHEMA)
@@ -129,11 +130,12 @@ class LocalIndex:
         return changed
 
     def search(self, question: str, top_k: int) -> list[SearchResult]:
-        """The best `top_k` passages for the question, by BM25 (title weighted higher)."""
+        """The best `top_k` passages for the question, by BM25 (title weighted higher).
+        The index must have been built by `refresh()`."""
         query = fts_query(question)
         if not query:
             return []
-        conn = self._connect()
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)  # after refresh()
         try:
             rows = conn.execute(
                 "SELECT path, anchor, title, body FROM passages WHERE passages MATCH ? "

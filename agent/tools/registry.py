@@ -6,7 +6,7 @@ from agent.settings import Settings
 from agent.specialists import ANSWER_RULES, Specialist
 
 
-def build_all(settings: Settings) -> dict[str, Specialist]:
+def build_specialists(settings: Settings) -> dict[str, Specialist]:
     """All four specialists, in routing order; unconfigured ones have no tools."""
     from agent.tools import apisearch, docsearch, sqlsearch, websearch
 

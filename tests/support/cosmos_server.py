@@ -14,7 +14,6 @@ suite and the benchmark both use it.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+
+from tests.support.live_server import free_port
 
 SERVER_DIR = Path(__file__).resolve().parent / "cosmosdb-server"
 KEY = "c3RhbmQtaW4ta2V5LWZvci10ZXN0cw=="  # any base64 string is accepted by the stand-in
@@ -54,17 +55,11 @@ def ensure_node_modules() -> None:
         )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def start_cosmos_server() -> Iterator[CosmosEndpoint]:
     """Run the stand-in on a free 127.0.0.1 port for the duration of the block."""
     ensure_node_modules()
-    port = _free_port()
+    port = free_port()
     endpoint = CosmosEndpoint(url=f"https://127.0.0.1:{port}", key=KEY)
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
