@@ -38,14 +38,22 @@ class Settings(BaseSettings):
         "openai if OPENAI_BASE_URL is set, else offline.",
     )
     azure_openai_endpoint: str = ""
-    azure_openai_chat_deployment: str = "gpt-4o-mini"
-    azure_openai_api_version: str = "2024-10-21"
+    azure_openai_chat_deployment: str = "gpt-5-mini"
+    azure_openai_api_version: str = Field(
+        default="v1",
+        description="v1: the v1 API ({endpoint}/openai/v1/, no api-version). A dated version "
+        "(e.g. 2024-10-21): the classic /openai/deployments/{name} path, for older resources.",
+    )
     azure_openai_api_key: SecretStr | None = None
     azure_openai_embedding_deployment: str = ""
     openai_base_url: str = ""
     openai_api_key: SecretStr | None = None
-    openai_model: str = "gpt-4o-mini"
-    model_temperature: float = 0.0
+    openai_model: str = "gpt-5-mini"
+    # Sent only when set: reasoning deployments (gpt-5 family, o-series) refuse a temperature
+    # other than 1, classic ones (gpt-4.1) refuse a reasoning effort.
+    model_temperature: float | None = Field(default=None, ge=0, le=2)
+    model_reasoning_effort: Literal["", "none", "minimal", "low", "medium", "high"] = ""
+    model_max_output_tokens: int | None = Field(default=None, ge=1)
     model_timeout_seconds: float = 120.0
     model_max_retries: int = 2
 
@@ -90,6 +98,9 @@ class Settings(BaseSettings):
     max_batch_questions: int = Field(default=25, ge=1)
     batch_concurrency: int = Field(default=4, ge=1)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    # The Functions front end cuts an HTTP response after 230 s; /invoke and /batch answer
+    # before that (504, or the finished batch items with the rest marked timed out).
+    request_deadline_seconds: float = Field(default=200.0, gt=0)
     tool_preview_chars: int = Field(default=500, ge=50)
 
     # --- Local dev server (not used in Azure) -------------------------------------------
