@@ -4,7 +4,8 @@
     <specialist> -> <specialist>_tools -> <specialist> ... -> END
 
 One routing decision per turn; a specialist loops between its model and its tools until it
-answers without calling a tool (at most `MAX_TOOL_ROUNDS` rounds, then it must answer).
+answers without calling a tool (at most `MAX_TOOL_ROUNDS` rounds, then it must answer). A reply
+the service's content filter stopped ends the turn with an error, never as an answer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agent import conversation, routing
+from agent.models.failures import raise_if_filtered
 from agent.specialists import Specialist
 from agent.state import BotState
 from agent.tool_runner import run_tool_calls
@@ -42,13 +44,20 @@ def _unavailable(specialists: Mapping[str, Specialist]) -> Any:
 
 
 def _agent(model: BaseChatModel, specialist: Specialist) -> Any:
-    with_tools = model.bind_tools(list(specialist.tools))
+    tools = list(specialist.tools)
+    with_tools = model.bind_tools(tools)
+    # After MAX_TOOL_ROUNDS the model must answer. The history then holds tool calls, so the
+    # tools stay declared and `tool_choice: "none"` forbids new calls: the request that classic
+    # and reasoning deployments both accept (a tool_choice without tools is refused).
+    answer_only = model.bind_tools(tools, tool_choice="none")
     prompt = SystemMessage(specialist.prompt)
 
     async def agent(state: BotState) -> dict[str, Any]:
         messages = state["messages"]
-        runnable = with_tools if conversation.tool_rounds(messages) < MAX_TOOL_ROUNDS else model
+        limit_reached = conversation.tool_rounds(messages) >= MAX_TOOL_ROUNDS
+        runnable = answer_only if limit_reached else with_tools
         reply = await runnable.ainvoke([prompt, *conversation.for_model(messages)])
+        raise_if_filtered(reply)
         reply.name = specialist.name
         return {"messages": [reply]}
 

@@ -1,20 +1,66 @@
-"""Safe, client-facing descriptions of run failures (details and secrets stay in the log)."""
+"""Client-facing answers to run failures: an HTTP status, a plain message, and headers.
+
+Model failures are classified by `agent.models.failures` and mapped here, the same way for
+`/invoke`, each `/batch` item and the `/stream` `error` event:
+
+| what happened                                   | status |
+|-------------------------------------------------|--------|
+| model service unreachable, connection cut, 5xx  | 502    |
+| model service too slow (MODEL_TIMEOUT_SECONDS)   | 504    |
+| rate limited after the SDK's retries            | 429 + `Retry-After` |
+| content policy blocked the question or answer   | 400    |
+| credentials refused (401/403), no Entra token   | 502 naming the setting or role |
+| no such deployment (404)                        | 502 naming AZURE_OPENAI_CHAT_DEPLOYMENT |
+| any other refusal of the request                | 502    |
+
+Anything else is a 500 that names only the error's class. Details and stack traces go to the
+server log, never to the client.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 
-def describe_failure(exc: BaseException) -> tuple[int, str]:
-    """An HTTP status and a message that reveals no internals."""
-    name = type(exc).__name__
+from agent.models.failures import FailureKind, classify
+from agent.settings import get_settings
+
+STATUS: dict[FailureKind, int] = {
+    FailureKind.UNREACHABLE: 502,
+    FailureKind.TIMEOUT: 504,
+    FailureKind.RATE_LIMITED: 429,
+    FailureKind.CONTENT_FILTERED: 400,
+    FailureKind.AUTH: 502,
+    FailureKind.NOT_FOUND: 502,
+    FailureKind.REJECTED: 502,
+}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What the client is told about a failed run."""
+
+    status: int
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def retry_after(self) -> int | None:
+        """Seconds after which a retry may succeed, if the failure says so."""
+        value = self.headers.get("Retry-After")
+        return int(value) if value else None
+
+
+def describe_failure(exc: BaseException) -> Failure:
+    """The status, message and headers for a failed run; reveals no internals."""
+    model_failure = classify(exc, get_settings())
+    if model_failure is not None:
+        headers = {}
+        if model_failure.retry_after is not None:
+            headers["Retry-After"] = str(math.ceil(model_failure.retry_after))
+        return Failure(STATUS[model_failure.kind], model_failure.message, headers)
     module = type(exc).__module__
-    status = getattr(exc, "status_code", None)
-    if name in {"RateLimitError"} or status == 429:
-        return 429, "The model service is busy (rate limited). Try again shortly."
-    if "Timeout" in name or isinstance(exc, TimeoutError):
-        return 504, "The model or a tool did not answer in time."
-    if name in {"AuthenticationError", "PermissionDeniedError", "ClientAuthenticationError",
-                "CredentialUnavailableError"}:
-        return 502, "The server could not authenticate to a backing service; see the server log."
-    if module.startswith(("openai", "httpx", "azure")):
-        return 502, f"A backing service failed ({name}); see the server log."
-    return 500, f"The run failed ({name}); see the server log."
+    name = type(exc).__name__
+    if module.startswith("azure"):
+        return Failure(502, f"A backing service failed ({name}); see the server log.")
+    return Failure(500, f"The run failed ({name}); see the server log.")

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from agent.events import BotEvent
 from agent.settings import Settings, get_settings
 from api.errors import BadRequest, M, parse_body
-from api.failures import describe_failure
+from api.failures import Failure, describe_failure
 from api.models import (
     BatchItem,
     BatchRequest,
@@ -48,8 +48,18 @@ async def _parse(request: Request, model: type[M]) -> M:
     return await parse_body(request, model, max_bytes, context)
 
 
-def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=status)
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=status,
+                        headers=headers)
+
+
+def _failure(failure: Failure) -> JSONResponse:
+    return _error(failure.status, failure.message, failure.headers)
+
+
+def _deadline_message(settings: Settings) -> str:
+    return (f"No answer within REQUEST_DEADLINE_SECONDS ({settings.request_deadline_seconds:g} s)"
+            ", the longest a request may take here. Use /stream for long answers.")
 
 
 async def _turn(request: Request) -> tuple[str, str, str]:
@@ -59,19 +69,24 @@ async def _turn(request: Request) -> tuple[str, str, str]:
 
 
 async def invoke(request: Request) -> Response:
-    """POST /invoke: answer one question."""
+    """POST /invoke: answer one question, within REQUEST_DEADLINE_SECONDS."""
     from agent.bot import get_bot
 
     try:
         question, thread_id, run_id = await _turn(request)
     except BadRequest as exc:
         return exc.response()
+    settings = get_settings()
+    deadline = asyncio.timeout(settings.request_deadline_seconds)
     try:
-        answer = await (await get_bot()).answer(question, thread_id, run_id)
+        async with deadline:
+            answer = await (await get_bot()).answer(question, thread_id, run_id)
     except Exception as exc:
+        if isinstance(exc, TimeoutError) and deadline.expired():
+            log.warning("run %s cut at the request deadline", run_id)
+            return _error(504, _deadline_message(settings))
         log.exception("run %s failed", run_id)
-        status, message = describe_failure(exc)
-        return _error(status, message)
+        return _failure(describe_failure(exc))
     out = InvokeResponse(final_answer=answer.text, thread_id=thread_id, run_id=run_id,
                          agent=answer.agent)
     return JSONResponse(out.model_dump())
@@ -100,34 +115,57 @@ async def stream(request: Request) -> Response:
     )
 
 
-async def _batch_item(question: str, thread_id: str) -> BatchItem:
+async def _batch_item(question: str, thread_id: str, seconds_left: float) -> BatchItem:
+    """One batch question, given the seconds left before the request's deadline."""
     from agent.bot import get_bot
 
     run_id = str(uuid.uuid4())
+    if seconds_left <= 0:
+        return _timed_out(thread_id, run_id)
+    deadline = asyncio.timeout(seconds_left)
     try:
-        answer = await (await get_bot()).answer(question, thread_id, run_id)
+        async with deadline:
+            answer = await (await get_bot()).answer(question, thread_id, run_id)
     except Exception as exc:
+        if isinstance(exc, TimeoutError) and deadline.expired():
+            log.warning("batch run %s cut at the request deadline", run_id)
+            return _timed_out(thread_id, run_id)
         log.exception("batch run %s failed", run_id)
-        _, message = describe_failure(exc)
-        return BatchItem(status="error", answer=f"Failed: {message}", thread_id=thread_id,
-                         run_id=run_id, error=message)
+        failure = describe_failure(exc)
+        return BatchItem(status="error", answer=f"Failed: {failure.message}",
+                         thread_id=thread_id, run_id=run_id, error=failure.message,
+                         status_code=failure.status)
     return BatchItem(status="ok", answer=answer.text, thread_id=thread_id, run_id=run_id)
 
 
+def _timed_out(thread_id: str, run_id: str) -> BatchItem:
+    message = _deadline_message(get_settings())
+    return BatchItem(status="timeout", answer=f"Timed out: {message}", thread_id=thread_id,
+                     run_id=run_id, error=message, status_code=504)
+
+
 async def batch(request: Request) -> Response:
-    """POST /batch: many questions; on one thread in order, else concurrently (bounded)."""
+    """POST /batch: many questions; on one thread in order, else concurrently (bounded).
+
+    The whole batch answers within REQUEST_DEADLINE_SECONDS: questions not answered by then
+    are cancelled and marked `timeout`; the finished ones are returned as usual.
+    """
     try:
         body = await _parse(request, BatchRequest)
     except BadRequest as exc:
         return exc.response()
+    settings = get_settings()
+    loop = asyncio.get_running_loop()
+    ends_at = loop.time() + settings.request_deadline_seconds
     if body.thread_id:
-        items = [await _batch_item(q, body.thread_id) for q in body.questions]
+        items = [await _batch_item(q, body.thread_id, ends_at - loop.time())
+                 for q in body.questions]
     else:
-        gate = asyncio.Semaphore(get_settings().batch_concurrency)
+        gate = asyncio.Semaphore(settings.batch_concurrency)
 
         async def bounded(question: str) -> BatchItem:
             async with gate:
-                return await _batch_item(question, str(uuid.uuid4()))
+                return await _batch_item(question, str(uuid.uuid4()), ends_at - loop.time())
 
         items = list(await asyncio.gather(*(bounded(q) for q in body.questions)))
     out = BatchResponse(answers=[i.answer for i in items], results=items,
@@ -157,7 +195,7 @@ async def get_thread(request: Request) -> Response:
         messages = await (await get_bot()).thread_messages(thread_id)
     except Exception as exc:
         log.exception("reading thread %s failed", thread_id)
-        return _error(*describe_failure(exc))
+        return _failure(describe_failure(exc))
     if messages is None:
         return _error(404, f"No thread with thread_id {thread_id!r}.")
     out = ThreadOut(thread_id=thread_id, messages=[
@@ -177,7 +215,7 @@ async def delete_thread(request: Request) -> Response:
         await (await get_bot()).delete_thread(thread_id)
     except Exception as exc:
         log.exception("deleting thread %s failed", thread_id)
-        return _error(*describe_failure(exc))
+        return _failure(describe_failure(exc))
     return Response(status_code=204)
 
 

@@ -95,11 +95,14 @@ class BatchRequest(BaseModel):
 class BatchItem(BaseModel):
     """The outcome of one batch question."""
 
-    status: Literal["ok", "error"]
+    status: Literal["ok", "error", "timeout"] = Field(
+        description="`timeout`: not answered within REQUEST_DEADLINE_SECONDS.")
     answer: str
     thread_id: str
     run_id: str
     error: str | None = None
+    status_code: int | None = Field(default=None, description="For a failed question, the "
+                                    "HTTP status /invoke would have answered with.")
 
 
 class BatchResponse(BaseModel):

@@ -47,8 +47,12 @@ def _encode(encoder: EventEncoder, item: object, run_id: str) -> bytes:
         return encoder.text("end", item.text)
     assert isinstance(item, BaseException)
     log.error("run %s failed mid-stream", run_id, exc_info=item)
-    status, message = describe_failure(item)
-    return encoder.json("error", {"status_code": status, "message": message, "run_id": run_id})
+    failure = describe_failure(item)
+    payload: dict[str, object] = {"status_code": failure.status, "message": failure.message,
+                                  "run_id": run_id}
+    if failure.retry_after is not None:
+        payload["retry_after"] = failure.retry_after
+    return encoder.json("error", payload)
 
 
 async def sse_stream(

@@ -1,9 +1,15 @@
 """Builds the chat model the settings ask for: Azure OpenAI, any OpenAI-compatible server, or
 the offline model.
 
-Azure OpenAI is keyless by default: `azure-identity` supplies a bearer-token provider that
-fetches and refreshes Entra ID tokens (managed identity in Azure, your `az login` locally).
-An API key is used only when `AZURE_OPENAI_API_KEY` is set.
+Azure OpenAI is reached through the v1 API (`{endpoint}/openai/v1/`, no `api-version`) by
+default, or through the classic `/openai/deployments/{name}?api-version=` path when
+`AZURE_OPENAI_API_VERSION` is a dated version. It is keyless by default: `azure-identity`
+supplies a bearer-token provider that fetches and refreshes Entra ID tokens (managed identity
+in Azure, your `az login` locally). An API key is used only when `AZURE_OPENAI_API_KEY` is set.
+
+Only the options that are set are sent: reasoning deployments (gpt-5 family, o-series) refuse
+a `temperature` other than 1, `max_tokens` and `parallel_tool_calls`; classic ones refuse
+`reasoning_effort`.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from agent.settings import Settings
 
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
-
+V1 = "v1"
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -34,39 +40,80 @@ def build_chat_model(settings: Settings, closers: list[Closer] | None = None) ->
     return OfflineChatModel()
 
 
-def _azure(settings: Settings, closers: list[Closer] | None) -> BaseChatModel:
-    from langchain_openai import AzureChatOpenAI
-
-    if not settings.azure_openai_endpoint:
-        raise ValueError("MODEL_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT")
-    common: dict[str, Any] = {
-        "azure_endpoint": settings.azure_openai_endpoint,
-        "azure_deployment": settings.azure_openai_chat_deployment,
-        "api_version": settings.azure_openai_api_version,
-        "temperature": settings.model_temperature,
+def call_options(settings: Settings) -> dict[str, Any]:
+    """Request options common to every provider; optional ones only when set."""
+    options: dict[str, Any] = {
         "timeout": settings.model_timeout_seconds,
         "max_retries": settings.model_max_retries,
         "streaming": True,
         "stream_usage": True,
+        # Chat Completions, whatever the deployment's name suggests to langchain-openai.
+        "use_responses_api": False,
+        # Reasoning deployments refuse `parallel_tool_calls`, which langchain-openai would
+        # send with structured output; the default (parallel calls allowed) is what we want.
+        "disabled_params": {"parallel_tool_calls": None},
+    }
+    if settings.model_temperature is not None:
+        options["temperature"] = settings.model_temperature
+    if settings.model_reasoning_effort:
+        options["reasoning_effort"] = settings.model_reasoning_effort
+    if settings.model_max_output_tokens is not None:
+        options["max_completion_tokens"] = settings.model_max_output_tokens
+    return options
+
+
+def uses_v1_api(settings: Settings) -> bool:
+    """True for the Azure OpenAI v1 API, False for a dated (classic) api-version."""
+    return settings.azure_openai_api_version.strip().lower() == V1
+
+
+def _azure(settings: Settings, closers: list[Closer] | None) -> BaseChatModel:
+    if not settings.azure_openai_endpoint:
+        raise ValueError("MODEL_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT")
+    if uses_v1_api(settings):
+        return _azure_v1(settings, closers)
+    from langchain_openai import AzureChatOpenAI
+
+    common: dict[str, Any] = {
+        "azure_endpoint": settings.azure_openai_endpoint,
+        "azure_deployment": settings.azure_openai_chat_deployment,
+        "api_version": settings.azure_openai_api_version,
+        **call_options(settings),
     }
     if settings.azure_openai_api_key is not None:
         return AzureChatOpenAI(api_key=settings.azure_openai_api_key, **common)
     from azure.identity import DefaultAzureCredential, get_bearer_token_provider
-    from azure.identity.aio import DefaultAzureCredential as AsyncDefaultAzureCredential
-    from azure.identity.aio import get_bearer_token_provider as async_token_provider
 
-    async_credential = AsyncDefaultAzureCredential()
-    if closers is not None:
-        closers.append(async_credential.close)
     return AzureChatOpenAI(
         azure_ad_token_provider=get_bearer_token_provider(
             DefaultAzureCredential(), COGNITIVE_SERVICES_SCOPE
         ),
-        azure_ad_async_token_provider=async_token_provider(
-            async_credential, COGNITIVE_SERVICES_SCOPE
-        ),
+        azure_ad_async_token_provider=_async_token_provider(closers),
         **common,
     )
+
+
+def _azure_v1(settings: Settings, closers: list[Closer] | None) -> BaseChatModel:
+    """The v1 API is OpenAI's own protocol at `{endpoint}/openai/v1/`: the OpenAI client sends
+    the key, or an Entra ID token from the provider, as `Authorization: Bearer`."""
+    from langchain_openai import ChatOpenAI
+
+    base_url = settings.azure_openai_endpoint.rstrip("/") + "/openai/v1/"
+    key = settings.azure_openai_api_key
+    # The app is async: keyless v1 gives the client an async token provider only.
+    api_key: Any = key if key is not None else _async_token_provider(closers)
+    return ChatOpenAI(base_url=base_url, api_key=api_key,
+                      model=settings.azure_openai_chat_deployment, **call_options(settings))
+
+
+def _async_token_provider(closers: list[Closer] | None) -> Callable[[], Awaitable[str]]:
+    """A refreshing Entra ID token provider on an async credential (closed with the bot)."""
+    from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
+
+    credential = DefaultAzureCredential()
+    if closers is not None:
+        closers.append(credential.close)
+    return get_bearer_token_provider(credential, COGNITIVE_SERVICES_SCOPE)
 
 
 def _openai(settings: Settings) -> BaseChatModel:
@@ -77,9 +124,5 @@ def _openai(settings: Settings) -> BaseChatModel:
         base_url=settings.openai_base_url or None,
         api_key=settings.openai_api_key or SecretStr("not-needed"),
         model=settings.openai_model,
-        temperature=settings.model_temperature,
-        timeout=settings.model_timeout_seconds,
-        max_retries=settings.model_max_retries,
-        streaming=True,
-        stream_usage=True,
+        **call_options(settings),
     )

@@ -60,7 +60,10 @@ class OfflineChatModel(BaseChatModel):
         return super().with_structured_output(schema, include_raw=include_raw, **kwargs)
 
     def _reply(self, messages: list[BaseMessage], **kwargs: Any) -> AIMessage:
-        return respond(messages, kwargs.get("tools"), kwargs.get("tool_choice"))
+        tool_choice = kwargs.get("tool_choice")
+        # `tool_choice: "none"`: the tools are declared but may not be called.
+        tools = None if tool_choice == "none" else kwargs.get("tools")
+        return respond(messages, tools, tool_choice)
 
     def _generate(
         self,

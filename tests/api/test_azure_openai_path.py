@@ -1,43 +1,80 @@
-"""The Azure OpenAI path over the wire: the real dev server, configured for `azure` with an API
-key, against a loopback server speaking the Azure OpenAI chat-completions protocol.
+"""The Azure OpenAI path over the wire: the real dev server, configured with nothing but an
+endpoint, a key and a deployment, against a loopback server that speaks the Azure OpenAI protocol
+and behaves like a current reasoning deployment (it refuses `temperature` other than 1,
+`max_tokens`, `parallel_tool_calls`, ...). Both the v1 API (the default) and the classic
+`/openai/deployments/{name}?api-version=` path are exercised.
 
 A question without an @mention is routed by the model (structured output through a forced
 `RouteDecision` tool call), the chosen specialist calls its tool, and the answer streams over
-`/stream`. The tests assert what the Azure endpoint received, request by request.
+`/stream`. The tests assert what the Azure endpoint received, request by request, and that the
+seed notebook's client works unchanged.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from tests.conftest import CORPUS
+from tests.support import seed_client
 from tests.support.fake_openai import FakeOpenAI, Recorded, Turn, fake_openai
 from tests.support.live_server import LiveServer, live_server
 from tests.support.sse import by_type, stream
 
-DEPLOYMENT = "gpt-4o-mini-prod"
-API_VERSION = "2024-10-21"
+DEPLOYMENT = "gpt-5-mini-prod"
+CLASSIC_API_VERSION = "2024-10-21"
 API_KEY = "azure-wire-test-key"
 ROUTING_TEXT = "ROUTING-THOUGHTS-MUST-NOT-LEAK"
 QUESTION = "How far away is the Moon from the Earth?"
 MOON_SOURCE = "corpus/moon.md#the-moon"
+# What a reasoning deployment refuses; the app must send none of it by default.
+REFUSED_BY_REASONING = ("temperature", "top_p", "max_tokens", "parallel_tool_calls",
+                        "presence_penalty", "frequency_penalty", "reasoning_effort")
 
 
-@pytest.fixture(scope="module")
-def azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeOpenAI, LiveServer]]:
-    """The dev server on `azure` (key auth) with docsearch and sqlsearch configured only."""
-    with fake_openai() as (model, base_url), live_server(
-        tmp_path_factory.mktemp("azure-wire"),
-        {"MODEL_PROVIDER": "azure", "AZURE_OPENAI_ENDPOINT": base_url,
-         "AZURE_OPENAI_CHAT_DEPLOYMENT": DEPLOYMENT, "AZURE_OPENAI_API_VERSION": API_VERSION,
-         "AZURE_OPENAI_API_KEY": API_KEY, "MODEL_MAX_RETRIES": "0",
-         "DOCS_DIR": str(CORPUS)},
-    ) as server:
-        yield model, server
+@dataclass
+class Azure:
+    """A dev server on the Azure provider and the Azure stand-in it talks to."""
+
+    api: str  # "v1" or "classic"
+    model: FakeOpenAI
+    server: LiveServer
+
+    def assert_wire(self, request: Recorded) -> None:
+        if self.api == "v1":
+            assert request.path == "/openai/v1/chat/completions"
+            assert request.query == {}
+            assert request.body["model"] == DEPLOYMENT
+            assert request.headers["authorization"] == f"Bearer {API_KEY}"
+        else:
+            assert request.path == f"/openai/deployments/{DEPLOYMENT}/chat/completions"
+            assert request.query == {"api-version": CLASSIC_API_VERSION}
+            assert request.headers["api-key"] == API_KEY
+            assert "authorization" not in request.headers
+        assert request.body["stream"] is True
+        assert request.body["stream_options"] == {"include_usage": True}
+        assert not set(REFUSED_BY_REASONING) & set(request.body), request.body
+
+
+@pytest.fixture(scope="module", params=["v1", "classic"])
+def azure(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azure]:
+    """The dev server on `azure` (key auth, docsearch and sqlsearch configured), nothing else
+    set but what the API path needs, against a reasoning deployment."""
+    env = {"AZURE_OPENAI_ENDPOINT": "", "AZURE_OPENAI_CHAT_DEPLOYMENT": DEPLOYMENT,
+           "AZURE_OPENAI_API_KEY": API_KEY, "DOCS_DIR": str(CORPUS)}
+    if request.param == "classic":
+        env["AZURE_OPENAI_API_VERSION"] = CLASSIC_API_VERSION
+    with fake_openai(deployments={DEPLOYMENT: "reasoning"}, api_keys={API_KEY}) as (
+            model, base_url):
+        env["AZURE_OPENAI_ENDPOINT"] = base_url
+        with live_server(tmp_path_factory.mktemp(f"azure-{request.param}"), env) as server:
+            yield Azure(request.param, model, server)
+        assert model.refusals == [], model.refusals
 
 
 def _function(tool: dict[str, Any]) -> dict[str, Any]:
@@ -46,19 +83,8 @@ def _function(tool: dict[str, Any]) -> dict[str, Any]:
     return function
 
 
-def _assert_azure_wire(request: Recorded) -> None:
-    assert request.path == f"/openai/deployments/{DEPLOYMENT}/chat/completions"
-    assert request.query == {"api-version": API_VERSION}
-    assert request.headers["api-key"] == API_KEY
-    assert "authorization" not in request.headers
-    assert request.body["stream"] is True
-    assert request.body["stream_options"] == {"include_usage": True}
-
-
-def test_routed_question_calls_a_tool_and_streams_the_answer(
-    azure: tuple[FakeOpenAI, LiveServer],
-) -> None:
-    model, server = azure
+def test_routed_question_calls_a_tool_and_streams_the_answer(azure: Azure) -> None:
+    model, server = azure.model, azure.server
     model.script.clear()
     first = len(model.requests)
     answer = ["The Moon is about ", "384,400 km ", f"from Earth [[1]]({MOON_SOURCE})."]
@@ -74,7 +100,7 @@ def test_routed_question_calls_a_tool_and_streams_the_answer(
 
     route, ask, answer_request = model.requests[first:]
     for request in (route, ask, answer_request):
-        _assert_azure_wire(request)
+        azure.assert_wire(request)
     assert all(outcome.completed for outcome in model.outcomes[first:])  # usage chunk + [DONE]
 
     # 1. Routing: a forced call of RouteDecision whose enum is exactly the enabled specialists.
@@ -132,9 +158,9 @@ def test_routed_question_calls_a_tool_and_streams_the_answer(
 
 
 def test_mention_of_an_unconfigured_specialist_answers_without_a_model_call(
-    azure: tuple[FakeOpenAI, LiveServer],
+    azure: Azure,
 ) -> None:
-    model, server = azure
+    model, server = azure.model, azure.server
     model.script.clear()
     before = len(model.requests)
     _, web = stream(f"{server.url}/stream", {"user_input": "@websearch who won the match?"})
@@ -145,3 +171,28 @@ def test_mention_of_an_unconfigured_specialist_answers_without_a_model_call(
         assert not by_type(events, "on_tool_start")
         assert "not configured" in events[-1].data and setting in events[-1].data
         assert "".join(e.data for e in by_type(events, "data")) == events[-1].data
+
+
+def test_seed_client_works_unchanged_on_a_reasoning_deployment(
+    azure: Azure, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    azure.model.script.clear()
+    before = len(azure.model.requests)
+    monkeypatch.setattr(seed_client, "BASE_URL", azure.server.url)
+    seed_client.call_invoke("@docsearch how far is the Moon?", thread_id=f"seed-{azure.api}")
+    seed_client.call_batch(["@docsearch tides?", "Which state had the most deaths?"],
+                           thread_id=f"seed-{azure.api}")
+    seed_client.call_stream("@docsearch describe the scene where Joey wears all of "
+                            "Chandler's clothes", thread_id=f"seed-{azure.api}")
+    out = capsys.readouterr().out
+    assert "[/invoke response] final_answer: Answer: word0" in out
+    assert out.count("A: Answer: word0") == 2
+    assert "[Metadata] run_id=" in out and "[Tool Start] " in out and "[Tool End] " in out
+    assert "[Done Streaming] Final text: Answer: word0" in out
+    assert "Error" not in out and "Unrecognized" not in out
+    requests = azure.model.requests[before:]
+    # invoke, the stream and the @docsearch batch item: tool call + answer; the other batch
+    # item is routed by the model first.
+    assert len(requests) == 9
+    for request in requests:
+        azure.assert_wire(request)
