@@ -1,23 +1,27 @@
 """The bot: the compiled graph with its model, tools and checkpointer, and what callers do
 with it (answer, stream, read or delete a thread).
 
-One `Bot` is built lazily per process and event loop by `get_bot()`; nothing is built at
-import time.
+`build_bot` builds one; `agent.runtime.get_bot()` keeps one per process and event loop, built
+on first use. Nothing is built at import time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 
 from agent.events import Answer, BotEvent, ThreadMessage, Token, ToolEvent
-from agent.settings import Settings, get_settings
+from agent.settings import Settings
 from agent.specialists import Specialist
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 _ROLES: dict[str, Any] = {"human": "user", "ai": "assistant", "tool": "tool", "system": "system"}
 
@@ -137,55 +141,53 @@ def _tool_closers(specialists: Iterable[Specialist]) -> list[Callable[[], Awaita
     return list(closers.values())
 
 
-async def build_bot(settings: Settings) -> Bot:
-    """Build the model, the specialists' tools, the checkpointer and the graph."""
-    from agent.graph import build_graph
-    from agent.memory import open_checkpointer
+# What LangChain imports lazily on a graph's first run; imported with the bot instead.
+_IMPORTED_ON_FIRST_RUN = (
+    "langchain_core.tracers.context",
+    "langchain_core.tracers.run_collector",
+    "langchain_core.tracers.stdout",
+    "langchain_core.messages.block_translators.langchain_v0",
+)
+
+
+def _model_and_specialists(
+    settings: Settings, model_closers: list[Callable[[], Awaitable[None]]]
+) -> tuple[BaseChatModel, dict[str, Specialist]]:
+    """The imports and CPU-bound parts of building the bot (run in a worker thread)."""
     from agent.models.factory import build_chat_model
     from agent.tools.registry import build_specialists
 
+    # Imported here, off the event loop, for the steps that run on it.
+    store = "agent.memory.cosmos" if settings.thread_store == "cosmos" else (
+        "langgraph.checkpoint.sqlite.aio")
+    for module in ("agent.graph", "agent.memory", store, *_IMPORTED_ON_FIRST_RUN):
+        importlib.import_module(module)
+    specialists = build_specialists(settings)
+    return build_chat_model(settings, model_closers), specialists
+
+
+async def build_bot(settings: Settings) -> Bot:
+    """Build the model, the specialists' tools, the checkpointer and the graph.
+
+    Imports and CPU-bound work (LangGraph, LangChain and the SDKs, the local docs index,
+    compiling the graph) run in worker threads, so the event loop keeps serving meanwhile; only
+    opening the checkpointer, whose clients belong to the loop, runs on it.
+    """
     stack = AsyncExitStack()
     try:
-        checkpointer = await stack.enter_async_context(open_checkpointer(settings))
-        specialists = await asyncio.to_thread(build_specialists, settings)
-        for close in _tool_closers(specialists.values()):
-            stack.push_async_callback(close)
         model_closers: list[Callable[[], Awaitable[None]]] = []
-        model = build_chat_model(settings, model_closers)
-        for close in model_closers:
+        model, specialists = await asyncio.to_thread(_model_and_specialists, settings,
+                                                     model_closers)
+        from agent.graph import build_graph  # already imported, off the loop
+        from agent.memory import open_checkpointer
+
+        for close in [*_tool_closers(specialists.values()), *model_closers]:
             stack.push_async_callback(close)
-        graph = build_graph(model, specialists, checkpointer, settings.tool_preview_chars)
+        checkpointer = await stack.enter_async_context(open_checkpointer(settings))
+        graph = await asyncio.to_thread(build_graph, model, specialists, checkpointer,
+                                        settings.tool_preview_chars)
     except BaseException:
         await stack.aclose()
         raise
     enabled = {name for name, s in specialists.items() if s.enabled}
     return Bot(settings, graph, enabled, stack)
-
-
-# One bot per event loop (its clients are bound to the loop); dropped with the loop.
-_bots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Bot] = weakref.WeakKeyDictionary()
-_build_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def get_bot() -> Bot:
-    """The process's bot for the running event loop, built on first use."""
-    key = asyncio.get_running_loop()
-    bot = _bots.get(key)
-    if bot is not None:
-        return bot
-    lock = _build_locks.setdefault(key, asyncio.Lock())
-    async with lock:
-        if key not in _bots:
-            _bots[key] = await build_bot(get_settings())
-        return _bots[key]
-
-
-async def close_bot() -> None:
-    """Close the running loop's bot (server shutdown)."""
-    key = asyncio.get_running_loop()
-    bot = _bots.pop(key, None)
-    _build_locks.pop(key, None)
-    if bot is not None:
-        await bot.aclose()

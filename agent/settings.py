@@ -84,6 +84,8 @@ class Settings(BaseSettings):
 
     # --- apisearch ----------------------------------------------------------------------
     apisearch_openapi_spec: str = ""
+    # Comma-separated operationIds offered as tools (empty: every GET operation, at most 128).
+    apisearch_operations: str = ""
     outbound_allow_private: bool = False
     outbound_timeout_seconds: float = 15.0
     outbound_max_bytes: int = 1_000_000

@@ -31,7 +31,7 @@ DESCRIPTION = (
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build nothing at start (the bot is lazy); close the bot at shutdown."""
-    from agent.bot import close_bot
+    from agent.runtime import close_bot
 
     yield
     await close_bot()

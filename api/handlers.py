@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agent.events import BotEvent
+from agent.runtime import get_bot
 from agent.settings import Settings, get_settings
 from api.errors import BadRequest, M, parse_body
 from api.failures import Failure, describe_failure
@@ -70,8 +71,6 @@ async def _turn(request: Request) -> tuple[str, str, str]:
 
 async def invoke(request: Request) -> Response:
     """POST /invoke: answer one question, within REQUEST_DEADLINE_SECONDS."""
-    from agent.bot import get_bot
-
     try:
         question, thread_id, run_id = await _turn(request)
     except BadRequest as exc:
@@ -94,8 +93,6 @@ async def invoke(request: Request) -> Response:
 
 async def stream(request: Request) -> Response:
     """POST /stream: answer one question as Server-Sent Events."""
-    from agent.bot import get_bot
-
     try:
         question, thread_id, run_id = await _turn(request)
     except BadRequest as exc:
@@ -117,8 +114,6 @@ async def stream(request: Request) -> Response:
 
 async def _batch_item(question: str, thread_id: str, seconds_left: float) -> BatchItem:
     """One batch question, given the seconds left before the request's deadline."""
-    from agent.bot import get_bot
-
     run_id = str(uuid.uuid4())
     if seconds_left <= 0:
         return _timed_out(thread_id, run_id)
@@ -134,7 +129,7 @@ async def _batch_item(question: str, thread_id: str, seconds_left: float) -> Bat
         failure = describe_failure(exc)
         return BatchItem(status="error", answer=f"Failed: {failure.message}",
                          thread_id=thread_id, run_id=run_id, error=failure.message,
-                         status_code=failure.status)
+                         status_code=failure.status, retry_after=failure.retry_after)
     return BatchItem(status="ok", answer=answer.text, thread_id=thread_id, run_id=run_id)
 
 
@@ -185,8 +180,6 @@ def _thread_id(request: Request) -> str:
 
 async def get_thread(request: Request) -> Response:
     """GET /threads/{thread_id}: the thread's messages, or 404."""
-    from agent.bot import get_bot
-
     try:
         thread_id = _thread_id(request)
     except BadRequest as exc:
@@ -205,8 +198,6 @@ async def get_thread(request: Request) -> Response:
 
 async def delete_thread(request: Request) -> Response:
     """DELETE /threads/{thread_id}: delete the thread (204, also when it did not exist)."""
-    from agent.bot import get_bot
-
     try:
         thread_id = _thread_id(request)
     except BadRequest as exc:

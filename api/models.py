@@ -103,6 +103,8 @@ class BatchItem(BaseModel):
     error: str | None = None
     status_code: int | None = Field(default=None, description="For a failed question, the "
                                     "HTTP status /invoke would have answered with.")
+    retry_after: int | None = Field(default=None, description="For a rate-limited question, "
+                                    "the seconds after which a retry may succeed.")
 
 
 class BatchResponse(BaseModel):

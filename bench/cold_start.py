@@ -1,5 +1,7 @@
 """Item 4: cold start. Time to import `function_app` (the Functions host's indexing) in a fresh
-interpreter, and time from spawning a server process to its first streamed token.
+interpreter, time from spawning a server process to its first streamed token, and how `/health`
+answers while our server builds its bot for the first request (the baseline builds before it
+listens, so it has no such window).
 """
 
 from __future__ import annotations
@@ -7,6 +9,7 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ from typing import Any
 import httpx
 
 from bench.config import QUESTION, Size
-from bench.processes import ROOT, Proc, start_server, stop
+from bench.processes import ROOT, Proc, start_server, stop, wait_ready
 from bench.stats import ms
 
 _IMPORT = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
@@ -65,6 +68,29 @@ def first_token_seconds(kind: str, model_url: str, work_dir: Path, repeats: int)
     return statistics.median(times)
 
 
+def health_during_build(model_url: str, work_dir: Path, repeats: int) -> dict[str, float]:
+    """`/health` latency (ms, max and median over every poll) while a fresh server of ours
+    answers its first `/stream`, i.e. builds its bot: the event loop must not stall."""
+    latencies: list[float] = []
+    for _ in range(repeats):
+        proc = start_server("ours", model_url, work_dir, wait=False)
+        try:
+            wait_ready(proc, "/health")
+            first = threading.Thread(target=_first_token, args=(proc,))
+            first.start()
+            with httpx.Client(timeout=30.0) as client:
+                while first.is_alive():
+                    started = time.perf_counter()
+                    client.get(proc.url + "/health").raise_for_status()
+                    latencies.append(time.perf_counter() - started)
+            first.join()
+        finally:
+            stop(proc)
+    return {"health_during_build_max_ms": ms(max(latencies)),
+            "health_during_build_p50_ms": ms(statistics.median(latencies)),
+            "health_during_build_polls": len(latencies)}
+
+
 def cold_start(model_url: str, work_dir: Path, size: Size) -> dict[str, Any]:
     """Both cold-start times for both servers (the model answers flat out meanwhile)."""
     return {
@@ -74,4 +100,5 @@ def cold_start(model_url: str, work_dir: Path, size: Size) -> dict[str, Any]:
             first_token_seconds("ours", model_url, work_dir, size.cold_repeats)),
         "baseline_start_to_first_token_ms": ms(
             first_token_seconds("baseline", model_url, work_dir, size.cold_repeats)),
+        **health_during_build(model_url, work_dir, size.cold_repeats),
     }

@@ -66,6 +66,10 @@ def markdown(data: dict[str, Any]) -> str:
     lines.append(_row("4. process start → first token ms",
                       cold["ours_start_to_first_token_ms"],
                       cold["baseline_start_to_first_token_ms"]))
+    lines.append(f"| 4. `/health` while ours builds its bot: max / p50 ms "
+                 f"({cold['health_during_build_polls']} polls) | "
+                 f"{_cell(cold['health_during_build_max_ms'])} / "
+                 f"{_cell(cold['health_during_build_p50_ms'])} | — | |")
     lines += ["", "Thread memory (item 5, one thread, same small graph on each store):", "",
               "| Store | turn 1 ms | turn N ms | requests turn 1 | requests turn N | N |",
               "|---|---|---|---|---|---|"]

@@ -100,7 +100,7 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_triggers_call_the_same_handlers_as_the_dev_server(isolated_settings: None) -> None:
-    from agent.bot import close_bot
+    from agent.runtime import close_bot
 
     try:
         resp = await function_app.invoke(_request(

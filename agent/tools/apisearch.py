@@ -4,7 +4,8 @@ The setting is a file path or an http(s) URL of an OpenAPI 3.x document (JSON, o
 PyYAML is installed). A URL is fetched through `netguard` with the outbound rules; the tools
 then call only the host of the spec's `servers[0]` (see `agent.tools.openapi_tools`). A spec
 that cannot be loaded is logged and leaves the specialist without tools (so it is not offered
-to the router) rather than stopping the app.
+to the router) rather than stopping the app. `APISEARCH_OPERATIONS` (operationIds) picks the
+operations offered to the model; at most 128 (Azure OpenAI's limit of tools per request).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def tools_for_spec(
     """The tools for a parsed spec, allowed to reach only its server's origin."""
     base_url = openapi_tools.server_url(spec, spec_url)
     policy = OutboundPolicy.from_settings(settings, allowed_origins=frozenset({origin(base_url)}))
-    return openapi_tools.build_tools(spec, base_url, policy)
+    chosen = [name.strip() for name in settings.apisearch_operations.split(",") if name.strip()]
+    return openapi_tools.build_tools(spec, base_url, policy, chosen)
 
 
 def _is_url(source: str) -> bool:

@@ -9,13 +9,18 @@ spec's `servers[0]` URL only (a relative one is resolved against the spec's own 
 parameters can send it elsewhere. Path parameters are percent-encoded (`/`, `?`, `#`, `%` included)
 and dot segments are refused. The JSON response, bounded, is returned in the shared results
 shape with `source` = the URL called, so answers can cite it.
+
+Azure OpenAI accepts at most `MAX_TOOLS` (128) tools per request: a spec with more GET
+operations is cut to the chosen operationIds, or to the first 128 with a logged warning.
 """
 
 from __future__ import annotations
 
 import json
 import keyword
+import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, urljoin, urlsplit
@@ -26,6 +31,9 @@ from pydantic import BaseModel, Field, create_model
 from agent.tools.netguard import OutboundError, OutboundPolicy, fetch
 from agent.tools.results import SearchResult, results_json
 
+logger = logging.getLogger(__name__)
+
+MAX_TOOLS = 128  # Azure OpenAI refuses a request declaring more tools
 MAX_RESPONSE_CHARS = 8000
 MAX_DESCRIPTION_CHARS = 1000
 MAX_TOOL_NAME = 64
@@ -52,6 +60,7 @@ class Parameter:
 class Operation:
     """One GET operation, ready to become a tool."""
 
+    operation_id: str
     tool_name: str
     summary: str
     description: str
@@ -115,17 +124,39 @@ def operations(spec: dict[str, Any]) -> list[Operation]:
         params = _merged_parameters(spec, item.get("parameters"), get.get("parameters"))
         if any(p.get("required") and p.get("in") not in _SUPPORTED_LOCATIONS for p in params):
             continue  # needs a header/cookie parameter we cannot supply
-        name = _unique(_tool_name(get.get("operationId") or f"get_{path}"), used)
-        found.append(_operation(name, str(path), get, params))
+        operation_id = str(get.get("operationId") or f"get_{path}")
+        name = _unique(_tool_name(operation_id), used)
+        found.append(_operation(operation_id, name, str(path), get, params))
     return found
 
 
+def select(found: Sequence[Operation], chosen: Sequence[str]) -> list[Operation]:
+    """The operations to offer the model: those whose operationId is in `chosen` (in that
+    order; all when empty), at most `MAX_TOOLS`. What is left out is logged."""
+    selected = list(found)
+    if chosen:
+        by_id = {op.operation_id: op for op in found} | {op.tool_name: op for op in found}
+        unknown = [name for name in chosen if name not in by_id]
+        if unknown:
+            logger.warning("apisearch: APISEARCH_OPERATIONS names operations the spec has no "
+                           "GET operation for: %s", ", ".join(unknown))
+        selected = list({id(by_id[n]): by_id[n] for n in chosen if n in by_id}.values())
+    if len(selected) > MAX_TOOLS:
+        logger.warning(
+            "apisearch: %d GET operations, but Azure OpenAI accepts at most %d tools per "
+            "request; using the first %d. Choose them with APISEARCH_OPERATIONS "
+            "(comma-separated operationIds).", len(selected), MAX_TOOLS, MAX_TOOLS)
+        selected = selected[:MAX_TOOLS]
+    return selected
+
+
 def build_tools(
-    spec: dict[str, Any], base_url: str, policy: OutboundPolicy
+    spec: dict[str, Any], base_url: str, policy: OutboundPolicy, chosen: Sequence[str] = ()
 ) -> list[BaseTool]:
-    """One async StructuredTool per GET operation, calling `base_url` under `policy`."""
+    """One async StructuredTool per selected GET operation, calling `base_url` under
+    `policy` (see `select`)."""
     title = str((spec.get("info") or {}).get("title") or "API")
-    return [_tool(op, base_url, policy, title) for op in operations(spec)]
+    return [_tool(op, base_url, policy, title) for op in select(operations(spec), chosen)]
 
 
 def _tool(op: Operation, base_url: str, policy: OutboundPolicy, title: str) -> BaseTool:
@@ -191,7 +222,7 @@ def encode_path_value(name: str, value: Any) -> str:
 
 
 def _operation(
-    name: str, path: str, get: dict[str, Any], params: list[dict[str, Any]]
+    operation_id: str, name: str, path: str, get: dict[str, Any], params: list[dict[str, Any]]
 ) -> Operation:
     fields: dict[str, Any] = {}
     parameters: list[Parameter] = []
@@ -216,6 +247,7 @@ def _operation(
         parameters.append(Parameter(str(param["name"]), location, field_name, required))
     model = create_model(f"{name}_args", **fields)
     return Operation(
+        operation_id=operation_id,
         tool_name=name,
         summary=str(get.get("summary") or "").strip(),
         description=str(get.get("description") or "").strip(),

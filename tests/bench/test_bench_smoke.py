@@ -24,7 +24,9 @@ def test_tiny_bench_writes_every_result(tmp_path: Path) -> None:
         assert written[kind]["batch"]["answers"] == TINY.batch_questions
     assert set(written["cold_start"]) == {
         "import_function_app_ms", "import_baseline_ms",
-        "ours_start_to_first_token_ms", "baseline_start_to_first_token_ms"}
+        "ours_start_to_first_token_ms", "baseline_start_to_first_token_ms",
+        "health_during_build_max_ms", "health_during_build_p50_ms", "health_during_build_polls"}
+    assert written["cold_start"]["health_during_build_polls"] > 0
     for store in ("sqlite", "cosmos"):
         assert written["thread_memory"][store]["requests_turn_1"] > 0
     table = (tmp_path / "latest.md").read_text()

@@ -40,6 +40,7 @@ NOT_SET_IN_AZURE = {
     "OUTBOUND_ALLOW_PRIVATE": "SSRF guard stays on in Azure; only loopback tests turn it on",
     "SQL_DATABASE_URL": "empty: the sample SQLite DB in DATA_DIR; a real URL is a secret",
     "APISEARCH_OPENAPI_SPEC": "optional, your API; add it to app/appsettings.bicep to enable",
+    "APISEARCH_OPERATIONS": "optional, with APISEARCH_OPENAPI_SPEC",
     "WEBSEARCH_PROVIDER": "optional third-party web search; needs an API key, not provisioned",
     "WEBSEARCH_ENDPOINT": "optional third-party web search endpoint, not provisioned",
     "WEBSEARCH_API_KEY": "third-party key; never in app settings",

@@ -58,8 +58,9 @@ class Turn:
 
     chunks: list[str] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    first_delay: float = 0.0
+    first_delay: float = 0.0  # after the response headers, before the first chunk
     delay: float = 0.0
+    header_delay: float = 0.0  # before the response starts at all
     status: int = 200
     fail_after: int | None = None  # drop the connection after this many chunks
     error: dict[str, Any] | None = None  # the JSON body of a failure (Azure's shape)
@@ -67,10 +68,10 @@ class Turn:
     finish_reason: str | None = None  # e.g. "content_filter" to cut the answer that way
 
 
-def azure_error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
-                **extra: Any) -> Turn:
-    """A scripted failure answered as Azure OpenAI answers it."""
-    return Turn(status=status, error={"code": code, "message": message, **extra},
+def azure_error(http_status: int, code: str, message: str, *,
+                headers: dict[str, str] | None = None, **extra: Any) -> Turn:
+    """A scripted failure answered as Azure OpenAI answers it (`extra`: more body fields)."""
+    return Turn(status=http_status, error={"code": code, "message": message, **extra},
                 headers=headers or {})
 
 
@@ -250,6 +251,8 @@ class FakeOpenAI:
             return JSONResponse({"error": refused.error}, status_code=refused.status,
                                 headers=refused.headers)
         turn = self._next_turn(body)
+        if turn.header_delay:
+            await asyncio.sleep(turn.header_delay)
         if turn.status != 200:
             error = turn.error or {"message": "scripted failure", "type": "server_error",
                                    "code": str(turn.status)}

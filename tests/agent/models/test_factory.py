@@ -76,12 +76,13 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeOpenAI, str]]:
         yield running
 
 
-def _azure(base_url: str, api_key: str | None = None) -> Settings:
+def _azure(base_url: str, api_key: str | None = None, api_version: str = API_VERSION,
+           **options: Any) -> Settings:
     return Settings(model_provider="azure", azure_openai_endpoint=base_url,
                     azure_openai_chat_deployment=DEPLOYMENT,
-                    azure_openai_api_version=API_VERSION,
+                    azure_openai_api_version=api_version,
                     azure_openai_api_key=SecretStr(api_key) if api_key else None,
-                    model_max_retries=0)
+                    model_max_retries=0, **options)
 
 
 def _assert_azure_request(fake: FakeOpenAI, index: int) -> dict[str, str]:
@@ -166,3 +167,88 @@ async def test_keyless_azure_hands_back_its_credential_to_close(tokens: TokenLog
     assert tokens.closed == 1
     build_chat_model(_azure("https://example.invalid", api_key="k"), keyed := [])
     assert keyed == [], "the key path has no credential to close"
+
+
+def _assert_v1_request(fake: FakeOpenAI, index: int) -> dict[str, str]:
+    request = fake.requests[index]
+    assert request.path == "/openai/v1/chat/completions"
+    assert request.query == {}
+    assert request.body["model"] == DEPLOYMENT
+    assert request.body["stream"] is True
+    return request.headers
+
+
+async def test_keyless_v1_api_sends_refreshed_entra_tokens_as_bearer(
+    tokens: TokenLog, server: tuple[FakeOpenAI, str]
+) -> None:
+    fake, base_url = server
+    closers: list[Any] = []
+    model = build_chat_model(_azure(base_url, api_version="v1"), closers)
+    assert tokens.scopes == [], "no token may be fetched when the model is built"
+    fake.add(*(Turn(chunks=[f"v1 answer {i}"]) for i in range(3)))
+
+    answers = [(await model.ainvoke([HumanMessage(f"q{i}")])).text for i in range(3)]
+
+    assert answers == ["v1 answer 0", "v1 answer 1", "v1 answer 2"]
+    headers = [_assert_v1_request(fake, i) for i in range(3)]
+    assert [h["authorization"] for h in headers] == ["Bearer tok-1", "Bearer tok-2",
+                                                     "Bearer tok-2"]
+    assert all("api-key" not in h for h in headers)
+    assert tokens.scopes == [(COGNITIVE_SERVICES_SCOPE,)] * 2
+    assert len(closers) == 1
+    await closers[0]()
+    assert tokens.closed == 1
+
+
+async def test_v1_api_with_a_key_sends_it_as_bearer(
+    tokens: TokenLog, server: tuple[FakeOpenAI, str]
+) -> None:
+    fake, base_url = server
+    model = build_chat_model(_azure(base_url + "/", api_key="v1-key", api_version="V1"))
+    fake.add(Turn(chunks=["keyed v1"]))
+    assert (await model.ainvoke([HumanMessage("q")])).text == "keyed v1"
+    assert _assert_v1_request(fake, 0)["authorization"] == "Bearer v1-key"
+    assert tokens.scopes == []
+
+
+OPTIONAL = ("temperature", "reasoning_effort", "max_completion_tokens", "max_tokens",
+            "parallel_tool_calls", "top_p")
+
+
+@pytest.mark.parametrize("api_version", ["v1", API_VERSION])
+async def test_only_the_options_that_are_set_are_sent(
+    server: tuple[FakeOpenAI, str], api_version: str
+) -> None:
+    fake, base_url = server
+    plain = build_chat_model(_azure(base_url, api_key="k", api_version=api_version))
+    tuned = build_chat_model(_azure(base_url, api_key="k", api_version=api_version,
+                                    model_reasoning_effort="low", model_max_output_tokens=300))
+    fake.add(Turn(chunks=["a"]), Turn(chunks=["b"]))
+    await plain.ainvoke([HumanMessage("q")])
+    await tuned.ainvoke([HumanMessage("q")])
+    first, second = (r.body for r in fake.requests)
+    assert not set(OPTIONAL) & set(first)
+    assert {k: second[k] for k in set(OPTIONAL) & set(second)} == {
+        "reasoning_effort": "low", "max_completion_tokens": 300}
+    assert fake.refusals == []
+
+
+async def test_each_kind_of_deployment_takes_its_own_settings() -> None:
+    with fake_openai(deployments={"reasoner": "reasoning", "classic": "classic"}) as (
+            fake, base_url):
+        def model(deployment: str, **options: Any) -> Any:
+            return build_chat_model(Settings(
+                model_provider="azure", azure_openai_endpoint=base_url,
+                azure_openai_chat_deployment=deployment, azure_openai_api_key=SecretStr("k"),
+                model_max_retries=0, **options))
+
+        fake.add(Turn(chunks=["ok"]), Turn(chunks=["ok"]))
+        assert (await model("reasoner", model_reasoning_effort="minimal").ainvoke("q")).text
+        assert (await model("classic", model_temperature=0.2).ainvoke("q")).text
+        assert fake.refusals == []
+        with pytest.raises(Exception, match="temperature"):
+            await model("reasoner", model_temperature=0.0).ainvoke("q")
+        with pytest.raises(Exception, match="reasoning_effort"):
+            await model("classic", model_reasoning_effort="low").ainvoke("q")
+        assert [(r.status, r.param) for r in fake.refusals] == [
+            (400, "temperature"), (400, "reasoning_effort")]

@@ -195,3 +195,48 @@ def test_relative_server_in_a_file_spec_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "openapi.json"
     path.write_text(json.dumps(sample_api.load_spec()), encoding="utf-8")  # servers: /v1
     assert apisearch.build_tools(_settings(str(path))) == []
+
+
+def _many_operations_spec(tmp_path: Path, count: int) -> Path:
+    """A spec with `count` GET operations (op_0 ... op_{count-1}) on a loopback server."""
+    paths = {f"/items/{n}": {"get": {"operationId": f"op_{n}", "summary": f"Item {n}",
+                                     "parameters": [{"name": "q", "in": "query",
+                                                     "schema": {"type": "string"}}]}}
+             for n in range(count)}
+    spec = {"openapi": "3.0.3", "info": {"title": "Big API", "version": "1"},
+            "servers": [{"url": "http://127.0.0.1:9"}], "paths": paths}
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+def test_a_spec_over_azure_openais_tool_limit_is_cut_to_the_first_128(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec = _many_operations_spec(tmp_path, 150)
+    with caplog.at_level("WARNING", logger="agent.tools.openapi_tools"):
+        tools = apisearch.build_tools(_settings(str(spec)))
+    assert [t.name for t in tools] == [f"op_{n}" for n in range(128)]
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "150 GET operations" in warning.getMessage()
+    assert "APISEARCH_OPERATIONS" in warning.getMessage()
+
+
+def test_apisearch_operations_chooses_the_tools(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec = _many_operations_spec(tmp_path, 150)
+    with caplog.at_level("WARNING", logger="agent.tools.openapi_tools"):
+        tools = apisearch.build_tools(_settings(
+            str(spec), apisearch_operations=" op_149, op_7,no_such_op ,op_7"))
+    assert [t.name for t in tools] == ["op_149", "op_7"]
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "no_such_op" in warning.getMessage()
+
+
+def test_a_spec_within_the_limit_keeps_every_operation_silently(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="agent.tools.openapi_tools"):
+        tools = apisearch.build_tools(_settings(str(_many_operations_spec(tmp_path, 128))))
+    assert len(tools) == 128 and not caplog.records

@@ -1,0 +1,60 @@
+"""Units of the failure classifier: retry hints, the content-filter check, what is not a model
+failure. (Each kind over the wire: tests/api/test_model_failures.py.)"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import httpx
+import pytest
+from langchain_core.messages import AIMessage
+
+from agent.models.failures import (
+    DEFAULT_RETRY_AFTER_SECONDS,
+    ContentFilteredError,
+    FailureKind,
+    classify,
+    raise_if_filtered,
+    retry_after_seconds,
+)
+from agent.settings import Settings
+
+
+class _Response:
+    def __init__(self, **headers: str) -> None:
+        self.headers = headers
+
+
+@pytest.mark.parametrize(("headers", "seconds"), [
+    ({"retry-after-ms": "2500", "retry-after": "9"}, 2.5),
+    ({"retry-after": "7"}, 7.0),
+    ({"retry-after-ms": "10"}, 1.0),  # never less than a second
+    ({"retry-after": "soon"}, DEFAULT_RETRY_AFTER_SECONDS),
+    ({}, DEFAULT_RETRY_AFTER_SECONDS),
+])
+def test_retry_after_comes_from_the_service_headers(headers: dict[str, str],
+                                                    seconds: float) -> None:
+    assert retry_after_seconds(_Response(**headers)) == seconds
+
+
+def test_retry_after_as_an_http_date() -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= retry_after_seconds(_Response(**{"retry-after": when})) <= 31
+
+
+def test_a_reply_cut_by_the_content_filter_raises() -> None:
+    raise_if_filtered(AIMessage("fine", response_metadata={"finish_reason": "stop"}))
+    with pytest.raises(ContentFilteredError):
+        raise_if_filtered(AIMessage("half", response_metadata={"finish_reason":
+                                                               "content_filter"}))
+
+
+def test_transport_errors_and_timeouts_are_model_failures() -> None:
+    settings = Settings(model_provider="openai", openai_base_url="http://x")
+    cut = classify(httpx.RemoteProtocolError("peer closed connection"), settings)
+    slow = classify(httpx.ReadTimeout("read timed out"), settings)
+    assert cut is not None and cut.kind is FailureKind.UNREACHABLE
+    assert "OPENAI_BASE_URL" in cut.message
+    assert slow is not None and slow.kind is FailureKind.TIMEOUT
+    assert classify(ValueError("a bug of ours"), settings) is None
