@@ -115,8 +115,9 @@ param openAiChatCapacity int = 30
 param openAiApiVersion string = 'v1'
 
 // Empty = the app sends no reasoning_effort and the deployment uses its own default (none for
-// gpt-5.1 and later). On /chat/completions, gpt-5.2/5.4/5.5 deployments refuse a reasoning
-// effort other than none together with function tools, which every specialist sends.
+// gpt-5.1 and later). On /chat/completions, gpt-5.2/5.4/5.5 deployments reject a request with
+// both function tools (every specialist sends them) and a reasoning_effort; gpt-5.6 ones need
+// 'none' there. See docs/deploy.md, "Model settings".
 @description('MODEL_REASONING_EFFORT of the app, sent as reasoning_effort. Empty: not set (the deployment default). Must suit the chat model: see docs/deploy.md.')
 @allowed([
   ''
