@@ -55,12 +55,12 @@ STORAGE_SERVICE_ROLES = {
 def site(infra: Any, bicep: Any) -> dict[str, Any]:
     resource = infra["app/api.bicep"].get("resource", "site")
     assert resource.target.startswith("Microsoft.Web/sites@")
-    return bicep.properties(bicep.properties(resource.body)["properties"])  # type: ignore[no-any-return]
+    return bicep.properties(bicep.properties(resource.body)["properties"])
 
 
 def settings_object(infra: Any, bicep: Any, var: str) -> dict[str, Any]:
     node = infra["app/appsettings.bicep"].get("var", var).value
-    return bicep.properties(node)  # type: ignore[no-any-return]
+    return bicep.properties(node)
 
 
 def all_settings(infra: Any, bicep: Any) -> set[str]:

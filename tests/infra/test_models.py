@@ -27,7 +27,7 @@ DEFAULT_CHAT = {
 
 def module_params(infra: Any, bicep: Any, name: str) -> dict[str, Any]:
     module = infra["main.bicep"].get("module", name)
-    return bicep.properties(bicep.properties(module.body)["params"])  # type: ignore[no-any-return]
+    return bicep.properties(bicep.properties(module.body)["params"])
 
 
 def test_default_chat_model_is_the_documented_ga_model(infra: Any, bicep: Any) -> None:
