@@ -33,12 +33,13 @@ param principalId string = ''
 param principalType string = 'User'
 
 // --- Function app ------------------------------------------------------------------------
-@description('Python version of the Flex Consumption runtime; matches the version the tests run on.')
+@description('Python version of the Flex Consumption runtime. 3.13 is the version the project tests and deploys (runtime versioning via azure-functions-runtime, faster cold start); 3.11 and 3.12 are what requirements.txt also installs on.')
 @allowed([
   '3.11'
   '3.12'
+  '3.13'
 ])
-param pythonVersion string = '3.11'
+param pythonVersion string = '3.13'
 
 @description('Memory per instance in MB (CPU scales with it).')
 @allowed([
@@ -72,39 +73,70 @@ param cosmosAutoscaleMaxThroughput int = 1000
 param cosmosDatabaseName string = 'smartbot'
 param cosmosContainerName string = 'threads'
 
-@description('Seconds a conversation thread lives after its last write (-1: forever). Sent to the app as THREAD_TTL_SECONDS; the app writes it as the per-item ttl.')
-@minValue(-1)
+// Thread expiry is two parameters because the app accepts -1 (never) or a positive number of
+// seconds, and a single int parameter can only be bounded, not told "anything but 0".
+@description('Whether conversation threads expire. false: they live forever (THREAD_TTL_SECONDS=-1) and threadTtlSeconds is ignored.')
+param threadsExpire bool = true
+
+@description('Seconds a conversation thread lives after its last write when threadsExpire is true. Sent to the app as THREAD_TTL_SECONDS; the app writes it as the per-item ttl.')
+@minValue(1)
 param threadTtlSeconds int = 2592000
 
 // --- Azure OpenAI ------------------------------------------------------------------------------
-@description('Name of an existing Azure OpenAI account to use instead of creating one. Empty: create one.')
+@description('Name of an existing Azure OpenAI account to use instead of creating one. Empty: create one. Requires openAiExistingResourceGroupName.')
 param openAiExistingAccountName string = ''
 
-@description('Resource group of openAiExistingAccountName (same subscription). Empty: the group this template creates.')
+@description('Resource group of openAiExistingAccountName, in this subscription. Required when openAiExistingAccountName is set (the deployment stops with an error naming OPENAI_EXISTING_RESOURCE_GROUP otherwise); ignored when this template creates the account.')
 param openAiExistingResourceGroupName string = ''
 
 @description('Region of the Azure OpenAI account created here (model availability differs by region). Empty: location.')
 param openAiLocation string = ''
 
-@description('Name of the chat deployment (created here, or existing in openAiExistingAccountName).')
-param openAiChatDeploymentName string = 'gpt-4o-mini'
-param openAiChatModelName string = 'gpt-4o-mini'
-param openAiChatModelVersion string = '2024-07-18'
+// The default chat model is one that is generally available for new deployments on
+// 2026-11-26 per Microsoft's model retirement schedule (docs/deploy.md cites the page and what
+// it said). Model availability and quota differ by region: check them before `azd up`.
+@description('Name of the chat deployment (created here, or existing in openAiExistingAccountName). Defaults to the name the app uses when AZURE_OPENAI_CHAT_DEPLOYMENT is unset.')
+param openAiChatDeploymentName string = 'gpt-5-mini'
 
-@description('Deployment SKU of the chat model, for example GlobalStandard or Standard.')
+@description('Model of the chat deployment created here.')
+param openAiChatModelName string = 'gpt-5.4-mini'
+
+@description('Version of openAiChatModelName.')
+param openAiChatModelVersion string = '2026-03-17'
+
+@description('Deployment SKU (deployment type) of the chat model, for example GlobalStandard, DataZoneStandard or Standard.')
 param openAiChatSkuName string = 'GlobalStandard'
 
 @description('Chat capacity in thousands of tokens per minute.')
 @minValue(1)
 param openAiChatCapacity int = 30
 
-@description('Azure OpenAI data-plane API version the app calls.')
-param openAiApiVersion string = '2024-10-21'
+@description('AZURE_OPENAI_API_VERSION of the app: v1 = the v1 API ({endpoint}/openai/v1/, no api-version); a date (for example 2024-10-21) = the classic /openai/deployments/{name} path.')
+param openAiApiVersion string = 'v1'
+
+// Empty = the app sends no reasoning_effort and the deployment uses its own default (none for
+// gpt-5.1 and later). On /chat/completions, gpt-5.2/5.4/5.5 deployments reject a request with
+// both function tools (every specialist sends them) and a reasoning_effort; gpt-5.6 ones need
+// 'none' there. See docs/deploy.md, "Model settings".
+@description('MODEL_REASONING_EFFORT of the app, sent as reasoning_effort. Empty: not set (the deployment default). Must suit the chat model: see docs/deploy.md.')
+@allowed([
+  ''
+  'none'
+  'minimal'
+  'low'
+  'medium'
+  'high'
+])
+param openAiReasoningEffort string = ''
 
 @description('Name of an embedding deployment to create (optional, for vector search). Empty: none.')
 param openAiEmbeddingDeploymentName string = ''
 param openAiEmbeddingModelName string = 'text-embedding-3-small'
 param openAiEmbeddingModelVersion string = '1'
+
+@description('Deployment SKU (deployment type) of the embedding model, for example Standard or GlobalStandard.')
+param openAiEmbeddingSkuName string = 'Standard'
+
 @minValue(1)
 param openAiEmbeddingCapacity int = 30
 
@@ -131,9 +163,18 @@ var functionAppName = 'func-api-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 var createOpenAi = empty(openAiExistingAccountName)
 var openAiAccountName = createOpenAi ? 'oai-${resourceToken}' : openAiExistingAccountName
-var openAiResourceGroupName = createOpenAi || empty(openAiExistingResourceGroupName)
+// A new account lives in the group this template creates. An existing one lives wherever its
+// owner put it, which this template cannot guess: its group must be given.
+var openAiResourceGroupName = createOpenAi
   ? rg.name
-  : openAiExistingResourceGroupName
+  : (empty(openAiExistingResourceGroupName)
+      ? fail('OPENAI_EXISTING_ACCOUNT_NAME is set but OPENAI_EXISTING_RESOURCE_GROUP is empty: set it to the resource group of the existing Azure OpenAI account.')
+      : openAiExistingResourceGroupName)
+// -1 (never expire) or a positive number of seconds: never 0, which the app refuses.
+var threadTtlSetting = threadsExpire ? threadTtlSeconds : -1
+// The search service calls the embedding deployment itself (integrated vectorizer) with its own
+// identity, so it needs the OpenAI role too; without an embedding deployment it never does.
+var searchCallsOpenAi = searchEnabled && !empty(openAiEmbeddingDeploymentName)
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -258,6 +299,7 @@ module openAi 'modules/openai.bicep' = if (createOpenAi) {
     embeddingDeploymentName: openAiEmbeddingDeploymentName
     embeddingModelName: openAiEmbeddingModelName
     embeddingModelVersion: openAiEmbeddingModelVersion
+    embeddingSkuName: openAiEmbeddingSkuName
     embeddingCapacity: openAiEmbeddingCapacity
   }
 }
@@ -269,6 +311,7 @@ module openAiAccess 'modules/openai-access.bicep' = {
   params: {
     accountName: openAiAccountName
     principals: dataPrincipals
+    searchPrincipalId: searchCallsOpenAi ? search.outputs.principalId : ''
   }
   dependsOn: [
     rg
@@ -312,10 +355,11 @@ module appSettings 'app/appsettings.bicep' = {
     openAiChatDeployment: openAiChatDeploymentName
     openAiEmbeddingDeployment: openAiEmbeddingDeploymentName
     openAiApiVersion: openAiApiVersion
+    openAiReasoningEffort: openAiReasoningEffort
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabase: cosmos.outputs.databaseName
     cosmosContainer: cosmos.outputs.containerName
-    threadTtlSeconds: threadTtlSeconds
+    threadTtlSeconds: threadTtlSetting
     searchEndpoint: searchEnabled ? search.outputs.endpoint : ''
     searchIndexes: searchEnabled ? searchIndexes : ''
   }
@@ -380,10 +424,11 @@ output AZURE_OPENAI_ENDPOINT string = openAiAccess.outputs.endpoint
 output AZURE_OPENAI_CHAT_DEPLOYMENT string = openAiChatDeploymentName
 output AZURE_OPENAI_EMBEDDING_DEPLOYMENT string = openAiEmbeddingDeploymentName
 output AZURE_OPENAI_API_VERSION string = openAiApiVersion
+output MODEL_REASONING_EFFORT string = openAiReasoningEffort
 output AZURE_COSMOSDB_ENDPOINT string = cosmos.outputs.endpoint
 output AZURE_COSMOSDB_ACCOUNT_NAME string = cosmos.outputs.name
 output AZURE_COSMOSDB_DATABASE string = cosmos.outputs.databaseName
 output AZURE_COSMOSDB_CONTAINER string = cosmos.outputs.containerName
-output THREAD_TTL_SECONDS int = threadTtlSeconds
+output THREAD_TTL_SECONDS int = threadTtlSetting
 output AZURE_SEARCH_ENDPOINT string = searchEnabled ? search.outputs.endpoint : ''
 output AZURE_SEARCH_INDEXES string = searchEnabled ? searchIndexes : ''

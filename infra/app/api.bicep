@@ -1,5 +1,10 @@
 // The function app: Linux, Flex Consumption, Python, one user-assigned identity.
 //
+// Checked against the Microsoft.Web/sites@2024-04-01 schema and Microsoft's Flex Consumption
+// guidance (docs/deploy.md): no siteConfig property the plan deprecates (ftpsState,
+// http20Enabled, alwaysOn, linuxFxVersion, ...) and no app setting it rejects
+// (FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE, ...).
+//
 // Its application settings are exactly `appSettings` (built by app/appsettings.bicep, the one
 // source of truth). Note that the `appsettings` config resource replaces the whole set on every
 // `azd provision`: change settings in app/appsettings.bicep, not in the portal.
@@ -54,10 +59,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: planId
     httpsOnly: true
+    // Only what Flex Consumption supports: FTP is off through the basic-publishing-credentials
+    // policies below (Flex has no siteConfig.ftpsState), and the runtime and scale settings
+    // live in functionAppConfig, not in siteConfig or app settings.
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
       cors: empty(corsAllowedOrigins)
         ? null
         : {

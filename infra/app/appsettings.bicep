@@ -1,9 +1,9 @@
 // The settings contract: every application setting of the function app, in one place.
 //
 // This module deploys nothing; it only computes the settings object that app/api.bicep applies.
-// Keys in `appConfig`, `embeddingConfig` and `searchConfig` are exactly the field names of
-// agent/settings.py `Settings`, upper-cased; tests/infra/test_settings_contract.py fails when
-// the two drift apart. Keys in `platformConfig` are read by the Functions host and the Azure
+// Keys in `appConfig`, `modelConfig`, `embeddingConfig` and `searchConfig` are exactly the
+// field names of agent/settings.py `Settings`, upper-cased; tests/infra/test_settings_contract.py
+// fails when the two drift apart. Keys in `platformConfig` are read by the Functions host and the Azure
 // SDKs, not by `Settings`. No key, password or connection secret belongs here: every service
 // is reached with the managed identity (AZURE_CLIENT_ID) and Microsoft Entra ID.
 
@@ -19,21 +19,43 @@ param appInsightsConnectionString string
 param openAiEndpoint string
 param openAiChatDeployment string
 param openAiEmbeddingDeployment string = ''
-param openAiApiVersion string
+
+@description('v1: the v1 API ({endpoint}/openai/v1/); a date: the classic /openai/deployments/{name} path.')
+param openAiApiVersion string = 'v1'
+
+@description('MODEL_REASONING_EFFORT; empty: not set, the deployment default applies.')
+@allowed([
+  ''
+  'none'
+  'minimal'
+  'low'
+  'medium'
+  'high'
+])
+param openAiReasoningEffort string = ''
 
 param cosmosEndpoint string
 param cosmosDatabase string
 param cosmosContainer string
+@description('-1 (never expire) or a positive number of seconds; never 0.')
+@minValue(-1)
 param threadTtlSeconds int
 
 @description('Azure AI Search endpoint; empty when search is not deployed.')
 param searchEndpoint string = ''
 param searchIndexes string = ''
 
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
 // Read by the Functions host, the Python worker and azure-identity.
 var platformConfig = {
-  // Host storage over the identity: account name + managed identity, no connection string.
-  AzureWebJobsStorage__accountName: storageAccountName
+  // Host storage over the identity, blob service only, as in the Azure-Samples Flex quickstart
+  // (functions-quickstart-python-http-azd): an HTTP-only app needs blobs (keys, leases); queue
+  // and table URIs are for Durable Functions and some triggers, and the identity has no role
+  // for them. `__accountName` would make the host derive and use all three endpoints.
+  AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   // Telemetry, ingested with an Entra token for the identity (local auth is off).
@@ -61,6 +83,13 @@ var appConfig = {
   DATA_DIR: '/tmp/smartbot'
 }
 
+// Sent only when set: a reasoning effort must suit the deployed model (see docs/deploy.md).
+var modelConfig = empty(openAiReasoningEffort)
+  ? {}
+  : {
+      MODEL_REASONING_EFFORT: openAiReasoningEffort
+    }
+
 var embeddingConfig = empty(openAiEmbeddingDeployment)
   ? {}
   : {
@@ -75,4 +104,4 @@ var searchConfig = empty(searchEndpoint)
     }
 
 @description('All application settings of the function app.')
-output values object = union(platformConfig, appConfig, embeddingConfig, searchConfig)
+output values object = union(platformConfig, appConfig, modelConfig, embeddingConfig, searchConfig)

@@ -3,7 +3,8 @@
 // Creates the database and the threads container (partition key /thread_id, TTL on with no
 // default expiry: defaultTtl -1 lets each item carry its own `ttl`, which the app sets from
 // THREAD_TTL_SECONDS), and grants "Cosmos DB Built-in Data Contributor" (a Cosmos SQL role,
-// not an ARM role) to every principal in `principals`. The app never creates containers.
+// not an ARM role) on that database only to every principal in `principals`. The app never
+// creates containers.
 param name string
 param location string
 param tags object = {}
@@ -105,14 +106,19 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
   }
 }
 
+// The data-plane scope of the assignment: the thread database, not the whole account. Cosmos
+// SQL role scopes are data-plane paths: the account id, then /dbs/<database>[/colls/<container>].
+var databaseScope = '${account.id}/dbs/${database.name}'
+
 resource dataRoles 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
   for principal in principals: {
     parent: account
-    name: guid(account.id, principal.id, cosmosDataContributor)
+    // The scope is part of the name: an assignment's scope cannot be changed in place.
+    name: guid(databaseScope, principal.id, cosmosDataContributor)
     properties: {
       roleDefinitionId: '${account.id}/sqlRoleDefinitions/${cosmosDataContributor}'
       principalId: principal.id
-      scope: account.id
+      scope: databaseScope
     }
   }
 ]

@@ -1,11 +1,15 @@
 // Access to an Azure OpenAI account (created by modules/openai.bicep or brought by parameter):
 // grants "Cognitive Services OpenAI User" (call deployments, no management rights) to every
-// principal in `principals`, and returns the account's endpoint. Deployed into the account's
-// resource group so the role assignment can be scoped to the account itself.
+// principal in `principals` and, when given, to the Azure AI Search service's identity (its
+// vectorizer calls the embedding deployment), and returns the account's endpoint. Deployed into
+// the account's resource group so the role assignments can be scoped to the account itself.
 param accountName string
 
 @description('Principals to grant: [{ id, type }].')
 param principals array
+
+@description('Principal id of the Azure AI Search system-assigned identity that calls the embedding deployment. Empty: none.')
+param searchPrincipalId string = ''
 
 var openAiUser = '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
 
@@ -24,5 +28,15 @@ resource openAiRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
     }
   }
 ]
+
+resource searchOpenAiRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(searchPrincipalId)) {
+  name: guid(account.id, searchPrincipalId, openAiUser)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', openAiUser)
+    principalId: searchPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
 
 output endpoint string = account.properties.endpoint

@@ -16,6 +16,8 @@ param chatCapacity int
 param embeddingDeploymentName string = ''
 param embeddingModelName string = 'text-embedding-3-small'
 param embeddingModelVersion string = '1'
+@description('Deployment SKU (deployment type) of the embedding model, for example Standard or GlobalStandard.')
+param embeddingSkuName string = 'Standard'
 param embeddingCapacity int = 30
 
 resource account 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
@@ -55,7 +57,7 @@ resource embedding 'Microsoft.CognitiveServices/accounts/deployments@2024-10-01'
   parent: account
   name: empty(embeddingDeploymentName) ? 'unused' : embeddingDeploymentName
   sku: {
-    name: 'Standard'
+    name: embeddingSkuName
     capacity: embeddingCapacity
   }
   properties: {

@@ -1,5 +1,11 @@
 // Optional Azure AI Search for the docsearch tool, keys disabled (Entra ID only).
 //
+// The service has a system-assigned identity: an index's Azure OpenAI vectorizer (and the
+// embedding skill of an indexer) calls the embedding deployment with it when no API key and no
+// user-assigned identity are given, which is the only way with local auth off on Azure OpenAI.
+// main.bicep grants that identity "Cognitive Services OpenAI User" on the OpenAI account
+// (modules/openai-access.bicep) when an embedding deployment exists.
+//
 // Every principal in `principals` gets "Search Index Data Reader" (query indexes: what the
 // app does). The deploying user (type User) additionally gets "Search Index Data Contributor"
 // and "Search Service Contributor" so they can create and fill the indexes the app reads.
@@ -26,6 +32,9 @@ resource search 'Microsoft.Search/searchServices@2023-11-01' = {
   tags: tags
   sku: {
     name: sku
+  }
+  identity: {
+    type: 'SystemAssigned'
   }
   properties: {
     replicaCount: 1
@@ -78,3 +87,5 @@ resource indexAdminRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 
 output name string = search.name
 output endpoint string = 'https://${search.name}.search.windows.net'
+@description('Principal id of the service\'s system-assigned identity (used by integrated vectorization).')
+output principalId string = search.identity.principalId

@@ -56,9 +56,12 @@ def named(node: Node, type_: str) -> list[Node]:
 
 
 def key_of(prop: Node) -> str:
-    """The key of an `object_property` (identifier or quoted string)."""
+    """The key of an `object_property` (identifier or quoted string; an interpolated key, like
+    `'${identityId}'`, comes back as written)."""
     key = prop.named_children[0]
-    return string_value(key) if key.type == "string" else text(key)
+    if key.type == "string" and not any(c.type == "interpolation" for c in key.named_children):
+        return string_value(key)
+    return text(key)
 
 
 def value_of(prop: Node) -> Node:
@@ -77,7 +80,7 @@ def literal(node: Node) -> Any:
     """The Python value of a literal expression (string, number, bool, null, array, object)."""
     if node.type == "string":
         return string_value(node)
-    if node.type == "number":
+    if node.type == "number" or (node.type == "unary_expression" and text(node).startswith("-")):
         return int(text(node))
     if node.type == "boolean":
         return text(node) == "true"
@@ -148,6 +151,26 @@ class Declaration:
             return None
         return literal(parts[2])
 
+    @property
+    def type_name(self) -> str | None:
+        """The declared type of a param or output ('string', 'int', 'bool', ...)."""
+        types = named(self.node, "type")
+        return text(types[0]) if types else None
+
+    @property
+    def decorators(self) -> dict[str, list[Any]]:
+        """Decorator name -> its literal arguments (`@minValue(1)` -> {'minValue': [1]})."""
+        found: dict[str, list[Any]] = {}
+        previous = self.node.prev_named_sibling
+        if previous is None or previous.type != "decorators":
+            return found
+        for decorator in named(previous, "decorator"):
+            call = decorator.named_children[0]
+            name = text(call.named_children[0])
+            arguments = named(call, "arguments")
+            found[name] = [literal(a) for a in arguments[0].named_children] if arguments else []
+        return found
+
 
 _KINDS = {
     "parameter_declaration": "param",
@@ -206,6 +229,70 @@ class Infra:
         return self.files.get(path.relative_to(INFRA_DIR).as_posix())
 
 
+class BicepFail(Exception):
+    """A Bicep `fail(message)` reached while evaluating an expression."""
+
+
+def evaluate(owner: BicepFile, node: Node, given: dict[str, Any]) -> Any:
+    """Evaluate a Bicep expression the way ARM would, for the subset the templates use here:
+    literals and objects, `given` values (by identifier or dotted text, e.g. `rg.name`), the
+    file's `var`s and param defaults, `!`, `-`, `&&`, `||`, `==`, `!=`, `? :`, `empty()`,
+    `string()` and `fail()` (raises BicepFail). Anything else raises NotImplementedError."""
+
+    def ev(n: Node) -> Any:
+        kind = n.type
+        if kind in {"number", "string", "boolean", "null"}:
+            return literal(n)
+        if kind == "parenthesized_expression":
+            return ev(n.named_children[0])
+        if kind == "object":
+            return {key_of(prop): ev(value_of(prop)) for prop in named(n, "object_property")}
+        if kind == "identifier" or kind == "member_expression":
+            name = text(n)
+            if name in given:
+                return given[name]
+            if kind == "identifier":
+                for decl in owner.declarations():
+                    if decl.name == name and decl.kind == "var":
+                        return ev(decl.value)
+                    if decl.name == name and decl.kind == "param" and decl.default is not None:
+                        return decl.default
+            raise KeyError(f"no value for {name!r}")
+        if kind == "ternary_expression":
+            condition, when_true, when_false = n.named_children
+            return ev(when_true) if ev(condition) else ev(when_false)
+        if kind == "unary_expression":
+            operator, operand = text(n.children[0]), n.named_children[-1]
+            if operator == "!":
+                return not ev(operand)
+            if operator == "-":
+                return -ev(operand)
+        if kind == "binary_expression":
+            left, right = n.named_children[0], n.named_children[-1]
+            operator = text(n.children[1])
+            if operator == "&&":
+                return ev(left) and ev(right)
+            if operator == "||":
+                return ev(left) or ev(right)
+            if operator == "==":
+                return ev(left) == ev(right)
+            if operator == "!=":
+                return ev(left) != ev(right)
+        if kind == "call_expression":
+            function = text(n.named_children[0])
+            arguments = named(n, "arguments")[0].named_children
+            if function == "fail":
+                raise BicepFail(ev(arguments[0]))
+            if function == "empty":
+                return not ev(arguments[0])
+            if function == "string":
+                value = ev(arguments[0])
+                return str(value).lower() if isinstance(value, bool) else str(value)
+        raise NotImplementedError(f"cannot evaluate {text(n)!r} ({kind})")
+
+    return ev(node)
+
+
 def load_infra() -> Infra:
     files = sorted(INFRA_DIR.rglob("*.bicep"))
     return Infra({f.relative_to(INFRA_DIR).as_posix(): BicepFile(f, f.read_bytes()) for f in files})
@@ -228,6 +315,8 @@ def bicep() -> SimpleNamespace:
         literal=literal,
         properties=properties,
         object_keys=object_keys,
+        evaluate=evaluate,
+        BicepFail=BicepFail,
         repo_root=REPO_ROOT,
         infra_dir=INFRA_DIR,
     )

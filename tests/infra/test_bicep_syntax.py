@@ -92,3 +92,46 @@ def test_azure_yaml_declares_the_function_service(infra: Any) -> None:
     # azd finds the app by this tag and reads SERVICE_API_* outputs.
     assert "'azd-service-name': 'api'" in infra["main.bicep"].source.decode()
     assert "SERVICE_API_NAME" in infra["main.bicep"].names("output")
+
+
+AZD_VALUE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:=(?P<default>[^}]*))?\}")
+
+
+def azd_parameters() -> dict[str, tuple[str, str | None]]:
+    """Bicep parameter -> (azd environment variable, its default in main.parameters.json)."""
+    data = json.loads((INFRA_DIR / "main.parameters.json").read_text())
+    found = {}
+    for param, entry in data["parameters"].items():
+        match = AZD_VALUE.fullmatch(entry["value"])
+        assert match, f"{param}: not a single ${{VAR}} or ${{VAR=default}}: {entry['value']!r}"
+        found[param] = (match["name"], match["default"])
+    return found
+
+
+def test_parameters_json_defaults_equal_the_bicep_defaults(infra: Any) -> None:
+    # A default in main.parameters.json wins over the one in main.bicep, so the two must agree
+    # (the chat model once stayed on a retired model here after main.bicep moved on).
+    main = infra["main.bicep"]
+    for param, (variable, default) in azd_parameters().items():
+        if default is None:
+            continue
+        declared = main.get("param", param)
+        if declared.type_name == "bool":
+            assert default in {"true", "false"}, variable
+            assert (default == "true") is declared.default, variable
+        elif declared.type_name == "int":
+            assert int(default) == declared.default, variable
+        else:
+            assert default == declared.default, variable
+
+
+def test_outputs_do_not_feed_back_into_other_parameters(infra: Any, bicep: Any) -> None:
+    # azd writes every output into the environment it reads ${VAR} from on the next
+    # `azd provision`: an output may share a name with a parameter's variable only when it
+    # echoes that very parameter (an effective value, like -1 for "never expire", would
+    # otherwise come back as the input).
+    main = infra["main.bicep"]
+    outputs = {o.name: bicep.text(o.value) for o in main.declarations("output")}
+    for param, (variable, _) in azd_parameters().items():
+        if variable in outputs:
+            assert outputs[variable] == param, f"output {variable} feeds parameter {param}"

@@ -8,17 +8,19 @@ here with a reason: that is the point.
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from agent.memory.cosmos_account import INDEXING_POLICY
 from agent.settings import Settings
 
 # Assigned by Bicep but read by the platform, not by `Settings`.
 PLATFORM_SETTINGS = {
-    "AzureWebJobsStorage__accountName": "host storage by identity, no connection string",
+    "AzureWebJobsStorage__blobServiceUri": "host storage (blobs only) by identity, no secret",
     "AzureWebJobsStorage__credential": "selects the managed identity for host storage",
     "AzureWebJobsStorage__clientId": "which (user-assigned) identity the host uses for storage",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "where the host and worker send telemetry",
@@ -45,7 +47,6 @@ NOT_SET_IN_AZURE = {
     "WEBSEARCH_ENDPOINT": "optional third-party web search endpoint, not provisioned",
     "WEBSEARCH_API_KEY": "third-party key; never in app settings",
     "MODEL_TEMPERATURE": "unset: reasoning deployments refuse any temperature but 1",
-    "MODEL_REASONING_EFFORT": "tuning knob; unset = the deployment's own default",
     "MODEL_MAX_OUTPUT_TOKENS": "tuning knob; unset = the deployment's own limit",
     "REQUEST_DEADLINE_SECONDS": "code default (200 s) fits the 230 s front-end limit",
     "CHECKPOINT_DURABILITY": "tuning knob; code default (one checkpoint per turn)",
@@ -88,7 +89,10 @@ def settings_env_names() -> set[str]:
 
 
 def bicep_app_settings(infra: Any, bicep: Any) -> set[str]:
-    keys: set[str] = bicep.object_keys(infra["app/appsettings.bicep"].root)
+    """Every key of the settings objects (the module's `var`s) in app/appsettings.bicep."""
+    keys: set[str] = set()
+    for var in infra["app/appsettings.bicep"].declarations("var"):
+        keys |= bicep.object_keys(var.value)
     return keys
 
 
@@ -239,10 +243,50 @@ def test_keyless_storage_and_telemetry(infra: Any, bicep: Any) -> None:
     assert bicep.literal(insights["disableLocalAuth"]) is True
 
 
+# The Python the project deploys by default and tests on (`make test PYTHON=python3.13`).
+DEPLOYED_PYTHON = "3.13"
+ALLOWED_PYTHONS = ["3.11", "3.12", "3.13"]
+
+
+def applicable_requirements(python: str, bicep: Any) -> list[Requirement]:
+    """The requirements.txt lines that pip installs on `python` (environment markers applied)."""
+    lines = (bicep.repo_root / "requirements.txt").read_text().splitlines()
+    found = []
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        environment = {"python_version": python, "python_full_version": f"{python}.0"}
+        if requirement.marker is None or requirement.marker.evaluate(environment):
+            found.append(requirement)
+    return found
+
+
+def test_deployed_python_is_the_tested_one_and_the_requirements_cover_it(
+    infra: Any, bicep: Any
+) -> None:
+    param = infra["main.bicep"].get("param", "pythonVersion")
+    assert param.default == DEPLOYED_PYTHON
+    assert param.decorators["allowed"] == [ALLOWED_PYTHONS]
+    pyproject = tomllib.loads((bicep.repo_root / "pyproject.toml").read_text())
+    supported = SpecifierSet(pyproject["project"]["requires-python"])
+    for python in ALLOWED_PYTHONS:
+        assert f"{python}.0" in supported, f"pyproject.toml does not support Python {python}"
+        # Exactly one pin of the Functions library applies, whatever markers select it.
+        names = [r.name for r in applicable_requirements(python, bicep)]
+        assert names.count("azure-functions") == 1, f"Python {python}: {names}"
+    site = bicep.properties(infra["app/api.bicep"].get("resource", "site").body)
+    flex = bicep.properties(bicep.properties(site["properties"])["functionAppConfig"])
+    runtime = bicep.properties(flex["runtime"])
+    assert bicep.text(runtime["version"]) == "pythonVersion"
+    api_module = infra["main.bicep"].get("module", "api")
+    passed = bicep.properties(bicep.properties(api_module.body)["params"])
+    assert bicep.text(passed["pythonVersion"]) == "pythonVersion"
+
+
 def test_flex_consumption_runtime_and_concurrency(infra: Any, bicep: Any) -> None:
     main = infra["main.bicep"]
-    running = f"{sys.version_info.major}.{sys.version_info.minor}"
-    assert main.get("param", "pythonVersion").default == running
     assert main.get("param", "cosmosServerless").default is True
     assert main.get("param", "httpPerInstanceConcurrency").default > 1
     plan = bicep.properties(bicep.properties(main.get("module", "plan").body)["params"])
