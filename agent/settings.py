@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         "openai if OPENAI_BASE_URL is set, else offline.",
     )
     azure_openai_endpoint: str = ""
-    azure_openai_chat_deployment: str = "gpt-5-mini"
+    azure_openai_chat_deployment: str = "gpt-5.4-mini"
     azure_openai_api_version: str = Field(
         default="v1",
         description="v1: the v1 API ({endpoint}/openai/v1/, no api-version). A dated version "
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     azure_openai_embedding_deployment: str = ""
     openai_base_url: str = ""
     openai_api_key: SecretStr | None = None
-    openai_model: str = "gpt-5-mini"
+    openai_model: str = "gpt-5.4-mini"
     # Sent only when set: reasoning deployments (gpt-5 family, o-series) refuse a temperature
     # other than 1, classic ones (gpt-4.1) refuse a reasoning effort.
     model_temperature: float | None = Field(default=None, ge=0, le=2)

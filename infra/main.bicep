@@ -96,7 +96,7 @@ param openAiLocation string = ''
 // 2026-11-26 per Microsoft's model retirement schedule (docs/deploy.md cites the page and what
 // it said). Model availability and quota differ by region: check them before `azd up`.
 @description('Name of the chat deployment (created here, or existing in openAiExistingAccountName). Defaults to the name the app uses when AZURE_OPENAI_CHAT_DEPLOYMENT is unset.')
-param openAiChatDeploymentName string = 'gpt-5-mini'
+param openAiChatDeploymentName string = 'gpt-5.4-mini'
 
 @description('Model of the chat deployment created here.')
 param openAiChatModelName string = 'gpt-5.4-mini'
