@@ -83,7 +83,8 @@ def test_routed_question_calls_a_tool_and_streams_the_answer(
     [route_tool] = route.body["tools"]
     decision = _function(route_tool)
     assert decision["name"] == "RouteDecision"
-    assert decision["parameters"]["properties"]["next"]["enum"] == ["docsearch", "sqlsearch"]
+    assert decision["parameters"]["properties"]["next"]["enum"] == ["docsearch", "sqlsearch",
+                                                                     "chat"]
     assert decision["parameters"]["required"] == ["next"]
     router_system, *_, router_user = route.body["messages"]
     assert router_system["role"] == "system" and "supervisor" in router_system["content"]
