@@ -98,6 +98,8 @@ def test_chat_gets_greetings_and_questions_no_offered_specialist_fits() -> None:
     assert policy.choose_route("What can you do?", default) == "chat"
     assert policy.choose_route("What is the price of bitcoin?", default) == "chat"
     assert policy.choose_route("What is the price of bitcoin?", ALL) == "apisearch"
+    # "api" is a docsearch keyword too, but apisearch (not configured) fits better.
+    assert policy.choose_route("bitcoin price from the exchange api?", default) == "chat"
     assert policy.choose_route("what is the meaning of life?", default) == "chat"
     assert policy.choose_route("hi, how do I deploy it?", default) == "docsearch"
     assert policy.choose_route("covid deaths per state", default) == "sqlsearch"
