@@ -60,7 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeOpenA
         tmp_path_factory.mktemp("chat-page"),
         {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{base_url}/v1",
          "OPENAI_API_KEY": "k", "MODEL_MAX_RETRIES": "0", "DOCS_DIR": str(CORPUS),
-         "SSE_KEEPALIVE_SECONDS": "0.2"},
+         "SSE_KEEPALIVE_SECONDS": "0.2", "MAX_INPUT_CHARS": "500"},
     ) as live:
         yield model, live
 
@@ -161,7 +161,7 @@ def test_an_answer_streams_in_with_its_tool_call_and_citation_links(
     assert parse_qs(urlparse(page.url).query)["thread_id"] == [thread_id]
     assert "@docsearch how far is the Moon?" in json.dumps(model.requests[-1].body["messages"])
     page.reload()
-    page.wait_for_function("document.querySelectorAll('.msg').length >= 4", timeout=WAIT_MS)
+    page.wait_for_selector(".msg.assistant:nth-child(4)", timeout=WAIT_MS)
     said = page.eval_on_selector_all(
         ".msg", "ms => ms.map(m => [m.classList[1], m.querySelector('.bubble, .answer')"
         ".textContent, (m.querySelector('.agent') || {}).textContent || ''])")
@@ -190,6 +190,11 @@ def test_a_failing_model_shows_the_error_after_the_partial_answer(
     assert page.text_content(".msg.assistant .answer") == "Partial answer "
     assert page.locator(".msg.assistant .retry").is_visible()
     assert page.get_attribute("#send", "aria-label") == "Send", "the page is ready again"
+
+    _ask(page, "x" * 501)  # refused before the stream starts: the 4xx detail is shown
+    _last_answer_state(page, "error")
+    refused = page.locator(".msg.assistant .status").last.text_content() or ""
+    assert refused.startswith("Error (422): user_input: is 501 characters"), refused
 
 
 def test_model_text_is_shown_as_text_and_only_safe_links_are_made(
@@ -244,3 +249,7 @@ def test_keep_alives_a_function_key_and_a_new_chat(
     assert "thread_id" not in page.url
     assert page.is_visible("#welcome")
     assert page.evaluate("document.activeElement.id") == "question"
+
+    page.goto(f"{live.url}/chat?code=from-the-url")  # the Functions way of giving a key
+    assert page.input_value("#function-key") == "from-the-url"
+    assert "code=" not in page.url, "the key does not stay in the address bar"
