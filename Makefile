@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 COSMOS_SERVER := tests/support/cosmosdb-server
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck bench setup setup-dev node clean
+.PHONY: run test lint typecheck bench setup setup-dev node chromium clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,13 @@ node:
 	@if [ -f $(COSMOS_SERVER)/package-lock.json ]; then \
 		npm ci --prefix $(COSMOS_SERVER) --no-audit --no-fund --loglevel=error; fi
 
+## chromium: Debian's chromium for the chat page's browser tests (Playwright drives it; it never
+## downloads a browser of its own). Installed with apt-get when missing (as root, else sudo).
+chromium:
+	@test -x $(CHROMIUM) || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 
@@ -35,7 +43,7 @@ typecheck: setup-dev
 	$(VENV)/bin/mypy
 
 ## test: set up, lint, type-check, run every test with coverage
-test: setup-dev node lint typecheck
+test: setup-dev node chromium lint typecheck
 	$(VENV)/bin/pytest --cov --cov-report=term
 
 ## bench: the benchmarks (not part of CI); writes bench/results/

@@ -15,7 +15,7 @@ from azurefunctions.extensions.http.fastapi import (
     StreamingResponse,
 )
 
-from api import docs_ui, handlers, routes
+from api import chat_ui, docs_ui, handlers, routes
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 ANONYMOUS = func.AuthLevel.ANONYMOUS
@@ -73,3 +73,15 @@ async def docs(req: Request) -> HTMLResponse:
 async def docs_asset(req: Request) -> FileResponse:
     """GET /docs/assets/{name} (Swagger UI files, packaged)."""
     return await docs_ui.docs_asset(req)
+
+
+@app.route(route="chat", methods=["GET"], auth_level=ANONYMOUS)
+async def chat(req: Request) -> HTMLResponse:
+    """GET /chat (the chat page; its API calls carry the function key)."""
+    return await chat_ui.chat_page(req)
+
+
+@app.route(route="chat/assets/{name}", methods=["GET"], auth_level=ANONYMOUS)
+async def chat_asset(req: Request) -> Response:
+    """GET /chat/assets/{name} (the chat page's script and stylesheet, packaged)."""
+    return await chat_ui.chat_asset(req)

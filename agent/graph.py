@@ -1,11 +1,13 @@
 """The LangGraph graph: a supervisor routes each turn to one specialist, which answers.
 
-    START -> supervisor -> {docsearch | sqlsearch | apisearch | websearch | unavailable}
+    START -> supervisor -> {docsearch | sqlsearch | apisearch | websearch | chat | unavailable}
     <specialist> -> <specialist>_tools -> <specialist> ... -> END
+    chat -> END
 
 One routing decision per turn; a specialist loops between its model and its tools until it
-answers without calling a tool (at most `MAX_TOOL_ROUNDS` rounds, then it must answer). A reply
-the service's content filter stopped ends the turn with an error, never as an answer.
+answers without calling a tool (at most `MAX_TOOL_ROUNDS` rounds, then it must answer). `chat`
+(a specialist that uses no tools) answers from the model in one step. A reply the service's
+content filter stopped ends the turn with an error, never as an answer.
 """
 
 from __future__ import annotations
@@ -64,6 +66,18 @@ def _agent(model: BaseChatModel, specialist: Specialist) -> Any:
     return agent
 
 
+def _chat(model: BaseChatModel, specialist: Specialist) -> Any:
+    prompt = SystemMessage(specialist.prompt)
+
+    async def chat(state: BotState) -> dict[str, Any]:
+        reply = await model.ainvoke([prompt, *conversation.for_model(state["messages"])])
+        raise_if_filtered(reply)
+        reply.name = specialist.name
+        return {"messages": [reply]}
+
+    return chat
+
+
 def _tools(specialist: Specialist, preview_chars: int) -> Any:
     by_name = {tool.name: tool for tool in specialist.tools}
 
@@ -89,7 +103,8 @@ def build_graph(
     checkpointer: BaseCheckpointSaver[Any] | None,
     tool_preview_chars: int = 500,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Compile the supervisor graph for these specialists (enabled ones get tool nodes)."""
+    """Compile the supervisor graph for these specialists (enabled ones get tool nodes,
+    a specialist that uses no tools one node)."""
     graph = StateGraph(BotState)
     graph.add_node("supervisor", _supervisor(model, specialists))
     graph.add_node(routing.UNAVAILABLE, _unavailable(specialists))
@@ -99,11 +114,15 @@ def build_graph(
     for name, specialist in specialists.items():
         if not specialist.enabled:
             continue
+        targets.append(name)
+        if not specialist.uses_tools:
+            graph.add_node(name, _chat(model, specialist))
+            graph.add_edge(name, END)
+            continue
         tools_node = f"{name}_tools"
         graph.add_node(name, _agent(model, specialist))
         graph.add_node(tools_node, _tools(specialist, tool_preview_chars))
         graph.add_conditional_edges(name, _after_agent(tools_node), [tools_node, END])
         graph.add_edge(tools_node, name)
-        targets.append(name)
     graph.add_conditional_edges("supervisor", lambda state: state["route"], targets)
     return graph.compile(checkpointer=checkpointer)

@@ -1,8 +1,10 @@
 """The supervisor: picks the one specialist that answers this turn.
 
-An explicit `@docsearch` / `@sqlsearch` / `@apisearch` / `@websearch` mention decides without a
-model call; otherwise the model chooses among the configured specialists through structured
-output (its tokens are tagged `nostream`, so routing text never reaches the client).
+An explicit `@docsearch` / `@sqlsearch` / `@apisearch` / `@websearch` / `@chat` mention decides
+without a model call; otherwise the model chooses among the configured specialists through
+structured output (its tokens are tagged `nostream`, so routing text never reaches the client).
+`chat` is always among them: greetings, questions about the bot and questions no configured
+specialist fits go there.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from langgraph.constants import TAG_NOSTREAM
 from pydantic import BaseModel, Field, create_model
 
 from agent import conversation
-from agent.specialists import SPECIALIST_NAMES, Specialist
+from agent.specialists import CHAT, SPECIALIST_NAMES, Specialist
 
 UNAVAILABLE = "unavailable"
 MAX_ROUTER_MESSAGES = 12
@@ -43,8 +45,11 @@ def route_schema(names: list[str]) -> type[BaseModel]:
 def router_prompt(specialists: Mapping[str, Specialist]) -> str:
     """The supervisor's system prompt, listing the specialists it may choose."""
     lines = "\n".join(f"- {s.name}: {s.description}" for s in specialists.values())
+    fallback = (" Pick a specialist with sources only when its sources can answer the "
+                f"question; otherwise pick {CHAT}." if CHAT in specialists else "")
     return ("You are the supervisor of a team of specialists. Pick the one best suited to "
-            f"answer the user's latest question, in the context of the conversation.\n{lines}")
+            "answer the user's latest question, in the context of the conversation."
+            f"{fallback}\n{lines}")
 
 
 def last_question(messages: Sequence[BaseMessage]) -> str:
@@ -63,7 +68,8 @@ async def choose(
     """The specialist name for this turn, or `UNAVAILABLE` for a mention of one not set up."""
     mention = mentioned_specialist(last_question(messages))
     if mention:
-        return mention if specialists[mention].enabled else UNAVAILABLE
+        configured = mention in specialists and specialists[mention].enabled
+        return mention if configured else UNAVAILABLE
     enabled = {name: s for name, s in specialists.items() if s.enabled}
     if len(enabled) == 1:
         return next(iter(enabled))
@@ -82,5 +88,7 @@ def unavailable_answer(
 ) -> str:
     """The plain answer to an `@mention` of a specialist that is not configured."""
     name = mentioned_specialist(last_question(messages)) or ""
-    hint = specialists[name].enable_hint if name in specialists else ""
+    if name not in specialists:
+        return f"There is no {name} specialist on this server."
+    hint = specialists[name].enable_hint
     return f"The {name} specialist is not configured on this server. To enable it, set {hint}."

@@ -1,18 +1,21 @@
 """The specialist agents the supervisor can route to, and which of them are configured.
 
-Each specialist is a name (`docsearch`, `sqlsearch`, `apisearch`, `websearch`), a system
-prompt and the tools it answers with. One whose backend is not configured is still listed
-(so an explicit `@mention` can say which setting enables it) but is not offered to the router.
+Each specialist is a name (`docsearch`, `sqlsearch`, `apisearch`, `websearch`, `chat`), a
+system prompt and the tools it answers with. One whose backend is not configured is still
+listed (so an explicit `@mention` can say which setting enables it) but is not offered to the
+router. `chat` needs no tools: it handles greetings, thanks, questions about the bot and
+questions no other specialist fits, from the model alone, and says what the bot can do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.tools import BaseTool
 
-SPECIALIST_NAMES: tuple[str, ...] = ("docsearch", "sqlsearch", "apisearch", "websearch")
+CHAT = "chat"
+SPECIALIST_NAMES: tuple[str, ...] = ("docsearch", "sqlsearch", "apisearch", "websearch", CHAT)
 
 ANSWER_RULES = (
     "Answer only from the results of your tools; never from memory. "
@@ -21,6 +24,17 @@ ANSWER_RULES = (
     "If the tools found nothing relevant, say so plainly instead of guessing. "
     "Answer in the language of the question, concisely."
 )
+
+CHAT_DESCRIPTION = (
+    "General conversation: greetings, thanks, questions about this bot and what it can do, "
+    "and questions that none of the other specialists listed here can answer from its sources."
+)
+
+# One line per specialist in the chat prompt: `- @name — status — description`, where status
+# is `available` or `not configured (enable with SETTING)`. The offline model reads these lines.
+CAPABILITY_SEPARATOR = " — "
+AVAILABLE = "available"
+NOT_CONFIGURED = "not configured (enable with {hint})"
 
 
 @dataclass(frozen=True)
@@ -32,8 +46,36 @@ class Specialist:
     prompt: str
     tools: Sequence[BaseTool] = field(default_factory=tuple)
     enable_hint: str = ""
+    uses_tools: bool = True
 
     @property
     def enabled(self) -> bool:
-        """Configured: it has at least one tool to answer with."""
-        return bool(self.tools)
+        """Configured: it has at least one tool to answer with, or needs none."""
+        return bool(self.tools) or not self.uses_tools
+
+
+def capability_line(specialist: Specialist) -> str:
+    """How the chat prompt lists one specialist."""
+    status = (AVAILABLE if specialist.enabled
+              else NOT_CONFIGURED.format(hint=specialist.enable_hint))
+    return CAPABILITY_SEPARATOR.join(
+        (f"- @{specialist.name}", status, specialist.description))
+
+
+def chat_prompt(specialists: Iterable[Specialist]) -> str:
+    """The chat specialist's system prompt: how to talk, and what the bot can do here."""
+    lines = "\n".join(capability_line(s) for s in specialists)
+    return (
+        "You are the conversational side of a smart bot whose specialists answer questions "
+        "from their own sources (documents, databases, APIs, the web), with citations. You "
+        "handle greetings, thanks, questions about the bot and questions no specialist fits. "
+        "You have no tools and no sources: never cite, never write [[n]](source) links, never "
+        "claim to have looked something up, and never make up documents, data, prices or "
+        "news. When asked what you can do, summarise the specialists below briefly. When a "
+        "question needs a specialist's sources or live data, say which specialist would "
+        "help (users pick one by starting a message with its @name) and, if it is not "
+        "configured here, the setting that enables it. General knowledge questions you may "
+        "answer briefly, saying it is from general knowledge, not from a source. Answer in the "
+        "language of the user, concisely.\n\n"
+        f"Specialists on this server:\n{lines}"
+    )

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import docs_ui, handlers
+from api import chat_ui, docs_ui, handlers
 from api.models import (
     BatchRequest,
     BatchResponse,
@@ -71,5 +71,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/docs", "GET", docs_ui.docs_page, "Swagger UI", auth="anonymous", tags=("meta",),
           in_schema=False),
     Route("/docs/assets/{name}", "GET", docs_ui.docs_asset, "Swagger UI assets",
+          auth="anonymous", tags=("meta",), in_schema=False),
+    Route("/chat", "GET", chat_ui.chat_page, "Chat page", auth="anonymous", tags=("meta",),
+          in_schema=False),
+    Route("/chat/assets/{name}", "GET", chat_ui.chat_asset, "Chat page assets",
           auth="anonymous", tags=("meta",), in_schema=False),
 )

@@ -39,6 +39,7 @@ def test_every_route_is_bound_with_its_method_and_auth_level() -> None:
     assert {key: value["auth"] for key, value in bound.items()} == expected
     assert bound[("/invoke", "POST")]["auth"] == "function"
     assert bound[("/health", "GET")]["auth"] == "anonymous"
+    assert bound[("/chat", "GET")]["auth"] == "anonymous"  # its API calls carry the key
 
 
 def test_triggers_use_the_fastapi_extension_types() -> None:
@@ -132,6 +133,11 @@ async def test_triggers_call_the_same_handlers_as_the_dev_server(isolated_settin
         resp = await function_app.docs_asset(_request(
             "GET", "/docs/assets/swagger-ui.css", path_params={"name": "swagger-ui.css"}))
         assert resp.status_code == 200 and resp.media_type == "text/css"
+        resp = await function_app.chat(_request("GET", "/chat"))
+        assert b'<textarea id="question"' in bytes(resp.body)
+        resp = await function_app.chat_asset(_request(
+            "GET", "/chat/assets/chat.js", path_params={"name": "chat.js"}))
+        assert resp.status_code == 200 and b"x-functions-key" in bytes(resp.body)
     finally:
         await close_bot()
 

@@ -70,7 +70,7 @@ def classify(exc: BaseException, settings: Settings) -> ModelFailure | None:
         if isinstance(exc, openai.APITimeoutError):
             return _timeout(settings)
         if isinstance(exc, openai.APIConnectionError):
-            return _unreachable(settings, "no connection")
+            return _unreachable(settings, _connection_failure(exc))
         if isinstance(exc, openai.APIStatusError):
             return _from_status(exc, settings)
     if _is_transport_error(exc):
@@ -84,6 +84,19 @@ def classify(exc: BaseException, settings: Settings) -> ModelFailure | None:
     if isinstance(exc, TimeoutError):
         return _timeout(settings)
     return None
+
+
+def _connection_failure(exc: BaseException) -> str:
+    """What went wrong with the connection, from the transport error the SDK wrapped."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        name = type(cause).__name__
+        if name in {"ConnectError", "ConnectTimeout"}:
+            return "no connection"
+        if name in {"RemoteProtocolError", "ReadError", "WriteError"}:
+            return "the connection was cut"
+        cause = cause.__cause__ or cause.__context__
+    return "a connection error"
 
 
 def _is_transport_error(exc: BaseException) -> bool:

@@ -4,7 +4,10 @@ The offline model has no weights; it is a small, honest policy. It routes by key
 a tool when it can fill every required argument from the question, and answers extractively:
 the sentences of the tool results that share the most words with the question, each cited as
 `[[n]](source)`. What it cannot do (write SQL, reason over numbers) it says plainly, naming
-the settings that enable a real model.
+the settings that enable a real model. As the `chat` specialist (no tools; the specialists are
+listed in its system prompt) it answers a greeting or "what can you do?" with a short summary
+of the specialists, and any other question by naming the specialist that could answer it (and
+the setting that enables it when it is not configured).
 """
 
 from __future__ import annotations
@@ -12,11 +15,19 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 
+from agent.specialists import AVAILABLE, CAPABILITY_SEPARATOR, CHAT
 from agent.text import WORD, content_words
 from agent.tools.results import SearchResult, parse_results
 
@@ -39,7 +50,14 @@ ROUTE_KEYWORDS: dict[str, tuple[str, ...]] = {
                   "capital", "distance", "wrote", "president", "when did", "population"),
     "docsearch": ("docs", "documentation", "document", "readme", "how do i", "configure",
                   "setting", "settings", "deploy", "thread", "stream", "api", "index"),
+    CHAT: ("hello", "hi", "hey", "good morning", "good afternoon", "good evening", "thanks",
+           "thank you", "thx", "bye", "goodbye", "who are you", "what are you", "your name",
+           "what can you do", "what do you do", "how are you", "help"),
 }
+THANKS_KEYWORDS = ("thanks", "thank you", "thx", "bye", "goodbye")
+_CAPABILITY = re.compile(
+    rf"^- @(\w+){CAPABILITY_SEPARATOR}(.+?){CAPABILITY_SEPARATOR}(.+)$", re.MULTILINE)
+_ENABLE_HINT = re.compile(r"not configured \(enable with (.+)\)")
 
 
 def strip_mentions(text: str) -> str:
@@ -59,17 +77,28 @@ def current_turn(messages: Sequence[BaseMessage]) -> tuple[str, list[ToolMessage
     return question, results
 
 
+def keyword_scores(question: str, names: Iterable[str]) -> dict[str, int]:
+    """How many of each specialist's keywords the question mentions."""
+    text = f" {strip_mentions(question).lower()} "
+    return {name: sum(1 for kw in ROUTE_KEYWORDS.get(name, ()) if re.search(rf"\b{kw}\b", text))
+            for name in names}
+
+
 def choose_route(question: str, choices: Sequence[str]) -> str:
-    """The specialist whose keywords the question mentions most (docsearch on a tie)."""
-    text = f" {question.lower()} "
-    scores = {
-        name: sum(1 for kw in ROUTE_KEYWORDS.get(name, ()) if re.search(rf"\b{kw}\b", text))
-        for name in choices
-    }
-    best = max(scores.values(), default=0)
+    """The specialist whose keywords the question mentions most (docsearch on a tie).
+
+    With `chat` among the choices, it gets greetings and the like, questions that match no
+    specialist, and questions that match one not offered (not configured) best."""
+    scores = keyword_scores(question, ROUTE_KEYWORDS)
+    offered = [name for name in choices if name != CHAT]
+    best = max((scores.get(name, 0) for name in offered), default=0)
+    if CHAT in choices:
+        missing = max((n for name, n in scores.items() if name not in choices), default=0)
+        if best == 0 or scores[CHAT] > best or missing > best:
+            return CHAT
     if best == 0 or scores.get("docsearch") == best:
         return "docsearch" if "docsearch" in choices else choices[0]
-    return next(name for name in choices if scores[name] == best)
+    return next(name for name in offered if scores.get(name, 0) == best)
 
 
 def _enum_value(values: Sequence[Any], question: str) -> Any:
@@ -219,6 +248,9 @@ def respond(
     """The offline model's reply to a conversation, given the tools bound to it."""
     question, tool_messages = current_turn(messages)
     tools = list(tools or [])
+    capabilities = [] if tools else read_capabilities(messages)
+    if capabilities:
+        return AIMessage(content=chat_answer(question, capabilities))
     if tools and tool_choice not in (None, "auto", "none"):
         return _structured_choice(tools[0], question)
     if tool_messages:
@@ -256,3 +288,71 @@ def _structured_choice(tool: dict[str, Any], question: str) -> AIMessage:
     call = {"name": function["name"], "args": args, "id": f"call_{uuid.uuid4().hex[:24]}",
             "type": "tool_call"}
     return AIMessage(content="", tool_calls=[call])
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One specialist as the chat prompt lists it."""
+
+    name: str
+    available: bool
+    enable_hint: str
+    description: str
+
+    @property
+    def about(self) -> str:
+        """The description as a clause: first letter lower-case, no final period."""
+        text = self.description.rstrip(".")
+        return text[:1].lower() + text[1:]
+
+
+def read_capabilities(messages: Sequence[BaseMessage]) -> list[Capability]:
+    """The specialists listed in the system prompt (the chat specialist's), if any."""
+    prompt = next((m.text for m in messages if isinstance(m, SystemMessage)), "")
+    out: list[Capability] = []
+    for name, status, description in _CAPABILITY.findall(prompt):
+        hint = _ENABLE_HINT.fullmatch(status)
+        out.append(Capability(name, status == AVAILABLE, hint.group(1) if hint else "",
+                              description))
+    return out
+
+
+def _summary(capabilities: Sequence[Capability], greeting: bool) -> str:
+    available = [c for c in capabilities if c.available]
+    missing = [c for c in capabilities if not c.available]
+    parts = [("Hello! " if greeting else "")
+             + "I'm a smart bot: I pass each question to a specialist that answers from its "
+             "own sources, with citations.",
+             "\n".join(f"- @{c.name}: {c.about}." for c in available)]
+    if missing:
+        parts.append("Not configured on this server: "
+                     + "; ".join(f"@{c.name} (set {c.enable_hint})" for c in missing) + ".")
+    parts.append("Just ask, or start your message with @name to pick a specialist. This server "
+                 "runs the offline model, which answers with extracts from the sources; for a "
+                 f"real model, {REAL_MODEL_HINT}.")
+    return "\n\n".join(parts)
+
+
+def chat_answer(question: str, capabilities: Sequence[Capability]) -> str:
+    """The offline chat specialist's answer: a capability summary for a greeting or a question
+    about the bot, thanks for thanks, otherwise which specialist could answer."""
+    by_name = {c.name: c for c in capabilities}
+    scores = keyword_scores(question, [*by_name, CHAT])
+    fitting = max(by_name, key=lambda name: scores[name], default="")
+    best = scores.get(fitting, 0)
+    if scores[CHAT] and scores[CHAT] >= best:
+        if any(re.search(rf"\b{kw}\b", question.lower()) for kw in THANKS_KEYWORDS):
+            return "You're welcome! Ask me anything else whenever you like."
+        greeting = bool(re.match(r"\W*(hello|hi|hey|good)\b", strip_mentions(question).lower()))
+        return _summary(capabilities, greeting)
+    if best:
+        spec = by_name[fitting]
+        if spec.available:
+            return (f"That sounds like a question for @{spec.name}, which {spec.about}. Ask it "
+                    f"again starting with @{spec.name} and it will answer from its sources.")
+        return (f"That needs @{spec.name}, which {spec.about}, and it is not configured on "
+                f"this server, so I can't look it up. To enable it, set {spec.enable_hint}.")
+    names = ", ".join(f"@{c.name}" for c in capabilities if c.available)
+    return ("I can't answer that: offline mode has no general knowledge, only the specialists' "
+            f"sources ({names}). Start your question with one of them to search its sources, "
+            f"or, for a real model, {REAL_MODEL_HINT}.")

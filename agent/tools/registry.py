@@ -1,16 +1,20 @@
-"""Builds every specialist from the settings: which tools each gets, and its prompt."""
+"""Builds every specialist from the settings: which tools each gets, and its prompt.
+
+`chat` comes last: its prompt lists the other specialists and whether each is configured, so
+it can say what the bot can do here and which setting enables what is missing.
+"""
 
 from __future__ import annotations
 
 from agent.settings import Settings
-from agent.specialists import ANSWER_RULES, Specialist
+from agent.specialists import ANSWER_RULES, CHAT, CHAT_DESCRIPTION, Specialist, chat_prompt
 
 
 def build_specialists(settings: Settings) -> dict[str, Specialist]:
-    """All four specialists, in routing order; unconfigured ones have no tools."""
+    """Every specialist, in routing order; unconfigured ones have no tools."""
     from agent.tools import apisearch, docsearch, sqlsearch, websearch
 
-    return {
+    specialists = {
         "docsearch": Specialist(
             name="docsearch",
             description="Searches the document index (product and project documentation, "
@@ -51,3 +55,8 @@ def build_specialists(settings: Settings) -> dict[str, Specialist]:
             enable_hint="WEBSEARCH_PROVIDER and WEBSEARCH_ENDPOINT / WEBSEARCH_API_KEY",
         ),
     }
+    specialists[CHAT] = Specialist(
+        name=CHAT, description=CHAT_DESCRIPTION, prompt=chat_prompt(specialists.values()),
+        uses_tools=False,
+    )
+    return specialists

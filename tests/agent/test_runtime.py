@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.settings import Settings
 from tests.conftest import CORPUS
 from tests.support.fake_openai import fake_openai
 from tests.support.live_server import ROOT, server_env
@@ -63,7 +64,8 @@ asyncio.run(main())
 
 @pytest.fixture(scope="module")
 def model_url() -> Iterator[str]:
-    with fake_openai(deployments={"gpt-5-mini": "reasoning"}, api_keys={"k"}) as (_, url):
+    default = Settings.model_fields["azure_openai_chat_deployment"].default
+    with fake_openai(deployments={default: "reasoning"}, api_keys={"k"}) as (_, url):
         yield url
 
 

@@ -22,7 +22,7 @@ from tests.support.fake_openai import FakeOpenAI, Turn, fake_openai
 from tests.support.live_server import LiveServer, live_server
 from tests.support.sse import by_type, stream
 
-DEPLOYMENT = "gpt-5-mini"
+DEPLOYMENT = "gpt-5.4-mini"
 KEY = "limits-test-key"
 
 

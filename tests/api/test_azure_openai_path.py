@@ -25,7 +25,7 @@ from tests.support.fake_openai import FakeOpenAI, Recorded, Turn, fake_openai
 from tests.support.live_server import LiveServer, live_server
 from tests.support.sse import by_type, stream
 
-DEPLOYMENT = "gpt-5-mini-prod"
+DEPLOYMENT = "gpt-5.4-mini-prod"
 CLASSIC_API_VERSION = "2024-10-21"
 API_KEY = "azure-wire-test-key"
 ROUTING_TEXT = "ROUTING-THOUGHTS-MUST-NOT-LEAK"
@@ -109,7 +109,8 @@ def test_routed_question_calls_a_tool_and_streams_the_answer(azure: Azure) -> No
     [route_tool] = route.body["tools"]
     decision = _function(route_tool)
     assert decision["name"] == "RouteDecision"
-    assert decision["parameters"]["properties"]["next"]["enum"] == ["docsearch", "sqlsearch"]
+    assert decision["parameters"]["properties"]["next"]["enum"] == ["docsearch", "sqlsearch",
+                                                                     "chat"]
     assert decision["parameters"]["required"] == ["next"]
     router_system, *_, router_user = route.body["messages"]
     assert router_system["role"] == "system" and "supervisor" in router_system["content"]

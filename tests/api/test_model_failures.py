@@ -31,7 +31,7 @@ from tests.support.fake_openai import (
 from tests.support.live_server import LiveServer, free_port, live_server
 from tests.support.sse import Event, by_type, stream
 
-DEPLOYMENT = "gpt-5-mini"
+DEPLOYMENT = "gpt-5.4-mini"
 API_KEY = "failure-test-key-d41d8cd98f00b204"
 QUESTION = "@docsearch how far away is the Moon?"
 SEARCH = Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "Moon"}}])
@@ -70,7 +70,8 @@ CASES = {
         lambda: [Turn(chunks=["late"], first_delay=3)], 504, ("MODEL_TIMEOUT_SECONDS (1 s)",), 1),
     "connection cut mid-stream": Case(
         lambda: [SEARCH, Turn(chunks=["The Moon ", "is ", "far ", "away."], fail_after=2)],
-        502, ("could not answer", "AZURE_OPENAI_ENDPOINT"), 2, streamed_first=2),
+        502, ("could not answer (the connection was cut)", "AZURE_OPENAI_ENDPOINT"), 2,
+        streamed_first=2),
     "content filter on the prompt": Case(
         lambda: [prompt_filtered()], 400, ("content policy", "blocked this request"), 1),
     "content filter mid-stream": Case(

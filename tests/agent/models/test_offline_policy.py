@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import tool
 
 from agent.models import offline_policy as policy
+from agent.specialists import Specialist, chat_prompt
 from agent.tools.results import SearchResult, results_json
 
 SEARCH_TOOL = {"type": "function", "function": {
@@ -84,3 +86,76 @@ def test_structured_output_call_picks_an_allowed_route() -> None:
 def test_without_tools_it_explains_what_enables_a_real_model() -> None:
     reply = policy.respond([HumanMessage("write me a poem")], [], None)
     assert "MODEL_PROVIDER" in reply.text
+
+
+ALL = ["docsearch", "sqlsearch", "apisearch", "websearch", "chat"]
+
+
+def test_chat_gets_greetings_and_questions_no_offered_specialist_fits() -> None:
+    default = ["docsearch", "sqlsearch", "chat"]  # apisearch and websearch not configured
+    assert policy.choose_route("hello, who are you?", default) == "chat"
+    assert policy.choose_route("Thanks a lot!", default) == "chat"
+    assert policy.choose_route("What can you do?", default) == "chat"
+    assert policy.choose_route("What is the price of bitcoin?", default) == "chat"
+    assert policy.choose_route("What is the price of bitcoin?", ALL) == "apisearch"
+    # "api" is a docsearch keyword too, but apisearch (not configured) fits better.
+    assert policy.choose_route("bitcoin price from the exchange api?", default) == "chat"
+    assert policy.choose_route("what is the meaning of life?", default) == "chat"
+    assert policy.choose_route("hi, how do I deploy it?", default) == "docsearch"
+    assert policy.choose_route("covid deaths per state", default) == "sqlsearch"
+
+
+@tool
+def noop(query: str) -> str:
+    """Do nothing."""
+    return query
+
+
+def _chat_prompt() -> str:
+    return chat_prompt([
+        Specialist("docsearch", "Searches the document index.", "p", (noop,),
+                   "DOCS_DIR (local folder) or AZURE_SEARCH_ENDPOINT"),
+        Specialist("sqlsearch", "Answers questions about COVID data.", "p", (noop,),
+                   "SQL_DATABASE_URL"),
+        Specialist("apisearch", "Calls a REST API for live data (prices, rates).", "p", (),
+                   "APISEARCH_OPENAPI_SPEC"),
+        Specialist("websearch", "Searches the public web — news too.", "p", (),
+                   "WEBSEARCH_PROVIDER (searxng, tavily or brave)"),
+    ])
+
+
+def test_reads_the_specialists_from_the_chat_prompt() -> None:
+    caps = policy.read_capabilities([SystemMessage(_chat_prompt()), HumanMessage("hi")])
+    assert [(c.name, c.available, c.enable_hint) for c in caps] == [
+        ("docsearch", True, ""), ("sqlsearch", True, ""),
+        ("apisearch", False, "APISEARCH_OPENAPI_SPEC"),
+        ("websearch", False, "WEBSEARCH_PROVIDER (searxng, tavily or brave)")]
+    assert caps[3].about == "searches the public web — news too"
+    assert policy.read_capabilities([SystemMessage("You are docsearch."), HumanMessage("hi")]) == []
+
+
+def _chat(question: str) -> str:
+    reply = policy.respond([SystemMessage(_chat_prompt()), HumanMessage(question)], None, None)
+    assert not reply.tool_calls and "[[" not in reply.text, "chat never calls tools or cites"
+    return reply.text
+
+
+def test_offline_chat_greets_with_what_the_bot_can_do() -> None:
+    answer = _chat("hello, who are you?")
+    assert answer.startswith("Hello!")
+    assert "- @docsearch: searches the document index." in answer
+    assert "- @sqlsearch: answers questions about COVID data." in answer
+    assert "@apisearch (set APISEARCH_OPENAPI_SPEC)" in answer
+    assert "MODEL_PROVIDER=azure" in answer
+    assert not _chat("what can you do?").startswith("Hello!")
+    assert _chat("thank you!").startswith("You're welcome")
+
+
+def test_offline_chat_says_which_specialist_or_setting_would_help() -> None:
+    bitcoin = _chat("What is the price of bitcoin?")
+    assert "@apisearch" in bitcoin and "not configured" in bitcoin
+    assert "set APISEARCH_OPENAPI_SPEC" in bitcoin
+    covid = _chat("@chat how many covid deaths were there?")
+    assert "question for @sqlsearch" in covid and "starting with @sqlsearch" in covid
+    unknown = _chat("what is the meaning of life?")
+    assert "no general knowledge" in unknown and "@docsearch, @sqlsearch" in unknown
