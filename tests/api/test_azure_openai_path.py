@@ -43,37 +43,50 @@ class Azure:
     api: str  # "v1" or "classic"
     model: FakeOpenAI
     server: LiveServer
+    options: dict[str, Any]  # the optional model options this setup sets, as sent
+    deployment: str
 
     def assert_wire(self, request: Recorded) -> None:
         if self.api == "v1":
             assert request.path == "/openai/v1/chat/completions"
             assert request.query == {}
-            assert request.body["model"] == DEPLOYMENT
+            assert request.body["model"] == self.deployment
             assert request.headers["authorization"] == f"Bearer {API_KEY}"
         else:
-            assert request.path == f"/openai/deployments/{DEPLOYMENT}/chat/completions"
+            assert request.path == f"/openai/deployments/{self.deployment}/chat/completions"
             assert request.query == {"api-version": CLASSIC_API_VERSION}
             assert request.headers["api-key"] == API_KEY
             assert "authorization" not in request.headers
         assert request.body["stream"] is True
         assert request.body["stream_options"] == {"include_usage": True}
-        assert not set(REFUSED_BY_REASONING) & set(request.body), request.body
+        sent = {k: request.body[k] for k in set(REFUSED_BY_REASONING) & set(request.body)}
+        assert sent == self.options, request.body
 
 
-@pytest.fixture(scope="module", params=["v1", "classic"])
+SETUPS = {
+    # (API path, deployment name and kind, extra settings, options they send)
+    "v1 reasoning": ("v1", DEPLOYMENT, "reasoning", {}, {}),
+    "classic reasoning": ("classic", DEPLOYMENT, "reasoning", {}, {}),
+    "v1 classic model with a temperature": (
+        "v1", "gpt-4.1-mini", "classic", {"MODEL_TEMPERATURE": "0.2"}, {"temperature": 0.2}),
+}
+
+
+@pytest.fixture(scope="module", params=list(SETUPS))
 def azure(request: pytest.FixtureRequest,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azure]:
     """The dev server on `azure` (key auth, docsearch and sqlsearch configured), nothing else
-    set but what the API path needs, against a reasoning deployment."""
-    env = {"AZURE_OPENAI_ENDPOINT": "", "AZURE_OPENAI_CHAT_DEPLOYMENT": DEPLOYMENT,
-           "AZURE_OPENAI_API_KEY": API_KEY, "DOCS_DIR": str(CORPUS)}
-    if request.param == "classic":
+    set but what the API path and the deployment's kind need."""
+    api, deployment, kind, extra, options = SETUPS[request.param]
+    env = {"AZURE_OPENAI_ENDPOINT": "", "AZURE_OPENAI_CHAT_DEPLOYMENT": deployment,
+           "AZURE_OPENAI_API_KEY": API_KEY, "DOCS_DIR": str(CORPUS), **extra}
+    if api == "classic":
         env["AZURE_OPENAI_API_VERSION"] = CLASSIC_API_VERSION
-    with fake_openai(deployments={DEPLOYMENT: "reasoning"}, api_keys={API_KEY}) as (
-            model, base_url):
+    with fake_openai(deployments={deployment: kind}, api_keys={API_KEY}) as (model, base_url):
         env["AZURE_OPENAI_ENDPOINT"] = base_url
-        with live_server(tmp_path_factory.mktemp(f"azure-{request.param}"), env) as server:
-            yield Azure(request.param, model, server)
+        folder = tmp_path_factory.mktemp("azure-" + request.param.replace(" ", "-"))
+        with live_server(folder, env) as server:
+            yield Azure(api, model, server, options, deployment)
         assert model.refusals == [], model.refusals
 
 
@@ -174,17 +187,18 @@ def test_mention_of_an_unconfigured_specialist_answers_without_a_model_call(
         assert "".join(e.data for e in by_type(events, "data")) == events[-1].data
 
 
-def test_seed_client_works_unchanged_on_a_reasoning_deployment(
+def test_seed_client_works_unchanged_on_each_kind_of_deployment(
     azure: Azure, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     azure.model.script.clear()
     before = len(azure.model.requests)
     monkeypatch.setattr(seed_client, "BASE_URL", azure.server.url)
-    seed_client.call_invoke("@docsearch how far is the Moon?", thread_id=f"seed-{azure.api}")
+    thread = f"seed-{azure.api}-{len(azure.options)}"
+    seed_client.call_invoke("@docsearch how far is the Moon?", thread_id=thread)
     seed_client.call_batch(["@docsearch tides?", "Which state had the most deaths?"],
-                           thread_id=f"seed-{azure.api}")
+                           thread_id=thread)
     seed_client.call_stream("@docsearch describe the scene where Joey wears all of "
-                            "Chandler's clothes", thread_id=f"seed-{azure.api}")
+                            "Chandler's clothes", thread_id=thread)
     out = capsys.readouterr().out
     assert "[/invoke response] final_answer: Answer: word0" in out
     assert out.count("A: Answer: word0") == 2
