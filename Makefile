@@ -5,12 +5,14 @@
 #   make test PYTHON=python3.13     # on 3.13, in .venv-3.13 (one venv per interpreter)
 #
 # PYTHON may be a command on PATH, a path, or a command only pyenv knows (python3.13 when the
-# active pyenv version is another one): it is then taken from the pyenv version that has it.
+# active pyenv version is another one): it is then taken from the pyenv version that has it
+# (`pyenv whence`, else $PYENV_ROOT/versions/*/bin).
 PYTHON ?= python3
 WORKER_PYTHON ?= python3.13
-find_python = $(shell { $(1) -c 'import sys; print(sys.executable)' 2>/dev/null; } || { \
-	v=$$(pyenv whence $(1) 2>/dev/null | tail -n 1); [ -n "$$v" ] && \
-	PYENV_VERSION=$$v pyenv exec $(1) -c 'import sys; print(sys.executable)'; } 2>/dev/null)
+find_python = $(shell { $(1) -c 'import sys; print(sys.executable)' || { \
+	v=$$(pyenv whence $(1) | tail -n 1); [ -n "$$v" ] && \
+	PYENV_VERSION=$$v pyenv exec $(1) -c 'import sys; print(sys.executable)'; } || \
+	ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/*/bin/$(1) | tail -n 1; } 2>/dev/null)
 py_version = $(if $(1),$(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])'))
 PYTHON_EXE := $(call find_python,$(PYTHON))
 PY_VERSION := $(call py_version,$(PYTHON_EXE))

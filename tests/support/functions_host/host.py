@@ -228,21 +228,10 @@ class FunctionsHost:
     async def _start_grpc(self) -> int:
         self._outbox = asyncio.Queue()
         self._replies["start"] = self._loop.create_future()
-        host = self
-
-        class Servicer(self.rpc.FunctionRpcServicer):  # type: ignore[name-defined,misc]
-            async def EventStream(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
-                reader = asyncio.create_task(host._read(request_iterator))
-                try:
-                    while (message := await host._send_queue().get()) is not None:
-                        yield message
-                finally:
-                    reader.cancel()
-
         options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
         self._server = grpc.aio.server(options=options)
-        self.rpc.add_FunctionRpcServicer_to_server(Servicer(), self._server)
+        self.rpc.add_FunctionRpcServicer_to_server(_Servicer(self), self._server)
         port = self._server.add_insecure_port("127.0.0.1:0")
         await self._server.start()
         return int(port)
@@ -408,6 +397,22 @@ class FunctionsHost:
         finally:
             await response.aclose()
         return Forwarded(response.status_code, response.headers, content, invocation_id)
+
+
+class _Servicer:
+    """FunctionRpc.EventStream: the host's side of the worker's one gRPC stream."""
+
+    def __init__(self, host: FunctionsHost) -> None:
+        self._host = host
+
+    async def EventStream(self, request_iterator: AsyncIterator[Any],  # the protocol's name
+                          context: Any) -> AsyncIterator[Any]:
+        reader = asyncio.create_task(self._host._read(request_iterator))
+        try:
+            while (message := await self._host._send_queue().get()) is not None:
+                yield message
+        finally:
+            reader.cancel()
 
 
 def _check(result: Any, what: str, worker_log: Any) -> None:
