@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agent.events import BotEvent
 from agent.settings import Settings, get_settings
-from api.errors import BadRequest, M, parse_body
+from api.errors import BadRequest, M, check_path_utf8, parse_body
 from api.failures import describe_failure
 from api.models import (
     BatchItem,
@@ -136,6 +136,7 @@ async def batch(request: Request) -> Response:
 
 
 def _thread_id(request: Request) -> str:
+    check_path_utf8(request, "thread_id")
     thread_id = str(request.path_params.get("thread_id", ""))
     if not thread_id or len(thread_id) > 128:
         raise BadRequest(422, "thread_id: must be 1 to 128 characters")

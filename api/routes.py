@@ -1,23 +1,29 @@
 """The route table: every path, its methods, handler, auth level and documented models.
 
 The dev server (`api.app`) is built from this table, and a test checks that
-`function_app.py` binds exactly these routes.
+`function_app.py` binds exactly these routes. Methods no route binds are answered from the
+table too (`other_method`): `HEAD` as the path's `GET` without a body, `OPTIONS` with the
+`Allow` header, anything else 405 with `Allow`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.routing import compile_path
 
 from api import docs_ui, handlers
 from api.models import (
     BatchRequest,
     BatchResponse,
+    ErrorResponse,
     Health,
     InvokeRequest,
     InvokeResponse,
@@ -73,3 +79,45 @@ ROUTES: tuple[Route, ...] = (
     Route("/docs/assets/{name}", "GET", docs_ui.docs_asset, "Swagger UI assets",
           auth="anonymous", tags=("meta",), in_schema=False),
 )
+
+
+def trigger_methods(route: Route) -> tuple[str, ...]:
+    """The methods a host binds for `route`: its own, and `HEAD` with `GET`."""
+    return (route.method, "HEAD") if route.method == "GET" else (route.method,)
+
+
+@cache
+def _path_regex(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
+
+
+def allowed_methods(path: str) -> tuple[list[Route], list[str], dict[str, str]]:
+    """For a request path: its routes, the methods it answers (`Allow`) and its path params."""
+    matching: list[Route] = []
+    params: dict[str, str] = {}
+    for route in ROUTES:
+        match = _path_regex(route.path).match(path)
+        if match:
+            matching.append(route)
+            params = match.groupdict()
+    methods = [m for r in matching for m in trigger_methods(r)]
+    return matching, [*methods, "OPTIONS"] if matching else [], params
+
+
+async def other_method(request: Request) -> Response:
+    """A method no route of this path binds: HEAD as GET, OPTIONS with `Allow`, else 405."""
+    path = request.url.path
+    matching, allowed, params = allowed_methods(path)
+    if not matching:
+        detail = f"No route {path!r}. See /docs for the API."
+        return JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=404)
+    allow = {"Allow": ", ".join(allowed)}
+    get = next((r for r in matching if r.method == "GET"), None)
+    if request.method == "HEAD" and get is not None:
+        request.scope["path_params"] = params  # the server sends no body for HEAD
+        return await get.handler(request)
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers=allow)
+    detail = f"{request.method} is not allowed on {path}; allowed: {allow['Allow']}."
+    return JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=405,
+                        headers=allow)
