@@ -17,9 +17,8 @@ that got past the parser still can't write, reach outside or run away:
   `SQL_TIMEOUT_SECONDS`.
 - PostgreSQL: sessions default to READ ONLY with `statement_timeout = SQL_TIMEOUT_SECONDS`;
   each transaction is `READ ONLY` and starts with a query (so it can't be switched to read-write
-  afterwards); the statement runs through a server-side cursor (`DECLARE ... CURSOR FOR`, which
-  takes only a query), and with psycopg 3 every statement is sent prepared, so one call runs
-  one statement.
+  afterwards); the statement runs through a server-side cursor (`stream_results`: `DECLARE ...
+  CURSOR FOR`, which takes exactly one query and no data-modifying WITH).
 - MySQL/MariaDB: sessions `READ ONLY`, with `MAX_EXECUTION_TIME` / `max_statement_time`.
 - SQL Server has no client-side read-only switch: use a login that only has `db_datareader`
   (and `ApplicationIntent=ReadOnly` to reach a read replica); pyodbc's query timeout is set.
@@ -353,8 +352,6 @@ def _create_read_only_engine(url: URL, timeout_seconds: float) -> Engine | Async
         url = _sqlite_read_only(url).set(drivername="sqlite")
     elif backend == "postgresql":
         kwargs["execution_options"] = {"postgresql_readonly": True}
-        if url.get_driver_name() == "psycopg":
-            kwargs["connect_args"] = {"prepare_threshold": 0}  # one statement per call
     try:
         is_async = bool(getattr(url.get_dialect(), "is_async", False))
     except NoSuchModuleError as err:
