@@ -16,9 +16,9 @@ that got past the parser still can't write, reach outside or run away:
   (`SQLITE_LIMIT_LENGTH`); a progress handler that stops a statement after
   `SQL_TIMEOUT_SECONDS`.
 - PostgreSQL: sessions default to READ ONLY with `statement_timeout = SQL_TIMEOUT_SECONDS`;
-  each transaction is `READ ONLY` and starts with a query (so it can't be switched to read-write
-  afterwards); the statement runs through a server-side cursor (`stream_results`: `DECLARE ...
-  CURSOR FOR`, which takes exactly one query and no data-modifying WITH).
+  each transaction is `READ ONLY`; the statement runs through a server-side cursor
+  (`stream_results`: `DECLARE ... CURSOR FOR`, which takes exactly one query and no
+  data-modifying WITH).
 - MySQL/MariaDB: sessions `READ ONLY`, with `MAX_EXECUTION_TIME` / `max_statement_time`.
 - SQL Server has no client-side read-only switch: use a login that only has `db_datareader`
   (and `ApplicationIntent=ReadOnly` to reach a read replica); pyodbc's query timeout is set.
@@ -54,7 +54,6 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
-    text,
 )
 from sqlalchemy.engine import URL, CursorResult, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
@@ -141,27 +140,17 @@ class SqlDatabase:
     async def _run(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` on a fresh connection whose transaction is always rolled back."""
         engine = await self._get_engine()
-
-        def contained(conn: Connection) -> T:
-            if self.dialect == "postgresql":
-                # The transaction's first statement is a query: from here on PostgreSQL
-                # refuses to switch it to read-write. It also re-asserts the time limit.
-                millis = str(math.ceil(self.timeout_seconds * 1000))
-                conn.execute(text("SELECT set_config('statement_timeout', :ms, true)"),
-                             {"ms": millis})
-            return fn(conn)
-
         if not isinstance(engine, Engine):
             async with engine.connect() as aconn:
                 try:
-                    return await aconn.run_sync(contained)
+                    return await aconn.run_sync(fn)
                 finally:
                     await aconn.rollback()
 
         def in_thread() -> T:
             with engine.connect() as conn:
                 try:
-                    return contained(conn)
+                    return fn(conn)
                 finally:
                     conn.rollback()
 
