@@ -46,15 +46,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field
-from sqlalchemy import (
-    Connection,
-    create_engine,
-    event,
-    inspect,
-    literal_column,
-    select,
-    table,
-)
+from sqlalchemy import Connection, create_engine, event, inspect, literal_column, select, table
 from sqlalchemy.engine import URL, CursorResult, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
