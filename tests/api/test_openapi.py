@@ -88,7 +88,7 @@ def _server_accepts_path_thread_id(text: str) -> bool:
     return True
 
 
-@settings(max_examples=400, derandomize=True, deadline=None)
+@settings(max_examples=400, derandomize=True, deadline=None, database=None)
 @given(text=TEXT)
 def test_documented_rules_and_server_agree(text: str, document: dict[str, Any]) -> None:
     question = _validator(document, _property(document, "InvokeRequest", "user_input"))
