@@ -1,8 +1,10 @@
 """Azure Functions entry point (Python v2 model): binds the API's handlers to HTTP triggers.
 
 Every route uses the `azurefunctions-extensions-http-fastapi` request/response types, so
-`/stream` streams for real. Importing this module builds nothing: the graph, the model client
-and the checkpointer are built lazily, once per worker process, on the first request.
+`/stream` streams for real. GET routes answer HEAD too (the host sends no body), and OPTIONS
+on any path answers the methods the route table allows there. Importing this module builds
+nothing: the graph, the model client and the checkpointer are built lazily, once per worker
+process, on the first request.
 """
 
 import azure.functions as func
@@ -39,7 +41,7 @@ async def batch(req: Request) -> JSONResponse:
     return await handlers.batch(req)
 
 
-@app.route(route="threads/{thread_id}", methods=["GET"])
+@app.route(route="threads/{thread_id}", methods=["GET", "HEAD"])
 async def get_thread(req: Request) -> JSONResponse:
     """GET /threads/{thread_id}."""
     return await handlers.get_thread(req)
@@ -51,37 +53,43 @@ async def delete_thread(req: Request) -> Response:
     return await handlers.delete_thread(req)
 
 
-@app.route(route="health", methods=["GET"], auth_level=ANONYMOUS)
+@app.route(route="health", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
 async def health(req: Request) -> JSONResponse:
     """GET /health."""
     return await handlers.health(req)
 
 
-@app.route(route="openapi.json", methods=["GET"], auth_level=ANONYMOUS)
+@app.route(route="openapi.json", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
 async def openapi_json(req: Request) -> JSONResponse:
     """GET /openapi.json."""
     return await routes.openapi_json(req)
 
 
-@app.route(route="docs", methods=["GET"], auth_level=ANONYMOUS)
+@app.route(route="docs", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
 async def docs(req: Request) -> HTMLResponse:
     """GET /docs (Swagger UI)."""
     return await docs_ui.docs_page(req)
 
 
-@app.route(route="docs/assets/{name}", methods=["GET"], auth_level=ANONYMOUS)
+@app.route(route="docs/assets/{name}", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
 async def docs_asset(req: Request) -> FileResponse:
     """GET /docs/assets/{name} (Swagger UI files, packaged)."""
     return await docs_ui.docs_asset(req)
 
 
-@app.route(route="chat", methods=["GET"], auth_level=ANONYMOUS)
+@app.route(route="chat", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
 async def chat(req: Request) -> HTMLResponse:
     """GET /chat (the chat page; its API calls carry the function key)."""
     return await chat_ui.chat_page(req)
 
 
-@app.route(route="chat/assets/{name}", methods=["GET"], auth_level=ANONYMOUS)
+@app.route(route="chat/assets/{name}", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
 async def chat_asset(req: Request) -> Response:
     """GET /chat/assets/{name} (the chat page's script and stylesheet, packaged)."""
     return await chat_ui.chat_asset(req)
+
+
+@app.route(route="{*path}", methods=["OPTIONS"], auth_level=ANONYMOUS)
+async def options(req: Request) -> Response:
+    """OPTIONS on any path: `Allow` from the route table (204), or 404."""
+    return await routes.other_method(req)

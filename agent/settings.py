@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     # --- sqlsearch ----------------------------------------------------------------------
     sql_database_url: str = ""
     sql_max_rows: int = Field(default=50, ge=1, le=10_000)
+    sql_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
     # --- apisearch ----------------------------------------------------------------------
     apisearch_openapi_spec: str = ""

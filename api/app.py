@@ -1,7 +1,8 @@
 """The local dev server's ASGI app: FastAPI serving the same handlers as the Functions app.
 
-`create_app()` builds it from `api.routes.ROUTES`; `GET /` redirects to `/docs`. The bot is
-built on first use and closed at shutdown.
+`create_app()` builds it from `api.routes.ROUTES`; `GET /` redirects to `/docs`. Every other
+method and path goes to `api.routes.other_method` (HEAD, OPTIONS, 405 with `Allow`, 404), as on
+the Functions host. The bot is built on first use and closed at shutdown.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route as StarletteRoute
+from starlette.types import Receive, Scope, Send
 
 from api.handlers import app_version
-from api.openapi import add_request_models, openapi_extra, responses
-from api.routes import ROUTES
+from api.openapi import finish_document, openapi_extra, responses
+from api.routes import ROUTES, other_method
 
 TITLE = "Smart bot API"
 DESCRIPTION = (
@@ -42,6 +45,15 @@ async def root(request: Request) -> Response:
     return RedirectResponse("/docs")
 
 
+class _OtherMethods:
+    """ASGI app for whatever no route matched fully: methods a path doesn't bind, unknown
+    paths. A class, so Starlette's `Route` takes every method for it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await other_method(Request(scope, receive))
+        await response(scope, receive, send)
+
+
 def create_app() -> FastAPI:
     """The FastAPI app with every route of the table."""
     app = FastAPI(title=TITLE, description=DESCRIPTION, version=app_version(), docs_url=None,
@@ -54,12 +66,15 @@ def create_app() -> FastAPI:
             responses=responses(route), openapi_extra=openapi_extra(route),
         )
     app.add_api_route("/", root, methods=["GET"], include_in_schema=False)
+    # Last: a full match here beats the router's partial (wrong-method) matches above.
+    app.router.routes.append(StarletteRoute("/{path:path}", _OtherMethods(),
+                                            include_in_schema=False))
 
     def custom_openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = get_openapi(title=app.title, version=app.version,
                                    description=app.description, routes=app.routes)
-            app.openapi_schema = add_request_models(document)
+            app.openapi_schema = finish_document(document)
         return app.openapi_schema
 
     app.openapi = custom_openapi  # type: ignore[method-assign]

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from agent.events import BotEvent
 from agent.runtime import get_bot
 from agent.settings import Settings, get_settings
-from api.errors import BadRequest, M, parse_body
+from api.errors import BadRequest, M, check_path_utf8, parse_body
 from api.failures import Failure, describe_failure
 from api.models import (
     BatchItem,
@@ -169,6 +169,7 @@ async def batch(request: Request) -> Response:
 
 
 def _thread_id(request: Request) -> str:
+    check_path_utf8(request, "thread_id")
     thread_id = str(request.path_params.get("thread_id", ""))
     if not thread_id or len(thread_id) > 128:
         raise BadRequest(422, "thread_id: must be 1 to 128 characters")

@@ -1,4 +1,11 @@
-"""The HTTP contract's request and response bodies (the seed client's shapes)."""
+"""The HTTP contract's request and response bodies (the seed client's shapes).
+
+Every rule a request must meet is written once here and stated in the OpenAPI document as a
+JSON Schema keyword: the patterns below are checked by the validators with Python's `re` and
+mean the same in the ECMA-262 dialect that JSON Schema uses (no `\\s`, no `\\w`: the
+characters are spelled out; a test holds the two readings together). The length limits that
+are settings (`MAX_INPUT_CHARS`, `MAX_BATCH_QUESTIONS`) are added by `api.openapi`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,28 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 THREAD_ID_MAX = 128
-_BAD_THREAD_CHARS = re.compile(r"[/\\?#\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Python's white space (`str.isspace`, what `str.strip` removes), spelled out.
+WHITESPACE = (r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f"
+              r"\u205f\u3000")
+# A question holds at least one character that is not white space.
+QUESTION_PATTERN = f"[^{WHITESPACE}]"
+# Characters a thread id never holds: URL and path syntax, controls, line separators.
+_FORBIDDEN = r"/\\?#\x00-\x1f\x7f-\x9f\u2028\u2029"
+# White space that may sit inside a thread id but not at its start or end (the rest of
+# WHITESPACE is forbidden anyway).
+_EDGE = r" \xa0\u1680\u2000-\u200a\u202f\u205f\u3000"
+_THREAD_ID_BODY = f"[^{_FORBIDDEN}{_EDGE}](?:[^{_FORBIDDEN}]*[^{_FORBIDDEN}{_EDGE}])?"
+THREAD_ID_PATTERN = f"^{_THREAD_ID_BODY}$"  # in a path: 1 to 128 characters
+OPTIONAL_THREAD_ID_PATTERN = f"^(?:{_THREAD_ID_BODY})?$"  # in a body: empty = a new thread
+_BAD_THREAD_CHARS = re.compile(f"[{_FORBIDDEN}]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+UNICODE_NOTE = "Valid Unicode text (no unpaired surrogates)."
 
 
 def check_thread_id(value: str) -> str:
     """A thread id is a database key: no path or URL syntax, no control characters."""
+    if _SURROGATES.search(value):
+        raise ValueError("must be valid Unicode text (it holds an unpaired surrogate)")
     if _BAD_THREAD_CHARS.search(value):
         raise ValueError("must not contain '/', '\\', '?', '#' or control characters")
     if value != value.strip():
@@ -22,8 +46,10 @@ def check_thread_id(value: str) -> str:
 
 ThreadId = Annotated[
     str,
-    Field(max_length=THREAD_ID_MAX, description="Conversation thread; empty starts a new one.",
-          examples=["session-5e426240-c770-4997-889d-519ab6153b80"]),
+    Field(max_length=THREAD_ID_MAX, description="Conversation thread; empty starts a new one. "
+          "1 to 128 characters, none of `/ \\ ? #` or control characters, no white space at "
+          "either end.", examples=["session-5e426240-c770-4997-889d-519ab6153b80"],
+          json_schema_extra={"pattern": OPTIONAL_THREAD_ID_PATTERN}),
     AfterValidator(check_thread_id),
 ]
 
@@ -36,12 +62,16 @@ def _limit(info: ValidationInfo) -> int | None:
 
 def check_question(value: str, info: ValidationInfo) -> str:
     """A question must have text and fit the configured length limit."""
-    if not value.strip():
+    if not re.search(QUESTION_PATTERN, value):
         raise ValueError("must not be empty")
     limit = _limit(info)
     if limit is not None and len(value) > limit:
         raise ValueError(f"is {len(value)} characters; the limit is {limit} (MAX_INPUT_CHARS)")
     return value
+
+
+# Documented, not enforced by pydantic: `check_question` enforces it with its own message.
+QUESTION_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": QUESTION_PATTERN}
 
 
 class InvokeRequest(BaseModel):
@@ -50,8 +80,10 @@ class InvokeRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"user_input": "@docsearch, how are conversation threads stored?", "thread_id": ""}]})
 
-    user_input: str = Field(description="The user's question. Start it with @docsearch, "
-                            "@sqlsearch, @apisearch or @websearch to pick the specialist.")
+    user_input: str = Field(description="The user's question: not only white space, at most "
+                            "MAX_INPUT_CHARS characters. Start it with @docsearch, @sqlsearch, "
+                            "@apisearch or @websearch to pick the specialist. " + UNICODE_NOTE,
+                            json_schema_extra=QUESTION_SCHEMA)
     thread_id: ThreadId = ""
 
     _check = field_validator("user_input")(check_question)
@@ -73,7 +105,9 @@ class BatchRequest(BaseModel):
         "What is in the README?", "@sqlsearch which state had the most COVID deaths in 2020?"],
         "thread_id": ""}]})
 
-    questions: list[str] = Field(min_length=1, description="Questions, answered in order.")
+    questions: list[Annotated[str, Field(json_schema_extra=QUESTION_SCHEMA)]] = Field(
+        min_length=1, description="Questions, answered in order: 1 to MAX_BATCH_QUESTIONS, "
+        "each like `user_input`.")
     thread_id: ThreadId = ""
 
     @field_validator("questions")
@@ -158,3 +192,46 @@ def examples() -> dict[str, Any]:
     """Request examples for the OpenAPI document, by model name."""
     return {m.__name__: m.model_config.get("json_schema_extra", {})
             for m in (InvokeRequest, BatchRequest)}
+
+
+# --- /stream event payloads (documented in the OpenAPI document; `api.streaming` sends them) --
+class StreamMetadata(BaseModel):
+    """`metadata` event: sent first, before any model work."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    thread_id: str
+
+
+class ToolStartEvent(BaseModel):
+    """`on_tool_start` event: a tool call begins (`input` truncated to TOOL_PREVIEW_CHARS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str
+    name: str
+    tool_call_id: str
+    input: str
+
+
+class ToolEndEvent(BaseModel):
+    """`on_tool_end` event: a tool call ended (`output` truncated to TOOL_PREVIEW_CHARS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str
+    name: str
+    tool_call_id: str
+    output: str
+    status: Literal["success", "error"]
+
+
+class StreamError(BaseModel):
+    """`error` event: the run failed after the stream started; it ends the stream."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status_code: int
+    message: str
+    run_id: str

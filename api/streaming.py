@@ -4,6 +4,10 @@ Order: `metadata` at once, then `data` chunks and `on_tool_start` / `on_tool_end
 happen, then `end` with the whole answer, or `error` if the run fails. A keep-alive comment is
 sent whenever no event has gone out for `SSE_KEEPALIVE_SECONDS`. If the client goes away, the
 server cancels this generator and the run with it.
+
+Whatever fails here once the response has started (an event that can't be encoded, a bug)
+becomes an `error` event that ends the stream, so the response is always terminated properly
+and never cut; the run is then cancelled.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from api.sse import KEEPALIVE, EventEncoder
 log = logging.getLogger(__name__)
 _DONE = object()
 _cancelling: set[asyncio.Task[None]] = set()  # keeps cancelled runs referenced
+UNSENDABLE = ("Part of the answer could not be sent: it is not valid Unicode text. The stream "
+              "was stopped; see the server log.")
+STREAM_FAILED = "The stream failed on the server; see the server log."
 
 
 async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -> None:
@@ -48,11 +55,45 @@ def _encode(encoder: EventEncoder, item: object, run_id: str) -> bytes:
     assert isinstance(item, BaseException)
     log.error("run %s failed mid-stream", run_id, exc_info=item)
     failure = describe_failure(item)
-    payload: dict[str, object] = {"status_code": failure.status, "message": failure.message,
-                                  "run_id": run_id}
-    if failure.retry_after is not None:
-        payload["retry_after"] = failure.retry_after
-    return encoder.json("error", payload)
+    return encoder.error_event(failure.status, failure.message, run_id, failure.retry_after)
+
+
+def _encode_items(encoder: EventEncoder, items: list[object], run_id: str) -> tuple[bytes, bool]:
+    """The bytes for `items` and whether the stream is over (run done, or an event unsendable)."""
+    out: list[bytes] = []
+    for item in items:
+        if item is _DONE:
+            return b"".join(out), True
+        try:
+            out.append(_encode(encoder, item, run_id))
+        except UnicodeEncodeError as exc:
+            log.error("run %s: a %s event is not valid Unicode (%s at %d); stopping the stream",
+                      run_id, type(item).__name__, exc.reason, exc.start)
+            out.append(encoder.error_event(500, UNSENDABLE, run_id))
+            return b"".join(out), True
+        except Exception:
+            log.exception("run %s: a %s event could not be encoded; stopping the stream",
+                          run_id, type(item).__name__)
+            out.append(encoder.error_event(500, STREAM_FAILED, run_id))
+            return b"".join(out), True
+    return b"".join(out), False
+
+
+async def _next_items(queue: asyncio.Queue[object], keepalive_seconds: float) -> list[object]:
+    """Everything queued by now (waiting for the first); [] when it's time for a keep-alive."""
+    if queue.empty():
+        try:
+            async with asyncio.timeout(keepalive_seconds):
+                items = [await queue.get()]
+        except TimeoutError:
+            return []
+    else:
+        items = [queue.get_nowait()]
+    # One event per chunk as produced, but one write for all the events that arrived while
+    # the previous write was being sent.
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
 
 
 async def sse_stream(
@@ -60,34 +101,33 @@ async def sse_stream(
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of one turn."""
     encoder = EventEncoder()
-    yield encoder.json("metadata", {"run_id": run_id, "thread_id": thread_id})
     queue: asyncio.Queue[object] = asyncio.Queue()
-    producer = asyncio.create_task(_pump(events, queue))
+    producer: asyncio.Task[None] | None = None
+    over = False  # the stream ended on our side (as opposed to the client leaving)
     try:
-        done = False
-        while not done:
-            if queue.empty():
-                try:
-                    async with asyncio.timeout(keepalive_seconds):
-                        items = [await queue.get()]
-                except TimeoutError:
-                    yield KEEPALIVE
-                    continue
-            else:
-                items = [queue.get_nowait()]
-            # Everything queued by now goes out in one write: one event per chunk as produced,
-            # but one send for all the events that arrived while the previous write was sent.
-            while not queue.empty():
-                items.append(queue.get_nowait())
-            done = items[-1] is _DONE
-            out = b"".join(_encode(encoder, item, run_id) for item in items if item is not _DONE)
+        yield encoder.json("metadata", {"run_id": run_id, "thread_id": thread_id})
+        producer = asyncio.create_task(_pump(events, queue))
+        while not over:
+            items = await _next_items(queue, keepalive_seconds)
+            if not items:
+                yield KEEPALIVE
+                continue
+            out, over = _encode_items(encoder, items, run_id)
             if out:
                 yield out
+    except Exception:
+        # Not the client leaving (that is a cancellation): a failure of ours mid-stream.
+        log.exception("run %s: the stream failed; ending it with an error event", run_id)
+        over = True
+        yield encoder.error_event(500, STREAM_FAILED, run_id)
     finally:
-        if not producer.done():
+        if producer is not None and not producer.done():
             # Cancel once and don't await here: this generator may itself be under
             # cancellation (client gone), and a second cancel would hit the run mid-cleanup.
             producer.cancel()
             _cancelling.add(producer)
             producer.add_done_callback(_cancelling.discard)
-            log.info("run %s cancelled: the client went away", run_id)
+            if over:
+                log.info("run %s cancelled: the stream was stopped", run_id)
+            else:
+                log.info("run %s cancelled: the client went away", run_id)

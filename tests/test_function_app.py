@@ -14,7 +14,7 @@ import pytest
 from starlette.requests import Request
 
 import function_app
-from api.routes import ROUTES
+from api.routes import ROUTES, other_method, trigger_methods
 from tests.conftest import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,11 +35,13 @@ def _bindings() -> dict[tuple[str, str], dict[str, Any]]:
 
 def test_every_route_is_bound_with_its_method_and_auth_level() -> None:
     bound = _bindings()
-    expected = {(r.path, r.method): r.auth for r in ROUTES}
+    expected = {(r.path, m): r.auth for r in ROUTES for m in trigger_methods(r)}
+    expected[("/{*path}", "OPTIONS")] = "anonymous"  # answered from the route table
     assert {key: value["auth"] for key, value in bound.items()} == expected
     assert bound[("/invoke", "POST")]["auth"] == "function"
     assert bound[("/health", "GET")]["auth"] == "anonymous"
     assert bound[("/chat", "GET")]["auth"] == "anonymous"  # its API calls carry the key
+    assert bound[("/threads/{thread_id}", "HEAD")]["name"] == "get_thread"
 
 
 def test_triggers_use_the_fastapi_extension_types() -> None:
@@ -138,6 +140,16 @@ async def test_triggers_call_the_same_handlers_as_the_dev_server(isolated_settin
         resp = await function_app.chat_asset(_request(
             "GET", "/chat/assets/chat.js", path_params={"name": "chat.js"}))
         assert resp.status_code == 200 and b"x-functions-key" in bytes(resp.body)
+
+        resp = await function_app.options(_request("OPTIONS", "/threads/fa-1"))
+        assert resp.status_code == 204
+        assert resp.headers["allow"] == "GET, HEAD, DELETE, OPTIONS"
+        resp = await function_app.options(_request("OPTIONS", "/invoke"))
+        assert resp.headers["allow"] == "POST, OPTIONS"
+        resp = await function_app.options(_request("OPTIONS", "/nowhere"))
+        assert resp.status_code == 404
+        resp = await function_app.health(_request("HEAD", "/health"))
+        assert resp.status_code == 200
     finally:
         await close_bot()
 
@@ -145,7 +157,7 @@ async def test_triggers_call_the_same_handlers_as_the_dev_server(isolated_settin
 def test_each_trigger_delegates_to_the_route_tables_handler() -> None:
     import inspect
 
-    handlers = {r.handler.__name__ for r in ROUTES}
+    handlers = {r.handler.__name__ for r in ROUTES} | {other_method.__name__}
     for function in FUNCTIONS:
         source = inspect.getsource(function.get_user_function())
         called = source.split("return await ")[1].split("(")[0].split(".")[-1]

@@ -5,16 +5,29 @@ The database is any SQLAlchemy URL in `SQL_DATABASE_URL` (Azure SQL / SQL Server
 sample: the COVID Tracking Project daily state history, built into `<DATA_DIR>/covid.sqlite`
 on first use (`agent/tools/covid_db.py`).
 
-Read-only twice over: every statement must pass `sql_guard.check_select` (exactly one SELECT),
-and the connection itself is read-only where the engine allows it: SQLite files are opened
-with `mode=ro`, PostgreSQL transactions run `READ ONLY` (`postgresql_readonly`), MySQL sessions
-are set `READ ONLY`. SQL Server has no client-side switch: use a login that only has
-`db_datareader` (and `ApplicationIntent=ReadOnly` to reach a read replica). Each query runs
-in its own transaction, which is always rolled back; at most `SQL_MAX_ROWS` rows come back.
+Contained twice over: every statement must pass `sql_guard.check_select` (exactly one SELECT
+calling only allow-listed functions), and the engine itself holds what runs, so a statement
+that got past the parser still can't write, reach outside or run away:
 
-Sync drivers run in a worker thread (`asyncio.to_thread`); async drivers (aiosqlite, asyncpg,
-aioodbc) run on the event loop. The engine lives for the process (`SqlDatabase.aclose()`
-disposes it).
+- SQLite (always the stdlib `sqlite3` driver): files opened `mode=ro`; an authorizer that
+  allows only SELECT, reads of the main database's tables and views (and CTEs), the
+  allow-listed functions and the read-only PRAGMAs SQLAlchemy's inspector uses (so no ATTACH,
+  VACUUM INTO, temp objects or PRAGMA writes); no string or blob over `SQLITE_MAX_BYTES`
+  (`SQLITE_LIMIT_LENGTH`); a progress handler that stops a statement after
+  `SQL_TIMEOUT_SECONDS`.
+- PostgreSQL: sessions default to READ ONLY with `statement_timeout = SQL_TIMEOUT_SECONDS`;
+  each transaction is `READ ONLY`; the statement runs through a server-side cursor
+  (`stream_results`: `DECLARE ... CURSOR FOR`, which takes exactly one query and no
+  data-modifying WITH).
+- MySQL/MariaDB: sessions `READ ONLY`, with `MAX_EXECUTION_TIME` / `max_statement_time`.
+- SQL Server has no client-side read-only switch: use a login that only has `db_datareader`
+  (and `ApplicationIntent=ReadOnly` to reach a read replica); pyodbc's query timeout is set.
+
+Each query runs in its own transaction, which is always rolled back; at most `SQL_MAX_ROWS`
+rows and `RESULT_MAX_BYTES` of text come back.
+
+Sync drivers run in a worker thread (`asyncio.to_thread`); async drivers (asyncpg, aioodbc)
+run on the event loop. The engine lives for the process (`SqlDatabase.aclose()` disposes it).
 """
 
 from __future__ import annotations
@@ -23,6 +36,8 @@ import asyncio
 import datetime as dt
 import decimal
 import json
+import math
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +53,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from agent.settings import Settings
 from agent.tools import covid_db
 from agent.tools.results import SearchResult, results_json
-from agent.tools.sql_guard import UnsafeSQLError, check_select, sqlglot_dialect
+from agent.tools.sql_guard import ALLOWED_FUNCTIONS, UnsafeSQLError, check_select, sqlglot_dialect
 
 if TYPE_CHECKING:  # the asyncio extension needs greenlet; imported only for async drivers
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -48,6 +63,13 @@ T = TypeVar("T")
 SAMPLE_ROWS = 3
 CONTENT_ROWS = 20
 DEFAULT_TIMEOUT_SECONDS = 30.0
+SQLITE_MAX_BYTES = 1_000_000  # SQLITE_LIMIT_LENGTH: the largest string or blob a query makes
+RESULT_MAX_BYTES = 4_000_000  # text and bytes fetched for one result, at most
+# PRAGMAs that take a table name and change nothing (SQLAlchemy's inspector uses them), and
+# settings SQLAlchemy reads (without an argument) when it connects.
+SQLITE_TABLE_PRAGMAS = frozenset({"table_info", "table_xinfo", "index_list", "index_info",
+                                  "index_xinfo", "foreign_key_list"})
+SQLITE_SETTING_READS = frozenset({"read_uncommitted"})
 
 
 @dataclass(frozen=True)
@@ -104,7 +126,7 @@ class SqlDatabase:
                     url = URL.create("sqlite", database=str(path))
                 else:
                     url = make_url(self._raw_url)
-                self._engine = _create_read_only_engine(url)
+                self._engine = _create_read_only_engine(url, self.timeout_seconds)
             return self._engine
 
     async def _run(self, fn: Callable[[Connection], T]) -> T:
@@ -146,19 +168,18 @@ class SqlDatabase:
 
     def _execute(self, conn: Connection, sql: str) -> QueryResult:
         deadline = time.monotonic() + self.timeout_seconds
-        if self.dialect == "postgresql":
-            millis = int(self.timeout_seconds * 1000)
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {millis}")
         raw = conn.connection.dbapi_connection
         progress = getattr(raw, "set_progress_handler", None)
         if progress is not None:  # sqlite3: abort a statement that runs past the deadline
             progress(lambda: int(time.monotonic() > deadline), 10_000)
         try:
-            result = conn.execution_options(stream_results=True).exec_driver_sql(sql)
+            # No parameters: the driver passes `%` and `?` through as written.
+            result = conn.execution_options(stream_results=True, no_parameters=True
+                                            ).exec_driver_sql(sql)
             if not result.returns_rows:
                 return QueryResult(sql=sql, columns=[], rows=[], truncated=False)
             columns = list(result.keys())
-            fetched = result.fetchmany(self.max_rows + 1)
+            fetched = _fetch_bounded(result, self.max_rows + 1)
             result.close()
         finally:
             if progress is not None:
@@ -232,11 +253,84 @@ class SqlDatabase:
         return f"sql:{self.label}/{','.join(tables)}" if tables else f"sql:{self.label}"
 
 
-def _create_read_only_engine(url: URL) -> Engine | AsyncEngine:
+def _fetch_bounded(result: CursorResult[Any], max_rows: int) -> list[Any]:
+    """Up to `max_rows` rows, refusing a result with more than RESULT_MAX_BYTES of data."""
+    rows: list[Any] = []
+    size = 0
+    for row in result:
+        size += sum(len(v) for v in row if isinstance(v, str | bytes | bytearray | memoryview))
+        if size > RESULT_MAX_BYTES:
+            result.close()
+            raise ToolException(f"The result is over {RESULT_MAX_BYTES} bytes; select fewer "
+                                "or shorter columns, or aggregate.")
+        rows.append(row)
+        if len(rows) >= max_rows:
+            break
+    return rows
+
+
+def sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, db_name: str | None,
+                      _source: str | None) -> int:
+    """SQLite's own check of every statement compiled on our connections: reads of the main
+    database (and of CTEs), allow-listed functions, harmless PRAGMAs and the driver's
+    BEGIN/ROLLBACK; nothing else."""
+    if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_RECURSIVE, sqlite3.SQLITE_TRANSACTION):
+        return sqlite3.SQLITE_OK  # BEGIN/ROLLBACK: the driver's own, harmless on a read
+    if action == sqlite3.SQLITE_READ and db_name in ("main", None):
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in ALLOWED_FUNCTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA:
+        name = (arg1 or "").lower()
+        if name in SQLITE_TABLE_PRAGMAS or (name in SQLITE_SETTING_READS and arg2 is None):
+            return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+def contain_sqlite(conn: sqlite3.Connection) -> None:
+    """Limits and the authorizer on a new SQLite connection."""
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, SQLITE_MAX_BYTES)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    conn.set_authorizer(sqlite_authorizer)
+
+
+def _session_setup(backend: str, timeout_seconds: float) -> Callable[[Any], None]:
+    """What each new DBAPI connection of `backend` runs first: read-only and time limits."""
+    millis = math.ceil(timeout_seconds * 1000)
+
+    def run(dbapi_conn: Any, statements: list[str]) -> None:
+        cursor = dbapi_conn.cursor()
+        try:
+            for statement in statements:
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+
+    def setup(dbapi_conn: Any) -> None:
+        if backend == "sqlite":
+            contain_sqlite(dbapi_conn)
+        elif backend == "postgresql":
+            run(dbapi_conn, ["SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                             f"SET statement_timeout = {millis}"])
+            dbapi_conn.commit()
+        elif backend in ("mysql", "mariadb"):
+            run(dbapi_conn, ["SET SESSION TRANSACTION READ ONLY"])
+            try:  # MySQL counts milliseconds, MariaDB seconds
+                run(dbapi_conn, [f"SET SESSION MAX_EXECUTION_TIME = {millis}"])
+            except Exception:
+                run(dbapi_conn, [f"SET SESSION max_statement_time = {millis / 1000}"])
+        elif backend == "mssql" and hasattr(dbapi_conn, "timeout"):
+            dbapi_conn.timeout = math.ceil(timeout_seconds)  # pyodbc's query timeout
+
+    return setup
+
+
+def _create_read_only_engine(url: URL, timeout_seconds: float) -> Engine | AsyncEngine:
     backend = url.get_backend_name()
     kwargs: dict[str, Any] = {"pool_pre_ping": backend != "sqlite"}
     if backend == "sqlite":
-        url = _sqlite_read_only(url)
+        # The stdlib driver, whatever the URL asked for: it can take the authorizer and limits.
+        url = _sqlite_read_only(url).set(drivername="sqlite")
     elif backend == "postgresql":
         kwargs["execution_options"] = {"postgresql_readonly": True}
     try:
@@ -250,14 +344,12 @@ def _create_read_only_engine(url: URL) -> Engine | AsyncEngine:
         engine = create_async_engine(url, **kwargs)
     else:
         engine = create_engine(url, **kwargs)
-    if backend in ("mysql", "mariadb"):
-        sync = engine if isinstance(engine, Engine) else engine.sync_engine
+    sync = engine if isinstance(engine, Engine) else engine.sync_engine
+    setup = _session_setup(backend, timeout_seconds)
 
-        @event.listens_for(sync, "connect")
-        def _read_only_session(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("SET SESSION TRANSACTION READ ONLY")
-            cursor.close()
+    @event.listens_for(sync, "connect")
+    def _contain(dbapi_conn: Any, _record: Any) -> None:
+        setup(dbapi_conn)
 
     return engine
 
@@ -390,7 +482,7 @@ def build_tools(settings: Settings) -> list[BaseTool]:
     """The sqlsearch tools: over SQL_DATABASE_URL, or the embedded COVID sample if unset.
     The engine is closed with the bot (`metadata["aclose"]`)."""
     db = SqlDatabase(settings.sql_database_url, data_dir=settings.data_dir,
-                     max_rows=settings.sql_max_rows)
+                     max_rows=settings.sql_max_rows, timeout_seconds=settings.sql_timeout_seconds)
     tools = make_tools(db)
     for tool in tools:
         tool.metadata = {**(tool.metadata or {}), "aclose": db.aclose}

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
+import logging
 import socket
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
+import pytest
 import requests
+from sseclient import SSEClient
 
+from agent.events import Answer, BotEvent, Token, ToolEvent
+from api.streaming import STREAM_FAILED, UNSENDABLE, sse_stream
 from tests.conftest import CORPUS
 from tests.support.fake_openai import Turn, fake_openai
 from tests.support.live_server import LiveServer, live_server
 from tests.support.loopback_http import serve_app
 from tests.support.sample_api import create_app as create_sample_api
-from tests.support.sse import by_type, stream
+from tests.support.sse import Event, by_type, stream
 
 
 def test_event_order_metadata_first_and_end_equals_chunks(offline_server: LiveServer) -> None:
@@ -161,3 +171,96 @@ def test_a_bot_that_cannot_be_built_gives_an_error_event_and_json_errors(tmp_pat
     assert events[1].json()["status_code"] == 500
     for resp in (thread, invoke):
         assert resp.status_code == 500 and resp.json()["detail"].startswith("The run failed")
+
+
+def test_an_event_that_cannot_be_encoded_ends_the_stream_with_an_error_event(
+        tmp_path: Path) -> None:
+    # The model streams an unpaired surrogate (the JSON escape "\ud800" on the wire): that
+    # chunk can't be sent as UTF-8, so the stream ends with an `error` event and a properly
+    # terminated response, and the run is cancelled. (How soon the model's own HTTP stream
+    # closes after that is LangGraph's business: it may read on to its end.)
+    with fake_openai() as (model, model_url), live_server(tmp_path, {
+            "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
+            "DOCS_DIR": str(CORPUS)}) as server:
+        model.add(Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "x"}}]),
+                  Turn(chunks=["fine ", "bad \ud800 chunk", *[f"w{i} " for i in range(200)]],
+                       delay=0.01))
+        with requests.post(f"{server.url}/stream", stream=True, timeout=30,
+                           json={"user_input": "@docsearch surrogate", "thread_id": "enc-1"}
+                           ) as resp:
+            raw = resp.content  # raises ChunkedEncodingError if the response is cut
+        events = [e for e in SSEClient(io.BytesIO(raw)).events()]
+        model.add(Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "y"}}]),
+                  Turn(chunks=["next ", "turn"]))
+        _, after = stream(f"{server.url}/stream",
+                          {"user_input": "@docsearch again", "thread_id": "enc-1"})
+        log = server.log()
+    assert raw.endswith(b"\n\n")
+    names = [e.event for e in events]
+    assert names[:2] == ["metadata", "on_tool_start"] and names[-1] == "error"
+    assert [e.data for e in events if e.event == "data"] == ["fine "]
+    assert [int(e.id) for e in events] == list(range(1, len(events) + 1))
+    error = json.loads(events[-1].data)
+    assert error["status_code"] == 500 and "not valid Unicode" in error["message"]
+    assert "a Token event is not valid Unicode" in log
+    assert "cancelled: the stream was stopped" in log
+    assert "client went away" not in log and "UnicodeEncodeError" not in log
+    assert by_type(after, "end")[0].data == "next turn"
+
+
+# --- sse_stream as a unit: what it does when something fails on our side --------------------
+async def _collect(events: AsyncIterator[BotEvent]) -> list[Event]:
+    raw = b"".join([chunk async for chunk in sse_stream(events, "run-1", "t-1", 5.0)])
+    assert raw.endswith(b"\n\n")
+    return [Event(e.event, e.data, e.id) for e in SSEClient(io.BytesIO(raw)).events()]
+
+
+async def test_a_bug_mid_stream_becomes_an_error_event_and_the_run_is_cancelled(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "api.streaming")
+    gate = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def run() -> AsyncIterator[BotEvent]:
+        yield Token("ok")
+        yield cast(BotEvent, object())  # not an event: `_encode` can't handle it
+        try:
+            await gate.wait()  # the run would go on
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        yield Token("never")
+
+    events = await _collect(run())
+    assert [e.event for e in events] == ["metadata", "data", "error"]
+    assert [e.id for e in events] == ["1", "2", "3"]
+    assert events[-1].json() == {"status_code": 500, "message": STREAM_FAILED, "run_id": "run-1"}
+    await asyncio.wait_for(cancelled.wait(), 5)
+    assert "run run-1 cancelled: the stream was stopped" in caplog.text
+    assert "client went away" not in caplog.text
+
+
+async def test_an_unencodable_tool_event_ends_the_stream(caplog: pytest.LogCaptureFixture) -> None:
+    async def run() -> AsyncIterator[BotEvent]:
+        yield ToolEvent("tool_start", "sqlsearch", "sql_query", "c1", input="\udce9")
+        yield Answer("never sent", "sqlsearch")
+
+    events = await _collect(run())
+    assert [e.event for e in events] == ["metadata", "error"]
+    assert [e.id for e in events] == ["1", "2"]
+    assert events[-1].json()["message"] == UNSENDABLE
+    assert "a ToolEvent event is not valid Unicode" in caplog.text
+
+
+async def test_the_client_leaving_is_logged_as_such(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "api.streaming")
+    async def run() -> AsyncIterator[BotEvent]:
+        yield Token("one")
+        await asyncio.Event().wait()  # runs until cancelled
+        yield Token("never")
+
+    stream_ = sse_stream(run(), "run-2", "t-2", 5.0)
+    assert b"event: metadata" in await anext(stream_)
+    assert b"event: data" in await anext(stream_)
+    await stream_.aclose()  # what the server does when the client disconnects
+    assert "run run-2 cancelled: the client went away" in caplog.text

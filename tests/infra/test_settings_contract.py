@@ -58,6 +58,7 @@ NOT_SET_IN_AZURE = {
     "AZURE_SEARCH_VECTOR_FIELDS": "depends on the index you build; code default",
     "AZURE_SEARCH_RERANKER_THRESHOLD": "tuning knob; code default",
     "SQL_MAX_ROWS": "tuning knob; code default",
+    "SQL_TIMEOUT_SECONDS": "tuning knob; code default (30 s per SQL statement)",
     "OUTBOUND_TIMEOUT_SECONDS": "tuning knob; code default",
     "OUTBOUND_MAX_BYTES": "tuning knob; code default",
     "MAX_INPUT_CHARS": "HTTP limit; code default",

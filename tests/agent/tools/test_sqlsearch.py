@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 from langchain_core.tools import BaseTool, ToolException
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from agent.settings import Settings
 from agent.tools import sqlsearch
 from agent.tools.covid_db import ensure_covid_db
 from agent.tools.results import parse_results
-from agent.tools.sqlsearch import SqlDatabase, make_tools
+from agent.tools.sqlsearch import SqlDatabase, make_tools, sqlite_authorizer
 
 MOST_DEATHS_2020 = (
     "SELECT state, MAX(death) AS deaths_2020 FROM covid_daily "
@@ -117,8 +118,20 @@ async def test_the_connection_is_read_only_even_without_the_guard(
     for statement in ("UPDATE covid_daily SET death = 0",
                       "DELETE FROM covid_daily",
                       "CREATE TABLE evil (a INTEGER)"):
-        with pytest.raises(OperationalError, match="readonly database"):
+        with pytest.raises(DatabaseError, match="not authorized"):  # the authorizer
             await db.execute_unchecked(statement)
+
+    def without_authorizer(conn: Connection) -> None:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.set_authorizer(None)
+        try:
+            conn.exec_driver_sql("DELETE FROM covid_daily")
+        finally:
+            raw.set_authorizer(sqlite_authorizer)
+
+    with pytest.raises(OperationalError, match="readonly database"):  # and mode=ro under it
+        await db._run(without_authorizer)
     with contextlib.closing(sqlite3.connect(covid_dir / "covid.sqlite")) as conn:
         assert conn.execute("SELECT MAX(death) FROM covid_daily").fetchone()[0] > 0
 
@@ -131,7 +144,7 @@ async def test_a_user_sqlite_url_is_opened_read_only_too(tmp_path: Path) -> None
         conn.commit()
     database = SqlDatabase(f"sqlite:///{path}", data_dir=tmp_path, max_rows=2)
     try:
-        with pytest.raises(OperationalError, match="readonly database"):
+        with pytest.raises(DatabaseError, match="not authorized"):
             await database.execute_unchecked("DELETE FROM items")
         tools = {t.name: t for t in make_tools(database)}
         out = json.loads(await tools["sql_query"].ainvoke(
@@ -180,9 +193,11 @@ async def test_build_tools_defaults_to_the_embedded_sample(covid_dir: Path) -> N
     assert out["rows"][0][0] == "NY"
 
 
-async def test_a_runaway_sqlite_query_is_stopped_at_the_deadline(covid_dir: Path) -> None:
-    database = SqlDatabase("", data_dir=covid_dir, max_rows=5, timeout_seconds=0.2)
-    tools = {t.name: t for t in make_tools(database)}
+async def test_a_runaway_sqlite_query_is_stopped_at_sql_timeout_seconds(covid_dir: Path) -> None:
+    tools = {t.name: t for t in sqlsearch.build_tools(
+        Settings(data_dir=covid_dir, sql_max_rows=5, sql_timeout_seconds=0.2))}
+    database = tools["sql_query"].metadata["aclose"].__self__
+    assert database.timeout_seconds == 0.2
     endless = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                "SELECT COUNT(*) FROM c")
     try:

@@ -1,0 +1,201 @@
+"""The OpenAPI document states the rules the server enforces, in JSON Schema as a client's
+validator reads it (ECMA-262 regexes, via jsonschema-rs, the validator schemathesis uses).
+
+Each rule is checked both ways: the documented schema and the server's own validation agree on
+generated strings (hypothesis), and the limits that are settings follow the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from sseclient import SSEClient
+from starlette.requests import Request
+
+from agent.events import BotEvent
+from api.errors import BadRequest
+from api.handlers import _thread_id
+from api.models import WHITESPACE, BatchRequest, InvokeRequest
+from api.streaming import sse_stream
+from tests.support.live_server import LiveServer, live_server
+from tests.support.sse import stream
+
+# Characters around every rule's edges, mixed with arbitrary text.
+EDGES = list("/\\?#\x00\x1f\x7f\x85\x9f\u2028\u2029 \t\n\r\x0b\x0c\x1c\xa0\u1680\u2000\u200a"
+             "\u200b\u202f\u205f\u3000\ufeff\u180eaZ9-_.é中🚀")
+TEXT = st.text(st.sampled_from(EDGES) | st.characters(exclude_categories=["Cs"]), max_size=140)
+
+
+@pytest.fixture(scope="module")
+def document(offline_server: LiveServer) -> dict[str, Any]:
+    resp = requests.get(f"{offline_server.url}/openapi.json", timeout=10)
+    resp.raise_for_status()
+    return dict(resp.json())
+
+
+def _validator(document: dict[str, Any], schema: dict[str, Any]) -> Any:
+    """A validator for `schema` whose `#/components/...` references resolve in `document`."""
+    return jsonschema_rs.validator_for({**schema, "components": document["components"]})
+
+
+def _property(document: dict[str, Any], model: str, name: str) -> dict[str, Any]:
+    return dict(document["components"]["schemas"][model]["properties"][name])
+
+
+def test_whitespace_is_exactly_what_python_strips() -> None:
+    spelled = re.compile(f"[{WHITESPACE}]")
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        assert bool(spelled.fullmatch(char)) == char.isspace(), hex(code)
+
+
+def _server_accepts_question(text: str) -> bool:
+    try:
+        InvokeRequest.model_validate({"user_input": text}, context={"max_input_chars": 8000})
+    except ValidationError:
+        return False
+    return True
+
+
+def _server_accepts_body_thread_id(text: str) -> bool:
+    try:
+        InvokeRequest.model_validate({"user_input": "q", "thread_id": text})
+    except ValidationError:
+        return False
+    return True
+
+
+def _server_accepts_path_thread_id(text: str) -> bool:
+    scope = {"type": "http", "method": "GET", "path": "/threads/x", "headers": [],
+             "path_params": {"thread_id": text}}
+    try:
+        _thread_id(Request(scope))
+    except BadRequest:
+        return False
+    return True
+
+
+@settings(max_examples=400, derandomize=True, deadline=None, database=None)
+@given(text=TEXT)
+def test_documented_rules_and_server_agree(text: str, document: dict[str, Any]) -> None:
+    question = _validator(document, _property(document, "InvokeRequest", "user_input"))
+    body_id = _validator(document, _property(document, "InvokeRequest", "thread_id"))
+    parameter = document["paths"]["/threads/{thread_id}"]["get"]["parameters"][0]
+    path_id = _validator(document, parameter["schema"])
+    assert question.is_valid(text) == _server_accepts_question(text)
+    assert body_id.is_valid(text) == _server_accepts_body_thread_id(text)
+    assert path_id.is_valid(text) == _server_accepts_path_thread_id(text)
+
+
+@pytest.mark.parametrize(("text", "question", "thread_id"), [
+    ("", False, True), (" ", False, False), ("\u3000", False, False), ("a", True, True),
+    (" a", True, False), ("a b", True, True), ("a/b", True, False), ("\u200b", True, True),
+    ("x" * 128, True, True), ("x" * 129, True, False), ("\ufeff", True, True),
+])
+def test_documented_rules_at_known_edges(document: dict[str, Any], text: str, question: bool,
+                                         thread_id: bool) -> None:
+    assert _validator(document, _property(document, "InvokeRequest", "user_input")
+                      ).is_valid(text) is question is _server_accepts_question(text)
+    assert _validator(document, _property(document, "BatchRequest", "thread_id")
+                      ).is_valid(text) is thread_id is _server_accepts_body_thread_id(text)
+
+
+def test_body_rules_are_stated(document: dict[str, Any]) -> None:
+    user_input = _property(document, "InvokeRequest", "user_input")
+    assert (user_input["minLength"], user_input["maxLength"]) == (1, 8000)
+    questions = _property(document, "BatchRequest", "questions")
+    assert (questions["minItems"], questions["maxItems"]) == (1, 25)
+    assert questions["items"] == {"type": "string", "minLength": 1, "maxLength": 8000,
+                                  "pattern": user_input["pattern"]}
+    for model in ("InvokeRequest", "BatchRequest"):
+        assert _property(document, model, "thread_id")["maxLength"] == 128
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            if method == "post":
+                assert operation["requestBody"]["content"].keys() == {"application/json"}
+                assert {"400", "413", "415", "422"} <= operation["responses"].keys(), path
+            if "{thread_id}" in path:
+                schema = operation["parameters"][0]["schema"]
+                assert (schema["minLength"], schema["maxLength"]) == (1, 128)
+
+
+def test_limits_that_are_settings_follow_the_settings(tmp_path: Path) -> None:
+    with live_server(tmp_path, {"MODEL_PROVIDER": "offline", "MAX_INPUT_CHARS": "40",
+                                "MAX_BATCH_QUESTIONS": "3"}) as server:
+        spec = requests.get(f"{server.url}/openapi.json", timeout=10).json()
+        # At the limits only the (deliberately bad) thread_id is refused; one over, the limit is.
+        at = requests.post(f"{server.url}/batch", timeout=10,
+                           json={"questions": ["x" * 40] * 3, "thread_id": "a/b"})
+        over = requests.post(f"{server.url}/batch", timeout=10,
+                             json={"questions": ["x" * 41] * 4})
+    questions = spec["components"]["schemas"]["BatchRequest"]["properties"]["questions"]
+    assert questions["maxItems"] == 3 and questions["items"]["maxLength"] == 40
+    user_input = spec["components"]["schemas"]["InvokeRequest"]["properties"]["user_input"]
+    assert user_input["maxLength"] == 40
+    assert [e["field"] for e in at.json()["errors"]] == ["thread_id"]
+    assert over.json()["detail"].startswith("questions: has 4 questions; the limit is 3")
+
+
+def _stream_schema(document: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    content = document["paths"]["/stream"]["post"]["responses"]["200"]["content"]
+    assert content.keys() == {"text/event-stream"}
+    schema = content["text/event-stream"]["schema"]
+    data_schemas = {}
+    for option in schema["oneOf"]:
+        data = option["properties"]["data"]
+        for name in option["properties"]["event"]["enum"]:
+            data_schemas[name] = data.get("contentSchema")
+    return _validator(document, schema), data_schemas
+
+
+def _check_events(document: dict[str, Any], events: list[dict[str, str]]) -> None:
+    validator, data_schemas = _stream_schema(document)
+    for event in events:
+        assert validator.is_valid(event), event
+        content_schema = data_schemas[event["event"]]
+        if content_schema is not None:
+            assert _validator(document, content_schema).is_valid(json.loads(event["data"])), event
+
+
+def test_a_real_stream_matches_the_documented_events(offline_server: LiveServer,
+                                                     document: dict[str, Any]) -> None:
+    _, events = stream(f"{offline_server.url}/stream",
+                       {"user_input": "@docsearch how far away is the Moon?"})
+    names = {e.event for e in events}
+    assert {"metadata", "on_tool_start", "on_tool_end", "data", "end"} <= names
+    _check_events(document, [{"event": e.event, "data": e.data, "id": e.id} for e in events])
+
+
+async def test_the_error_event_matches_the_documented_schema(document: dict[str, Any]) -> None:
+    async def failing() -> AsyncIterator[BotEvent]:
+        await asyncio.sleep(0)
+        raise TimeoutError("model too slow")
+        yield
+
+    raw = b"".join([chunk async for chunk in sse_stream(failing(), "r-1", "t-1", 5.0)])
+    events = [{"event": e.event, "data": e.data, "id": e.id}
+              for e in SSEClient(io.BytesIO(raw)).events()]
+    assert [e["event"] for e in events] == ["metadata", "error"]
+    _check_events(document, events)
+    _, data_schemas = _stream_schema(document)
+    assert set(data_schemas) == {"metadata", "on_tool_start", "on_tool_end", "data", "end",
+                                 "error"}
+
+
+def test_batch_request_schema_is_the_models_own(document: dict[str, Any]) -> None:
+    assert document["components"]["schemas"]["BatchRequest"]["required"] == ["questions"]
+    assert BatchRequest.model_json_schema()["properties"]["questions"]["items"]["pattern"] == (
+        _property(document, "InvokeRequest", "user_input")["pattern"])
