@@ -7,6 +7,7 @@ the container directly with the `azure-cosmos` SDK to check what is stored.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,10 +101,11 @@ def test_conversation_survives_a_restart_and_delete_removes_every_item(
         with container_of(cosmos, database) as container:
             stored = list(container.read_all_items())
             assert {item["thread_id"] for item in stored} == {"conv-1", "other-1"}
-            # CHECKPOINT_DURABILITY=exit (the default): one checkpoint per finished turn and no
-            # pending writes left behind; the saver's unit tests cover write items' ttl.
-            kinds = [item["kind"] for item in stored if item["thread_id"] == "conv-1"]
-            assert kinds == ["checkpoint"] * 3
+            # CHECKPOINT_DURABILITY=exit (the default): one checkpoint per finished turn (and
+            # the thread's first, empty one); each turn's four new messages (question, tool
+            # call, tool result, answer) are stored once, as writes. No lease is left behind.
+            kinds = Counter(item["kind"] for item in stored if item["thread_id"] == "conv-1")
+            assert kinds == {"checkpoint": 4, "write": 12}
             assert all(item["ttl"] == TTL_SECONDS for item in stored)
             assert container.read()["defaultTtl"] == -1
 
