@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,8 @@ _CONCURRENCY = 16
 # stay under this many base64 characters (larger ones go to chunk items).
 _BATCH_OPERATIONS = 100
 _BATCH_INLINE_CHARS = 1_500_000
+# Counter value that makes LangGraph snapshot a delta channel at the next checkpoint.
+_SNAPSHOT_NOW = 1_000_000_000
 _ASYNC_ONLY = "CosmosSaver is async-only: use the async API ({}), e.g. graph.ainvoke/astream."
 
 
@@ -106,6 +109,7 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         max_bytes: int,
         keep_latest: bool = False,
         serde: SerializerProtocol | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(serde=serde)
         if ttl_seconds == 0 or ttl_seconds < -1:
@@ -114,7 +118,14 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         self.ttl = ttl_seconds
         self.max_bytes = max_bytes
         self.keep_latest = keep_latest
+        self.clock = clock
         self.leases = CosmosLeases(container)
+        # Items live 1.5 x the thread TTL; a thread is shown until its base checkpoint is that
+        # old (less a margin), and a turn re-snapshots a base older than half the TTL, so a
+        # thread lasts at least `ttl_seconds` after its last turn (docs: "Expiry").
+        self.item_ttl = -1 if ttl_seconds == -1 else ttl_seconds + ttl_seconds // 2
+        self._expiry_margin = 0 if ttl_seconds == -1 else min(3600, self.item_ttl // 10)
+        self._base_at: dict[tuple[str, str, str], float] = {}
 
     @classmethod
     @asynccontextmanager
@@ -220,14 +231,40 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         values = await self._gather([self._load(r) for r in rows])
         return [(r["task_id"], r["channel"], v) for r, v in zip(rows, values, strict=True)]
 
+    def _base_age(self, row: Item) -> float:
+        """Seconds since the checkpoint's base (the checkpoint its history starts at) was
+        written; 0 when unknown or when threads never expire."""
+        base_at = row.get("base_at")
+        if self.ttl == -1 or not isinstance(base_at, int | float):
+            return 0.0
+        self._remember(row["thread_id"], row["checkpoint_ns"], row["checkpoint_id"], base_at)
+        return self.clock() - base_at
+
+    def _expired(self, row: Item) -> bool:
+        """The thread's base is about to expire: the thread counts as gone (its items follow)."""
+        return self.ttl != -1 and self._base_age(row) >= self.item_ttl - self._expiry_margin
+
+    def _remember(self, thread_id: str, ns: str, checkpoint_id: str, base_at: float) -> None:
+        if len(self._base_at) > 10_000:
+            self._base_at.clear()
+        self._base_at[(thread_id, ns, checkpoint_id)] = base_at
+
     async def _tuple(self, row: Item, write_rows: Items) -> CheckpointTuple:
         thread_id, ns = row["thread_id"], row["checkpoint_ns"]
         parent = row.get("parent_checkpoint_id")
         checkpoint, writes = await asyncio.gather(self._load(row), self._pending(write_rows))
+        metadata = dict(row.get("metadata") or {})
+        counters = metadata.get("counters_since_delta_snapshot")
+        if counters and self.ttl != -1 and self._base_age(row) > self.ttl / 2:
+            # The history this checkpoint is read from is getting old: claim that its delta
+            # channels are due, so the next checkpoint LangGraph saves is a full snapshot (a
+            # new base), and older items can expire without taking the conversation along.
+            metadata["counters_since_delta_snapshot"] = {
+                channel: [_SNAPSHOT_NOW, _SNAPSHOT_NOW] for channel in counters}
         return CheckpointTuple(
             config=_config(thread_id, ns, row["checkpoint_id"]),
             checkpoint=checkpoint,
-            metadata=row.get("metadata") or {},
+            metadata=metadata,  # type: ignore[arg-type]  # the stored metadata, as a dict
             parent_config=_config(thread_id, ns, parent) if parent else None,
             pending_writes=writes,
         )
@@ -239,7 +276,7 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         chunk_set = uuid.uuid4().hex[:8]
         fields, chunks = encode_payload(
             f"{item_id}.{chunk_set}", owner, self.serde.dumps_typed(value),
-            max_bytes=self.max_bytes, ttl=self.ttl, what=what, inline_chars=inline_chars,
+            max_bytes=self.max_bytes, ttl=self.item_ttl, what=what, inline_chars=inline_chars,
         )
         if chunks:
             fields["chunk_set"] = chunk_set
@@ -264,7 +301,7 @@ class CosmosSaver(BaseCheckpointSaver[int]):
             if tombstone is not None and tombstone["checkpoint_id"] > checkpoint_id:
                 row = None
             write_rows = [r for r in found if r["kind"] == "write"]
-        if row is None:
+        if row is None or self._expired(row):
             return None
         try:
             return await self._tuple(row, write_rows)
@@ -298,7 +335,8 @@ class CosmosSaver(BaseCheckpointSaver[int]):
             configurable, filter, before_id, None if deleted and thread is None else limit,
             deleted.get(thread) if thread is not None else None)
         rows = await self._all(thread, (query, params))
-        rows = [r for r in rows if r["checkpoint_id"] > deleted.get(r["thread_id"], "")]
+        rows = [r for r in rows if r["checkpoint_id"] > deleted.get(r["thread_id"], "")
+                and not self._expired(r)]
         if filter and not all_server_side:
             rows = [r for r in rows if queries.metadata_matches(r.get("metadata") or {}, filter)]
         if limit is not None:
@@ -391,6 +429,11 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         thread_id, ns = _ids(configurable)
         item_id = checkpoint_item_id(ns, checkpoint["id"])
         full_metadata = get_checkpoint_metadata(config, metadata)
+        parent = configurable.get("checkpoint_id")
+        now = self.clock()
+        base = is_base(full_metadata)
+        base_at = now if base or not parent else await self._parent_base_at(thread_id, ns, parent)
+        self._remember(thread_id, ns, checkpoint["id"], base_at)
         item: Item = {
             "id": item_id,
             "thread_id": thread_id,
@@ -398,11 +441,13 @@ class CosmosSaver(BaseCheckpointSaver[int]):
             "checkpoint_ns": ns,
             "checkpoint_id": checkpoint["id"],
             "sk": checkpoint_sort_key(checkpoint["id"]),
-            "parent_checkpoint_id": configurable.get("checkpoint_id"),
+            "parent_checkpoint_id": parent,
             "metadata": json.loads(json.dumps(full_metadata, default=str)),
             "stored": sorted(checkpoint["channel_values"]),
-            "base": is_base(full_metadata),
-            "ttl": self.ttl,
+            "base": base,
+            "at": now,
+            "base_at": base_at,
+            "ttl": self.item_ttl,
         }
         fields, chunks = self._encode(item_id, item, checkpoint,
                                       f"checkpoint {checkpoint['id']}")
@@ -412,6 +457,15 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         if self.keep_latest and item["base"]:
             await self._prune(thread_id, only_ns=ns)
         return _config(thread_id, ns, checkpoint["id"])
+
+    async def _parent_base_at(self, thread_id: str, ns: str, parent: str) -> float:
+        """When the parent's base was written (remembered from reading it, else queried)."""
+        known = self._base_at.get((thread_id, ns, parent))
+        if known is not None:
+            return known
+        rows = await self._all(thread_id, queries.base_at_query(thread_id, ns, parent))
+        found = rows[0].get("base_at") if rows else None
+        return float(found) if isinstance(found, int | float) else self.clock()
 
     async def aput_writes(
         self,
@@ -442,7 +496,7 @@ class CosmosSaver(BaseCheckpointSaver[int]):
                 "task_path": task_path,
                 "idx": idx,
                 "channel": channel,
-                "ttl": self.ttl,
+                "ttl": self.item_ttl,
             }
             fields, parts = self._encode(
                 item["id"], item, value,
@@ -483,7 +537,7 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         before = str(uuid6(clock_seq=-1))
         await self.container.upsert_item(
             {"id": TOMBSTONE_ID, "thread_id": thread_id, "kind": "tombstone",
-             "checkpoint_id": before, "sk": tombstone_sort_key(before), "ttl": self.ttl},
+             "checkpoint_id": before, "sk": tombstone_sort_key(before), "ttl": self.item_ttl},
             no_response=True)
         rows = await self._all(thread_id, queries.deletable_ids_query(thread_id, before))
         await self._delete_items(thread_id, [r["id"] for r in rows])

@@ -31,13 +31,13 @@ FULL_PAGE_SIZE = 1000
 
 _PAYLOAD = "c.type, c.enc, c.chunks, c.chunk_set, c.data"
 _CHECKPOINT = (
-    "c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.metadata"
+    "c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.metadata, c.base_at"
 )
 _WRITE = "c.checkpoint_ns, c.checkpoint_id, c.task_id, c.task_path, c.idx, c.channel"
 # Fields of checkpoint, write and tombstone rows together (a row lacks the other kinds' fields).
 _ROW = (
     "c.id, c.thread_id, c.kind, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, "
-    f"c.metadata, c.task_id, c.task_path, c.idx, c.channel, {_PAYLOAD}"
+    f"c.metadata, c.base_at, c.task_id, c.task_path, c.idx, c.channel, {_PAYLOAD}"
 )
 _FILTER_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _OWN_ROWS = "(c.kind = 'checkpoint' OR c.kind = 'write')"
@@ -94,6 +94,15 @@ def history_query(
         "AND ARRAY_CONTAINS(@channels, c.channel)) OR ARRAY_CONTAINS(@seeds, c.id))",
         {"thread_id": thread_id, "ns": ns, "ids": checkpoint_ids, "channels": channels,
          "seeds": seed_ids},
+    )
+
+
+def base_at_query(thread_id: str, ns: str, checkpoint_id: str) -> Query:
+    """When the base of one checkpoint's history was written (no payload)."""
+    return (
+        "SELECT c.base_at FROM c WHERE c.thread_id = @thread_id AND c.kind = 'checkpoint' "
+        "AND c.checkpoint_ns = @ns AND c.checkpoint_id = @id",
+        {"thread_id": thread_id, "ns": ns, "id": checkpoint_id},
     )
 
 

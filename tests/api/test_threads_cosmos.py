@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -106,7 +107,9 @@ def test_conversation_survives_a_restart_and_delete_removes_every_item(
             # call, tool result, answer) are stored once, as writes. No lease is left behind.
             kinds = Counter(item["kind"] for item in stored if item["thread_id"] == "conv-1")
             assert kinds == {"checkpoint": 4, "write": 12}
-            assert all(item["ttl"] == TTL_SECONDS for item in stored)
+            # Items live 1.5 x THREAD_TTL_SECONDS: a thread lasts at least that after its last
+            # turn (docs/memory-cosmos.md, "Expiry").
+            assert all(item["ttl"] == TTL_SECONDS + TTL_SECONDS // 2 for item in stored)
             assert container.read()["defaultTtl"] == -1
 
             resp = requests.delete(f"{server.url}/threads/conv-1", timeout=30)
@@ -115,3 +118,16 @@ def test_conversation_survives_a_restart_and_delete_removes_every_item(
             assert len(items_of(container, "other-1")) > 0
             assert requests.get(f"{server.url}/threads/conv-1", timeout=30).status_code == 404
             assert said(server.url, "other-1")[0] == ("user", "@docsearch how far is the Moon?")
+
+
+def test_a_unicode_thread_id_of_128_characters(cosmos: CosmosEndpoint, tmp_path: Path) -> None:
+    thread_id = "スレッド🧵 ü" * 16  # 128 characters, a URL path segment once quoted
+    path = f"threads/{quote(thread_id, safe='')}"
+    with live_server(tmp_path, app_env(cosmos, f"ids-{uuid.uuid4().hex[:8]}")) as server:
+        answer = ask(server.url, "@docsearch what raises the tides?", thread_id)
+        shown = requests.get(f"{server.url}/{path}", timeout=30)
+        assert shown.status_code == 200 and shown.json()["thread_id"] == thread_id
+        assert said(server.url, quote(thread_id, safe="")) == [
+            ("user", "@docsearch what raises the tides?"), ("assistant", answer)]
+        assert requests.delete(f"{server.url}/{path}", timeout=30).status_code == 204
+        assert requests.get(f"{server.url}/{path}", timeout=30).status_code == 404

@@ -109,7 +109,7 @@ async def test_chunks_outlive_their_checkpoint(
 
     # The last second of the checkpoint's life: it must read back whole.
     now = cosmos.advance_clock(0)
-    cosmos.advance_clock(owner["_ts"] + 100 - 1 - now)
+    cosmos.advance_clock(owner["_ts"] + owner["ttl"] - 1 - now)
     loaded = await saver.aget_tuple(config("big"))
     assert loaded is not None and loaded.checkpoint["channel_values"] == values
 
