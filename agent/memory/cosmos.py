@@ -285,8 +285,9 @@ class CosmosSaver(BaseCheckpointSaver[int]):
     # --- reading -----------------------------------------------------------------------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The given (or latest) checkpoint with its pending writes; None if there is none (or
-        it expired, or its thread is being deleted). One single-partition query that reads only
-        that checkpoint's payload (plus point reads of chunks, for a payload split in chunks)."""
+        it expired, or its thread is being deleted). The latest: one single-partition query
+        that reads only that checkpoint's payload (plus point reads of chunks, for a payload
+        split in chunks); a given one: its query and a point read of the thread's tombstone."""
         thread_id, ns = _ids(config["configurable"])
         checkpoint_id = get_checkpoint_id(config)
         if checkpoint_id is None:
@@ -294,9 +295,9 @@ class CosmosSaver(BaseCheckpointSaver[int]):
                               queries.LATEST_PAGE_SIZE)
             row, write_rows = await queries.latest_group(rows)
         else:
-            found = await self._all(thread_id,
-                                    queries.checkpoint_query(thread_id, ns, checkpoint_id))
-            tombstone = next((r for r in found if r["kind"] == "tombstone"), None)
+            found, tombstone = await asyncio.gather(
+                self._all(thread_id, queries.checkpoint_query(thread_id, ns, checkpoint_id)),
+                self._read(TOMBSTONE_ID, thread_id))
             row = next((r for r in found if r["kind"] == "checkpoint"), None)
             if tombstone is not None and tombstone["checkpoint_id"] > checkpoint_id:
                 row = None
@@ -360,8 +361,9 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
         """The writes of `channels` along the checkpoint's ancestors, back to the nearest one
-        that stores each channel (its seed): two single-partition queries (the namespace's
-        checkpoint ids and parents, no payloads; then the writes and seed checkpoints needed)."""
+        that stores each channel (its seed): the namespace's checkpoint ids and parents (one
+        query, no payloads), then the writes needed (one query) and the seed checkpoint (a
+        point read), those two at once."""
         if not channels:
             return {}
         thread_id, ns = _ids(config["configurable"])
@@ -394,15 +396,16 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         ids = sorted({cid for ids in chain.values() for cid in ids})
         if not ids:
             return {ch: {"writes": []} for ch in channels}
-        seed_items = sorted({checkpoint_item_id(ns, cid) for cid in seeds.values()})
-        rows = await self._all(thread_id, queries.history_query(
-            thread_id, ns, ids, list(channels), seed_items))
-        seed_values = {r["checkpoint_id"]: await self._load(r)
-                       for r in rows if r["kind"] == "checkpoint"}
+        seed_ids = sorted(set(seeds.values()))
+        rows, seed_rows = await asyncio.gather(
+            self._all(thread_id, queries.history_query(thread_id, ns, ids, list(channels))),
+            asyncio.gather(*(self._read(checkpoint_item_id(ns, cid), thread_id)
+                             for cid in seed_ids)))
+        seed_values = {cid: await self._load(row)
+                       for cid, row in zip(seed_ids, seed_rows, strict=True) if row is not None}
         writes: dict[str, Items] = {}
         for r in rows:
-            if r["kind"] == "write":
-                writes.setdefault(r["checkpoint_id"], []).append(r)
+            writes.setdefault(r["checkpoint_id"], []).append(r)
         result: dict[str, DeltaChannelHistory] = {}
         for ch in channels:
             collected: PendingWrites = []
@@ -535,10 +538,12 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         readers see no thread, even if this is interrupted; a later delete finishes the job,
         and turns saved after it are unaffected."""
         before = str(uuid6(clock_seq=-1))
-        await self.container.upsert_item(
-            {"id": TOMBSTONE_ID, "thread_id": thread_id, "kind": "tombstone",
-             "checkpoint_id": before, "sk": tombstone_sort_key(before), "ttl": self.item_ttl},
-            no_response=True)
+        tombstone: Item = {
+            "id": TOMBSTONE_ID, "thread_id": thread_id, "kind": "tombstone",
+            "checkpoint_ns": queries.ALL_NAMESPACES, "checkpoint_id": before,
+            "sk": tombstone_sort_key(before), "ttl": self.item_ttl,
+        }
+        await self.container.upsert_item(tombstone, no_response=True)
         rows = await self._all(thread_id, queries.deletable_ids_query(thread_id, before))
         await self._delete_items(thread_id, [r["id"] for r in rows])
         await self._delete(TOMBSTONE_ID, thread_id)

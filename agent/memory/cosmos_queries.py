@@ -40,7 +40,10 @@ _ROW = (
     f"c.metadata, c.base_at, c.task_id, c.task_path, c.idx, c.channel, {_PAYLOAD}"
 )
 _FILTER_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_OWN_ROWS = "(c.kind = 'checkpoint' OR c.kind = 'write')"
+# The `checkpoint_ns` of a tombstone: it applies to every namespace (no real one looks like
+# this). Queries match it with IN rather than OR, which both the service and the stand-in
+# serve from the index.
+ALL_NAMESPACES = "<all namespaces>"
 
 
 def latest_query(thread_id: str, ns: str) -> Query:
@@ -50,17 +53,18 @@ def latest_query(thread_id: str, ns: str) -> Query:
     part of the result.
     """
     return (
-        f"SELECT {_ROW} FROM c WHERE c.thread_id = @thread_id AND ((c.checkpoint_ns = @ns "
-        f"AND {_OWN_ROWS}) OR c.kind = 'tombstone') ORDER BY c.sk DESC",
-        {"thread_id": thread_id, "ns": ns},
+        f"SELECT {_ROW} FROM c WHERE c.thread_id = @thread_id "
+        "AND c.checkpoint_ns IN (@ns, @all) AND c.kind IN ('checkpoint', 'write', 'tombstone') "
+        "ORDER BY c.sk DESC",
+        {"thread_id": thread_id, "ns": ns, "all": ALL_NAMESPACES},
     )
 
 
 def checkpoint_query(thread_id: str, ns: str, checkpoint_id: str) -> Query:
-    """One given checkpoint with its pending writes, and the thread's tombstone if any."""
+    """One given checkpoint with its pending writes."""
     return (
-        f"SELECT {_ROW} FROM c WHERE c.thread_id = @thread_id AND ((c.checkpoint_ns = @ns "
-        f"AND c.checkpoint_id = @id AND {_OWN_ROWS}) OR c.kind = 'tombstone')",
+        f"SELECT {_ROW} FROM c WHERE c.thread_id = @thread_id AND c.checkpoint_ns = @ns "
+        "AND c.checkpoint_id = @id AND c.kind IN ('checkpoint', 'write')",
         {"thread_id": thread_id, "ns": ns, "id": checkpoint_id},
     )
 
@@ -84,16 +88,14 @@ def chain_query(thread_id: str, ns: str) -> Query:
     )
 
 
-def history_query(
-    thread_id: str, ns: str, checkpoint_ids: list[str], channels: list[str], seed_ids: list[str]
-) -> Query:
-    """The writes of `channels` stored at `checkpoint_ids`, and the seed checkpoint items."""
+def history_query(thread_id: str, ns: str, checkpoint_ids: list[str], channels: list[str]
+                  ) -> Query:
+    """The writes of `channels` stored at `checkpoint_ids` (single partition)."""
     return (
-        f"SELECT {_ROW} FROM c WHERE c.thread_id = @thread_id AND ((c.kind = 'write' "
-        "AND c.checkpoint_ns = @ns AND ARRAY_CONTAINS(@ids, c.checkpoint_id) "
-        "AND ARRAY_CONTAINS(@channels, c.channel)) OR ARRAY_CONTAINS(@seeds, c.id))",
-        {"thread_id": thread_id, "ns": ns, "ids": checkpoint_ids, "channels": channels,
-         "seeds": seed_ids},
+        f"SELECT c.id, c.thread_id, c.kind, {_WRITE}, {_PAYLOAD} FROM c "
+        "WHERE c.thread_id = @thread_id AND c.kind = 'write' AND c.checkpoint_ns = @ns "
+        "AND ARRAY_CONTAINS(@ids, c.checkpoint_id) AND ARRAY_CONTAINS(@channels, c.channel)",
+        {"thread_id": thread_id, "ns": ns, "ids": checkpoint_ids, "channels": channels},
     )
 
 
