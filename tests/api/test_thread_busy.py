@@ -2,9 +2,10 @@
 
 Real dev servers (`python -m api`): one server refusing a second turn everywhere (409 with
 `Retry-After`, `/stream` before its stream starts, `/batch` items, `DELETE`); two servers on one
-SQLite file and on one Cosmos container racing 20 turns on one thread (every answered turn is
-in the thread, the rest were refused); and `kill -9` of the process holding a thread's lease
-(the lease expires, the thread is usable again).
+SQLite file and on one Cosmos container, one queuing (`THREAD_BUSY=wait`) and one refusing,
+racing 20 turns on one thread (every answered turn is in the thread, the rest were refused);
+then `kill -9` of the process holding a thread's lease (the lease expires, the thread is usable
+again).
 """
 
 from __future__ import annotations
@@ -92,21 +93,6 @@ def test_a_busy_thread_refuses_every_other_turn_and_delete(tmp_path: Path) -> No
     assert [m["content"] for m in thread if m["role"] == "user"] == ["@docsearch slow question"]
 
 
-def test_wait_policy_queues_the_turn_until_the_thread_is_free(tmp_path: Path) -> None:
-    with fake_openai(first_delay=0.5) as (model, model_url), live_server(tmp_path, {
-            "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
-            "DOCS_DIR": str(CORPUS), "THREAD_BUSY": "wait",
-            "THREAD_BUSY_WAIT_SECONDS": "30"}) as server:
-        worker = holding_turn(model, server.url, "queued-1")
-        second = invoke(server.url, "@docsearch queued question", "queued-1")
-        worker.join()
-        thread = requests.get(f"{server.url}/threads/queued-1", timeout=30).json()["messages"]
-
-    assert second.status_code == 200
-    assert [m["content"] for m in thread if m["role"] == "user"] == [
-        "@docsearch slow question", "@docsearch queued question"]
-
-
 def cosmos_env(cosmos: CosmosEndpoint, database: str) -> dict[str, str]:
     return {"AZURE_COSMOSDB_ENDPOINT": cosmos.url, "AZURE_COSMOSDB_KEY": cosmos.key,
             "AZURE_COSMOSDB_DATABASE": database, "AZURE_COSMOSDB_CONTAINER": "threads",
@@ -135,30 +121,40 @@ def two_servers(store: str, tmp_path: Path, request: pytest.FixtureRequest,
 
 
 @pytest.mark.parametrize("store", ["sqlite", "cosmos"])
-def test_two_processes_on_one_store_lose_no_answered_turn(
+def test_two_processes_on_one_store(
     store: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    # One process queues (THREAD_BUSY=wait), the other refuses (the default): 20 turns at once
-    # on one thread, alternating between them.
-    offline = {"MODEL_PROVIDER": "offline"}
-    envs = ({**offline, "THREAD_BUSY": "wait", "THREAD_BUSY_WAIT_SECONDS": "60"}, offline)
-    with two_servers(store, tmp_path, request, envs) as servers:
-        start = threading.Barrier(20)
+    """Two dev servers on one store: 20 turns at once on one thread lose no answered turn;
+    then the one holding the thread's lease is killed (-9) and the thread is usable again."""
+    lease = {"THREAD_LEASE_SECONDS": "2"}
+    with fake_openai() as (model, model_url):
+        # The first process queues (THREAD_BUSY=wait) and calls a model server; the second
+        # refuses (the default) and runs the offline model.
+        queuing = {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
+                   "THREAD_BUSY": "wait", "THREAD_BUSY_WAIT_SECONDS": "60", **lease}
+        refusing = {"MODEL_PROVIDER": "offline", **lease}
+        with two_servers(store, tmp_path, request, (queuing, refusing)) as servers:
+            race(servers)
+            kill_the_holder(model, *servers)
 
-        def turn(n: int) -> tuple[str, requests.Response]:
-            question = f"@docsearch what raises the tides? (asked {n})"
-            start.wait()
-            return question, invoke(servers[n % 2].url, question, "race-1")
 
-        with ThreadPoolExecutor(max_workers=20) as pool:
-            results = list(pool.map(turn, range(20)))
-        messages = requests.get(f"{servers[1].url}/threads/race-1",
-                                timeout=30).json()["messages"]
+def race(servers: list[LiveServer]) -> None:
+    """20 turns at once on one thread, alternating between the servers."""
+    start = threading.Barrier(20)
+
+    def turn(n: int) -> tuple[str, requests.Response]:
+        question = f"@docsearch what raises the tides? (asked {n})"
+        start.wait()
+        return question, invoke(servers[n % 2].url, question, "race-1")
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(turn, range(20)))
+    messages = requests.get(f"{servers[1].url}/threads/race-1", timeout=30).json()["messages"]
 
     answered = {q: r.json()["final_answer"] for q, r in results if r.status_code == 200}
     refused = [q for q, r in results if r.status_code == 409]
     assert len(answered) + len(refused) == 20, [r.text for _, r in results]
-    assert len(answered) >= 10  # every turn sent to the waiting process is answered
+    assert len(answered) >= 10  # every turn sent to the queuing process is answered
     assert refused, "the refusing process never found the thread busy: no race happened"
     asked = [m["content"] for m in messages if m["role"] == "user"]
     assert sorted(asked) == sorted(answered)  # no answered turn missing, none refused stored
@@ -167,44 +163,34 @@ def test_two_processes_on_one_store_lose_no_answered_turn(
     assert pairs == answered
 
 
-@pytest.mark.parametrize("store", ["sqlite", "cosmos"])
-def test_the_lease_of_a_killed_process_expires(
-    store: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    lease = {"THREAD_LEASE_SECONDS": "2"}
-    with fake_openai() as (model, model_url):
-        holder_env = {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1", **lease}
-        with two_servers(store, tmp_path, request,
-                         (holder_env, {"MODEL_PROVIDER": "offline", **lease})) as servers:
-            holder, other = servers
-            model.first_delay = 60  # from now on the model takes a minute to answer
-            stream = requests.post(f"{holder.url}/stream", timeout=30, stream=True, json={
-                "user_input": "@docsearch a question that never ends", "thread_id": "kill-1"})
-            assert stream.status_code == 200  # the holder took the lease, its turn runs
-            wait_for(lambda: any("never ends" in str(r.body) for r in model.requests),
-                     "the holder's turn to reach the model")
-            refused = invoke(other.url, "@docsearch meanwhile?", "kill-1")
-            assert refused.status_code == 409  # renewed while the turn runs (2 s lease)
+def kill_the_holder(model: FakeOpenAI, holder: LiveServer, other: LiveServer) -> None:
+    """`kill -9` of the process whose turn holds a thread: the lease (2 s) expires."""
+    model.first_delay = 60  # from now on the model takes a minute to answer
+    stream = requests.post(f"{holder.url}/stream", timeout=30, stream=True, json={
+        "user_input": "@docsearch a question that never ends", "thread_id": "kill-1"})
+    assert stream.status_code == 200  # the holder took the lease (else 409): its turn runs
+    wait_for(lambda: any("never ends" in str(r.body) for r in model.requests),
+             "the holder's turn to reach the model")
+    refused = invoke(other.url, "@docsearch meanwhile?", "kill-1")
+    assert refused.status_code == 409  # renewed while the turn runs
 
-            os.kill(holder.process.pid, signal.SIGKILL)
-            holder.process.wait(timeout=10)
-            stream.close()
-            killed_at = time.monotonic()
-            answered: list[requests.Response] = []
+    os.kill(holder.process.pid, signal.SIGKILL)
+    holder.process.wait(timeout=10)
+    stream.close()
+    killed_at = time.monotonic()
+    answered: list[requests.Response] = []
 
-            def usable() -> bool:
-                resp = invoke(other.url, "@docsearch what raises the tides?", "kill-1")
-                if resp.status_code == 200:
-                    answered.append(resp)
-                    return True
-                assert resp.status_code == 409, resp.text
-                return False
+    def usable() -> bool:
+        resp = invoke(other.url, "@docsearch what raises the tides?", "kill-1")
+        if resp.status_code == 200:
+            answered.append(resp)
+            return True
+        assert resp.status_code == 409, resp.text
+        return False
 
-            wait_for(usable, "the killed holder's lease to expire", seconds=20)
-            waited = time.monotonic() - killed_at
-            messages = requests.get(f"{other.url}/threads/kill-1", timeout=30).json()["messages"]
-
-    assert waited < 10
+    wait_for(usable, "the killed holder's lease to expire", seconds=20)
+    assert time.monotonic() - killed_at < 10
+    messages = requests.get(f"{other.url}/threads/kill-1", timeout=30).json()["messages"]
     assert [m["content"] for m in messages if m["role"] == "user"] == [
         "@docsearch what raises the tides?"]
     assert messages[-1]["content"] == answered[0].json()["final_answer"]

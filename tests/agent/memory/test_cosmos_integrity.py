@@ -152,3 +152,31 @@ async def test_an_interrupted_delete_never_shows_an_older_turn(
         await saver.adelete_thread(thread)
         assert await saver.aget_tuple(config(thread)) is None
         assert await items_of(container, thread) == []
+
+
+async def test_the_latest_read_returns_only_its_payload_and_writes_echo_nothing(
+    cosmos: CosmosEndpoint, container: ContainerProxy
+) -> None:
+    saver = saver_for(container)
+    before = cosmos.stats()
+    parent = None
+    for step in range(3):  # older checkpoints with 300 KB payloads each
+        cfg = await saver.aput(config("t", checkpoint_id=parent),
+                               checkpoint_with({"blob": os.urandom(300 * 1024), "n": step}),
+                               {"step": step}, {})
+        await saver.aput_writes(cfg, [("x", os.urandom(1024))], f"task-{step}")
+        parent = cfg["configurable"]["checkpoint_id"]
+    latest = await saver.aput(config("t", checkpoint_id=parent), checkpoint_with({"n": 3}),
+                              {"step": 3}, {})
+    written = cosmos.stats()
+    # No write echoes its item back: upserts answer empty, batches with statuses and ETags only.
+    writes = written["write_requests"] - before["write_requests"]
+    echoed = written["write_response_bytes"] - before["write_response_bytes"]
+    assert writes >= 7 and echoed < 100 * writes
+
+    loaded = await saver.aget_tuple(config("t"))
+
+    after = cosmos.stats()
+    assert loaded is not None and loaded.config == latest
+    assert after["requests"] - written["requests"] == 1
+    assert after["bytes_read"] - written["bytes_read"] < 2048  # not a byte of the older ones
