@@ -13,13 +13,15 @@ records the turn's time, bytes written and read, requests, and the store's size:
 
 It also counts Cosmos requests per turn of a small chat graph at turns 1 and 100 with the app's
 durability and with LangGraph's default (a checkpoint per step), the seed's design.
-`python -m bench.thread_memory [--turns N]` runs only this item and prints its table.
+`python -m bench.thread_memory [--turns N]` runs only this item and writes
+`bench/results/thread_memory.md` (and `.json`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sqlite3
 import tempfile
 import time
@@ -199,13 +201,27 @@ def markdown(data: dict[str, Any]) -> list[str]:
 
 
 def main() -> None:
-    """Run this item alone and print its table."""
+    """Run this item alone; print its table and write `thread_memory.md`/`.json` in `--out`."""
+    from bench.runner import RESULTS, machine
+
     parser = argparse.ArgumentParser(prog="python -m bench.thread_memory")
     parser.add_argument("--turns", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args()
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-threads-") as tmp:
         data = asyncio.run(thread_memory(Path(tmp), args.turns))
-    print("\n".join(markdown(data)))
+    data["machine"] = machine()
+    data["seconds"] = round(time.monotonic() - started, 1)
+    m = data["machine"]
+    text = "\n".join([
+        "# Thread memory (bench item 5, run alone)", "",
+        f"{m['date']} · {m['cpu']} · {m['cores']} cores · Python {m['python']} · "
+        f"took {data['seconds']} s", "", *markdown(data), ""])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "thread_memory.md").write_text(text)
+    (args.out / "thread_memory.json").write_text(json.dumps(data, indent=2) + "\n")
+    print(text)
 
 
 if __name__ == "__main__":
