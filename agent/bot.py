@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+)
 
-from agent.events import Answer, BotEvent, ThreadMessage, Token, ToolEvent
+from agent.events import Answer, BotEvent, ThreadMessage, Token, ToolCall, ToolEvent
+from agent.memory.leases import Claim, LocalLeases, TurnGate
 from agent.settings import Settings
 from agent.specialists import Specialist
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
-
-_ROLES: dict[str, Any] = {"human": "user", "ai": "assistant", "tool": "tool", "system": "system"}
 
 
 def _config(thread_id: str, run_id: str | None = None) -> dict[str, Any]:
@@ -42,21 +46,19 @@ class Bot:
         self.graph = graph
         self.specialists = specialists
         self._stack = stack
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        # One turn at a time per thread, across processes: a lease in the thread store.
+        leases = getattr(graph.checkpointer, "leases", None) or LocalLeases()
+        self.gate = TurnGate(leases, policy=settings.thread_busy,
+                             wait_seconds=settings.thread_busy_wait_seconds,
+                             lease_seconds=settings.thread_lease_seconds)
 
-    def _lock(self, thread_id: str) -> asyncio.Lock:
-        """Turns on one thread run one at a time in this process."""
-        lock = self._locks.get(thread_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[thread_id] = lock
-        return lock
+    async def claim(self, thread_id: str) -> Claim:
+        """The thread's lease for one turn (or a delete); `ThreadBusy` if another holds it."""
+        return await self.gate.claim(thread_id)
 
     async def answer(self, question: str, thread_id: str, run_id: str) -> Answer:
-        """Run one turn to completion."""
-        async with self._lock(thread_id):
+        """Run one turn to completion (`ThreadBusy` if the thread is busy)."""
+        async with await self.claim(thread_id):
             state = await self.graph.ainvoke(
                 {"messages": [HumanMessage(question)]}, _config(thread_id, run_id),
                 durability=self.settings.checkpoint_durability,
@@ -64,11 +66,13 @@ class Bot:
         last = state["messages"][-1]
         return Answer(text=last.text, agent=getattr(last, "name", None) or "")
 
-    async def events(self, question: str, thread_id: str, run_id: str) -> AsyncIterator[BotEvent]:
-        """Run one turn, yielding answer tokens and tool events, then the `Answer`."""
+    async def events(self, question: str, thread_id: str, run_id: str,
+                     claim: Claim | None = None) -> AsyncIterator[BotEvent]:
+        """Run one turn, yielding answer tokens and tool events, then the `Answer`. `claim`:
+        the thread's lease, taken beforehand (else taken here, or `ThreadBusy`)."""
         final: AIMessage | None = None
         emitted: list[str] = []
-        async with self._lock(thread_id):
+        async with claim or await self.claim(thread_id):
             async for mode, payload in self.graph.astream(
                 {"messages": [HumanMessage(question)]},
                 _config(thread_id, run_id),
@@ -95,26 +99,50 @@ class Bot:
             yield Token(text)
         yield Answer(text=text, agent=(final.name or "") if final is not None else "")
 
-    async def thread_messages(self, thread_id: str) -> list[ThreadMessage] | None:
-        """The stored messages of a thread, or None if there is no such thread."""
+    async def thread_messages(self, thread_id: str, include_tools: bool = False
+                              ) -> list[ThreadMessage] | None:
+        """The conversation of a thread, or None if there is no such thread: the user's
+        questions and the final answers (with the specialist that gave each). With
+        `include_tools`, also the tool-calling assistant messages and the tools' results."""
         state = await self.graph.aget_state(_config(thread_id))
         messages: list[BaseMessage] = state.values.get("messages", []) if state.values else []
         if not messages:
             return None
-        return [
-            ThreadMessage(role=_ROLES.get(m.type, "system"), content=m.text,
-                          agent=getattr(m, "name", None))
-            for m in messages
-        ]
+        return _conversation(messages, include_tools)
 
     async def delete_thread(self, thread_id: str) -> None:
-        """Delete every checkpoint and pending write of a thread."""
-        async with self._lock(thread_id):
+        """Delete every checkpoint and pending write of a thread (`ThreadBusy` while a turn
+        runs on it)."""
+        async with await self.claim(thread_id):
             await self.graph.checkpointer.adelete_thread(thread_id)
 
     async def aclose(self) -> None:
         """Close the checkpointer and clients."""
         await self._stack.aclose()
+
+
+def _conversation(messages: Iterable[BaseMessage], include_tools: bool) -> list[ThreadMessage]:
+    """Stored messages as the thread shows them (see `Bot.thread_messages`)."""
+    out: list[ThreadMessage] = []
+    caller: dict[str, str] = {}  # tool call id -> the specialist that made the call
+    for m in messages:
+        if isinstance(m, HumanMessage):
+            out.append(ThreadMessage(role="user", content=m.text))
+        elif isinstance(m, AIMessage) and m.tool_calls:
+            caller.update({c["id"] or "": m.name or "" for c in m.tool_calls})
+            if include_tools:
+                calls = tuple(ToolCall(id=c["id"] or "", name=c["name"], args=dict(c["args"]))
+                              for c in m.tool_calls)
+                out.append(ThreadMessage(role="assistant", content=m.text, agent=m.name,
+                                         tool_calls=calls))
+        elif isinstance(m, AIMessage):
+            if m.text:
+                out.append(ThreadMessage(role="assistant", content=m.text, agent=m.name))
+        elif isinstance(m, ToolMessage) and include_tools:
+            out.append(ThreadMessage(role="tool", content=m.text,
+                                     agent=caller.get(m.tool_call_id) or None,
+                                     tool_call_id=m.tool_call_id, tool=m.name))
+    return out
 
 
 def _final_message(update: Any) -> AIMessage | None:
@@ -158,8 +186,7 @@ def _model_and_specialists(
     from agent.tools.registry import build_specialists
 
     # Imported here, off the event loop, for the steps that run on it.
-    store = "agent.memory.cosmos" if settings.thread_store == "cosmos" else (
-        "langgraph.checkpoint.sqlite.aio")
+    store = "agent.memory.cosmos" if settings.thread_store == "cosmos" else "agent.memory.sqlite"
     for module in ("agent.graph", "agent.memory", store, *_IMPORTED_ON_FIRST_RUN):
         importlib.import_module(module)
     specialists = build_specialists(settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +38,22 @@ BotEvent = Token | ToolEvent | Answer
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call an assistant message made (shown when a thread is read with its tools)."""
+
+    id: str
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadMessage:
-    """One message of a stored thread."""
+    """One message of a stored thread: a question, an answer (`agent` answered it), or, when
+    read with its tools, a tool-calling assistant message or a tool's result."""
 
     role: Literal["user", "assistant", "tool", "system"]
     content: str
     agent: str | None = None
+    tool_calls: tuple[ToolCall, ...] | None = None
+    tool_call_id: str | None = None
+    tool: str | None = None

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     thread_ttl_seconds: int = Field(default=60 * 60 * 24 * 30, ge=-1)
     checkpoint_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     checkpoint_durability: Literal["exit", "async", "sync"] = "exit"
+    # One turn at a time per thread, across instances (a lease in the thread store):
+    # a turn on a busy thread is refused (409) or waits for it, at most the given time.
+    thread_busy: Literal["reject", "wait"] = "reject"
+    thread_busy_wait_seconds: float = Field(default=30.0, ge=0)
+    thread_lease_seconds: float = Field(default=30.0, ge=1)
 
     # --- docsearch ----------------------------------------------------------------------
     docs_dir: Path = PROJECT_ROOT / "docs"

@@ -10,11 +10,14 @@ import uuid
 from collections.abc import AsyncIterator
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agent.events import BotEvent
+from agent.memory.leases import ThreadBusy  # light: no store SDK is imported
 from agent.runtime import get_bot
 from agent.settings import Settings, get_settings
 from api.errors import BadRequest, M, check_path_utf8, parse_body
@@ -29,10 +32,15 @@ from api.models import (
     InvokeResponse,
     ThreadMessageOut,
     ThreadOut,
+    ToolCallOut,
     check_thread_id,
 )
 from api.sse import MEDIA_TYPE, SSE_HEADERS
 from api.streaming import sse_stream
+
+if TYPE_CHECKING:
+    from agent.bot import Bot
+    from agent.memory.leases import Claim
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,12 @@ def _deadline_message(settings: Settings) -> str:
             ", the longest a request may take here. Use /stream for long answers.")
 
 
+def _busy(exc: ThreadBusy) -> JSONResponse:
+    """409: another turn holds the thread (THREAD_BUSY); try again after `Retry-After`."""
+    return JSONResponse(ErrorResponse(detail=str(exc)).model_dump(), status_code=409,
+                        headers={"Retry-After": str(exc.retry_after)})
+
+
 async def _turn(request: Request) -> tuple[str, str, str]:
     """The question, its thread id (a new one if empty) and a new run id; or `BadRequest`."""
     body = await _parse(request, InvokeRequest)
@@ -80,6 +94,8 @@ async def invoke(request: Request) -> Response:
     try:
         async with deadline:
             answer = await (await get_bot()).answer(question, thread_id, run_id)
+    except ThreadBusy as exc:
+        return _busy(exc)
     except Exception as exc:
         if isinstance(exc, TimeoutError) and deadline.expired():
             log.warning("run %s cut at the request deadline", run_id)
@@ -97,18 +113,35 @@ async def stream(request: Request) -> Response:
         question, thread_id, run_id = await _turn(request)
     except BadRequest as exc:
         return exc.response()
+    # The thread's lease is taken before the stream starts, so a busy thread gets a plain 409.
+    # A bot that fails to build is reported as the run's `error` event, like any failure.
+    claim: Claim | None = None
+    try:
+        bot: Bot | None = await get_bot()
+        failure: Exception | None = None
+    except Exception as exc:
+        bot, failure = None, exc
+    if bot is not None:
+        try:
+            claim = await bot.claim(thread_id)
+        except ThreadBusy as exc:
+            return _busy(exc)
+        except Exception as exc:
+            log.exception("taking the lease of thread %s failed", thread_id)
+            return _failure(describe_failure(exc))
 
     async def events() -> AsyncIterator[BotEvent]:
-        # The bot is built (first request) after `metadata` went out; a failure to build it
-        # becomes an `error` event like any other failure of the run.
-        bot = await get_bot()
-        async for event in bot.events(question, thread_id, run_id):
+        if bot is None:
+            raise failure or RuntimeError("no bot")
+        async for event in bot.events(question, thread_id, run_id, claim):
             yield event
 
     return StreamingResponse(
         sse_stream(events(), run_id, thread_id, get_settings().sse_keepalive_seconds),
         media_type=MEDIA_TYPE,
         headers=SSE_HEADERS,
+        # A stream that never started its run (client gone at once) gives the lease back.
+        background=BackgroundTask(claim.abandon) if claim is not None else None,
     )
 
 
@@ -121,6 +154,10 @@ async def _batch_item(question: str, thread_id: str, seconds_left: float) -> Bat
     try:
         async with deadline:
             answer = await (await get_bot()).answer(question, thread_id, run_id)
+    except ThreadBusy as exc:
+        return BatchItem(status="error", answer=f"Failed: {exc}", thread_id=thread_id,
+                         run_id=run_id, error=str(exc), status_code=409,
+                         retry_after=exc.retry_after)
     except Exception as exc:
         if isinstance(exc, TimeoutError) and deadline.expired():
             log.warning("batch run %s cut at the request deadline", run_id)
@@ -179,32 +216,48 @@ def _thread_id(request: Request) -> str:
         raise BadRequest(422, f"thread_id: {exc}") from None
 
 
+def _include_tools(request: Request) -> bool:
+    include = request.query_params.get("include", "")
+    if include not in ("", "tools"):
+        raise BadRequest(422, "include: must be 'tools' (add the tool calls and results)")
+    return include == "tools"
+
+
 async def get_thread(request: Request) -> Response:
-    """GET /threads/{thread_id}: the thread's messages, or 404."""
+    """GET /threads/{thread_id}[?include=tools]: the conversation, or 404."""
     try:
         thread_id = _thread_id(request)
+        include_tools = _include_tools(request)
     except BadRequest as exc:
         return exc.response()
     try:
-        messages = await (await get_bot()).thread_messages(thread_id)
+        messages = await (await get_bot()).thread_messages(thread_id, include_tools)
     except Exception as exc:
         log.exception("reading thread %s failed", thread_id)
         return _failure(describe_failure(exc))
     if messages is None:
         return _error(404, f"No thread with thread_id {thread_id!r}.")
     out = ThreadOut(thread_id=thread_id, messages=[
-        ThreadMessageOut(role=m.role, content=m.content, agent=m.agent) for m in messages])
-    return JSONResponse(out.model_dump())
+        ThreadMessageOut(role=m.role, content=m.content, agent=m.agent,
+                         tool_calls=None if m.tool_calls is None else [
+                             ToolCallOut(id=c.id, name=c.name, args=c.args)
+                             for c in m.tool_calls],
+                         tool_call_id=m.tool_call_id, tool=m.tool)
+        for m in messages])
+    return JSONResponse(out.to_json())
 
 
 async def delete_thread(request: Request) -> Response:
-    """DELETE /threads/{thread_id}: delete the thread (204, also when it did not exist)."""
+    """DELETE /threads/{thread_id}: delete the thread (204, also when it did not exist; 409
+    while a turn runs on it)."""
     try:
         thread_id = _thread_id(request)
     except BadRequest as exc:
         return exc.response()
     try:
         await (await get_bot()).delete_thread(thread_id)
+    except ThreadBusy as exc:
+        return _busy(exc)
     except Exception as exc:
         log.exception("deleting thread %s failed", thread_id)
         return _failure(describe_failure(exc))

@@ -150,19 +150,43 @@ class BatchResponse(BaseModel):
                            "had its own.")
 
 
+class ToolCallOut(BaseModel):
+    """A tool call of an assistant message (`?include=tools`)."""
+
+    id: str
+    name: str
+    args: dict[str, Any]
+
+
 class ThreadMessageOut(BaseModel):
-    """One stored message."""
+    """One message of the conversation: a user's question, or an answer with the specialist
+    that gave it. With `?include=tools`, also tool-calling assistant messages (`tool_calls`)
+    and tool results (`role` "tool", `tool`, `tool_call_id`); those fields are left out
+    otherwise."""
 
     role: Literal["user", "assistant", "tool", "system"]
     content: str
-    agent: str | None = None
+    agent: str | None = Field(default=None, description="The specialist that answered (or "
+                              "that called the tool); null for the user.")
+    tool_calls: list[ToolCallOut] | None = None
+    tool_call_id: str | None = None
+    tool: str | None = Field(default=None, description="The tool whose result this is.")
 
 
 class ThreadOut(BaseModel):
-    """A stored conversation thread."""
+    """A stored conversation thread: its questions and answers, in order."""
 
     thread_id: str
     messages: list[ThreadMessageOut]
+
+    def to_json(self) -> dict[str, Any]:
+        """The body: tool fields only on the messages that have them."""
+        body = self.model_dump()
+        for message in body["messages"]:
+            for key in ("tool_calls", "tool_call_id", "tool"):
+                if message[key] is None:
+                    del message[key]
+        return body
 
 
 class ErrorItem(BaseModel):

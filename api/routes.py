@@ -61,15 +61,15 @@ async def openapi_json(request: Request) -> Response:
 
 ROUTES: tuple[Route, ...] = (
     Route("/invoke", "POST", handlers.invoke, "Answer one question", request_model=InvokeRequest,
-          response_model=InvokeResponse, errors=(400, 413, 422, 429, 500, 502, 504)),
+          response_model=InvokeResponse, errors=(400, 409, 413, 422, 429, 500, 502, 504)),
     Route("/stream", "POST", handlers.stream, "Answer one question as Server-Sent Events",
-          request_model=InvokeRequest, errors=(400, 413, 422)),
+          request_model=InvokeRequest, errors=(400, 409, 413, 422)),
     Route("/batch", "POST", handlers.batch, "Answer several questions",
           request_model=BatchRequest, response_model=BatchResponse, errors=(400, 413, 422)),
     Route("/threads/{thread_id}", "GET", handlers.get_thread, "Read a thread's messages",
           response_model=ThreadOut, errors=(404, 422, 500, 502), tags=("threads",)),
     Route("/threads/{thread_id}", "DELETE", handlers.delete_thread, "Delete a thread",
-          status_code=204, errors=(422, 500, 502), tags=("threads",)),
+          status_code=204, errors=(409, 422, 500, 502), tags=("threads",)),
     Route("/health", "GET", handlers.health, "Liveness", auth="anonymous",
           response_model=Health, tags=("meta",)),
     Route("/openapi.json", "GET", openapi_json, "OpenAPI document", auth="anonymous",

@@ -24,6 +24,7 @@ from api.sse import KEEPALIVE, EventEncoder
 log = logging.getLogger(__name__)
 _DONE = object()
 _cancelling: set[asyncio.Task[None]] = set()  # keeps cancelled runs referenced
+WIND_DOWN_SECONDS = 5.0  # how long a run we stopped may take to let go of its thread
 UNSENDABLE = ("Part of the answer could not be sent: it is not valid Unicode text. The stream "
               "was stopped; see the server log.")
 STREAM_FAILED = "The stream failed on the server; see the server log."
@@ -129,5 +130,8 @@ async def sse_stream(
             producer.add_done_callback(_cancelling.discard)
             if over:
                 log.info("run %s cancelled: the stream was stopped", run_id)
+                # We ended the stream, so nothing cancels us: let the run wind down (its thread
+                # lease given back) before the response ends, so a retry finds the thread free.
+                await asyncio.wait({producer}, timeout=WIND_DOWN_SECONDS)
             else:
                 log.info("run %s cancelled: the client went away", run_id)

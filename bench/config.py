@@ -23,7 +23,7 @@ class Size:
     batch_questions: int = 10
     batch_repeats: int = 1
     cold_repeats: int = 3
-    thread_turns: int = 100
+    thread_turns: int = 300
     warmup_streams: int = 3
 
 

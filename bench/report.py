@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import thread_memory
 from bench.stats import ratio
 
 
@@ -70,15 +71,12 @@ def markdown(data: dict[str, Any]) -> str:
                  f"({cold['health_during_build_polls']} polls) | "
                  f"{_cell(cold['health_during_build_max_ms'])} / "
                  f"{_cell(cold['health_during_build_p50_ms'])} | — | |")
-    lines += ["", "Thread memory (item 5, one thread, same small graph on each store):", "",
-              "| Store | turn 1 ms | turn N ms | requests turn 1 | requests turn N | N |",
-              "|---|---|---|---|---|---|"]
-    for store, t in data["thread_memory"].items():
-        lines.append(f"| {store} | {_cell(t['turn_1_ms'])} | {_cell(t['turn_n_ms'])} | "
-                     f"{_cell(t['requests_turn_1'])} | {_cell(t['requests_turn_n'])} | "
-                     f"{t['turns']} |")
-    lines += ["", "SQLite requests are SQL statements; Cosmos requests are HTTP requests to the "
-              "server. Turn N latency is the median of the last 5 turns.", ""]
+    lines += ["", "Thread memory (item 5): one thread of the app's graph (offline model, "
+              "@docsearch) on each store; bytes and requests of the one turn, the store's size "
+              "after it. SQLite bytes are checkpoint and write payloads, Cosmos bytes are HTTP "
+              "bodies (see bench/thread_memory.py).", ""]
+    lines += thread_memory.markdown(data["thread_memory"])
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -1,18 +1,21 @@
 """Thread memory: the LangGraph checkpointer the settings select.
 
 Azure Cosmos DB when `AZURE_COSMOSDB_ENDPOINT` is set (`agent.memory.cosmos`), otherwise
-SQLite in the data folder (`langgraph-checkpoint-sqlite`).
+SQLite in the data folder (`agent.memory.sqlite`, on `langgraph-checkpoint-sqlite`). Both prune
+superseded checkpoints and carry the thread leases (`.leases`, `agent.memory.leases`) that let
+one turn at a time run on a thread across processes.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
+if TYPE_CHECKING:  # this package is imported by the HTTP layer: nothing heavy at import
+    from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent.settings import Settings
+    from agent.settings import Settings
 
 
 @asynccontextmanager
@@ -24,10 +27,8 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointS
         async with CosmosSaver.from_settings(settings) as saver:
             yield saver
         return
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from agent.memory.sqlite import ThreadSqliteSaver
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.data_dir / "threads.sqlite"
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-        await saver.setup()
-        yield saver
+    async with ThreadSqliteSaver.open(settings.data_dir / "threads.sqlite") as sqlite_saver:
+        yield sqlite_saver

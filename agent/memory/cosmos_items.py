@@ -1,10 +1,12 @@
-"""Item layout of the Cosmos DB thread store: item ids and payload encoding.
+"""Item layout of the Cosmos DB thread store: item ids, sort keys and payload encoding.
 
-Every item of a thread carries the partition key `thread_id`, a `kind` and a `ttl`. Payloads
-(serialized checkpoints and pending-write values) are compressed with zlib when that helps,
-base64-encoded, and kept inline in their item when small; larger ones are split across `chunk`
-items in the same partition, so no item comes near Cosmos DB's 2 MB item limit. See
-docs/memory-cosmos.md for the full data model.
+Every item of a thread carries the partition key `thread_id`, a `kind` and a `ttl`. Checkpoint,
+write and chunk items also carry the `checkpoint_ns` and `checkpoint_id` they belong to, and
+checkpoint and write items a sort key `sk` that puts a checkpoint's pending writes right above
+it (newest first). Payloads (serialized checkpoints and pending-write values) are compressed
+with zlib when that helps, base64-encoded, and kept inline in their item when small; larger ones
+are split across `chunk` items in the same partition, so no item comes near Cosmos DB's 2 MB
+item limit. See docs/memory-cosmos.md for the full data model.
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ INLINE_CHARS = 1_000_000
 CHUNK_CHARS = 1_500_000
 # Payloads smaller than this are stored uncompressed (zlib would not pay for itself).
 COMPRESS_FROM_BYTES = 1024
+# Chunks are written before their owner and must not expire before it: they live this much
+# longer than the thread TTL (far more than writing one item can take).
+CHUNK_TTL_MARGIN_SECONDS = 3600
+
+TOMBSTONE_ID = "deleted"
+LEASE_ID = "lease"
 
 _SAFE_ID_PART = re.compile(r"[A-Za-z0-9_\-:]{1,100}")
 
@@ -60,18 +68,41 @@ def chunk_item_id(owner_id: str, index: int) -> str:
     return f"{owner_id}.c{index}"
 
 
+def checkpoint_sort_key(checkpoint_id: str) -> str:
+    """`sk` of a checkpoint: below its own pending writes, above older checkpoints."""
+    return f"{checkpoint_id}.0"
+
+
+def write_sort_key(checkpoint_id: str) -> str:
+    """`sk` of a pending write: just above its checkpoint."""
+    return f"{checkpoint_id}.1"
+
+
+def tombstone_sort_key(deleted_before: str) -> str:
+    """`sk` of a tombstone: above everything written before the delete began."""
+    return f"{deleted_before}.2"
+
+
+def chunk_ttl(ttl: int) -> int:
+    """TTL of a chunk item, so that it outlives the item it belongs to."""
+    return ttl if ttl == -1 else ttl + CHUNK_TTL_MARGIN_SECONDS
+
+
 def encode_payload(
     owner_id: str,
-    thread_id: str,
+    owner: Item,
     typed: tuple[str, bytes],
     *,
     max_bytes: int,
     ttl: int,
     what: str,
+    inline_chars: int = INLINE_CHARS,
 ) -> tuple[Item, list[Item]]:
     """Fields to merge into the owner item, and the chunk items to write before it.
 
-    Raises CheckpointTooLargeError when the payload, after compression, exceeds `max_bytes`.
+    `owner` holds the owner's `thread_id`, `checkpoint_ns` and `checkpoint_id`, copied onto its
+    chunks. Payloads over `inline_chars` (base64) go to chunks. Raises CheckpointTooLargeError
+    when the payload, after compression, exceeds `max_bytes`.
     """
     type_, raw = typed
     encoding, data = "raw", raw
@@ -81,13 +112,13 @@ def encode_payload(
             encoding, data = "zlib", packed
     if len(data) > max_bytes:
         raise CheckpointTooLargeError(
-            f"The {what} of thread {thread_id!r} is {len(data)} bytes after compression, over "
-            f"the limit of {max_bytes} bytes set by CHECKPOINT_MAX_BYTES. Raise "
-            "CHECKPOINT_MAX_BYTES or keep less state in the thread."
+            f"The {what} of thread {owner['thread_id']!r} is {len(data)} bytes after "
+            f"compression, over the limit of {max_bytes} bytes set by CHECKPOINT_MAX_BYTES. "
+            "Raise CHECKPOINT_MAX_BYTES or keep less state in the thread."
         )
     text = base64.b64encode(data).decode("ascii")
     fields: Item = {"type": type_, "enc": encoding, "size": len(raw)}
-    if len(text) <= INLINE_CHARS:
+    if len(text) <= inline_chars:
         fields["data"] = text
         fields["chunks"] = 0
         return fields, []
@@ -96,11 +127,13 @@ def encode_payload(
     chunks = [
         {
             "id": chunk_item_id(owner_id, index),
-            "thread_id": thread_id,
+            "thread_id": owner["thread_id"],
             "kind": "chunk",
+            "checkpoint_ns": owner["checkpoint_ns"],
+            "checkpoint_id": owner["checkpoint_id"],
             "owner": owner_id,
             "data": piece,
-            "ttl": ttl,
+            "ttl": chunk_ttl(ttl),
         }
         for index, piece in enumerate(pieces)
     ]

@@ -43,7 +43,8 @@ def test_thread_memory_across_turns_and_a_restart(tmp_path: Path) -> None:
         resp = requests.post(f"{server.url}/invoke", timeout=30,
                              json={"user_input": "@docsearch Moon distance?", "thread_id": "mem-1"})
         assert resp.status_code == 200
-        assert len(requests.get(f"{server.url}/threads/mem-1", timeout=30).json()["messages"]) > 8
+        messages = requests.get(f"{server.url}/threads/mem-1", timeout=30).json()["messages"]
+        assert [m["role"] for m in messages] == ["user", "assistant"] * 3
 
 
 def test_a_follow_up_question_reaches_the_model_with_the_earlier_turn(tmp_path: Path) -> None:
@@ -122,18 +123,21 @@ def test_delete_thread_removes_it(offline_server: LiveServer) -> None:
 
 
 def test_turns_on_one_thread_do_not_interleave(tmp_path: Path) -> None:
+    # THREAD_BUSY=wait: the second turn waits for the first (the default refuses it, 409).
     with fake_openai(first_delay=0.3) as (_, model_url), live_server(tmp_path, {
             "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
-            "DOCS_DIR": str(CORPUS)}) as server:
+            "DOCS_DIR": str(CORPUS), "THREAD_BUSY": "wait"}) as server:
         def ask(text: str) -> None:
-            requests.post(f"{server.url}/invoke", timeout=60,
-                          json={"user_input": text, "thread_id": "lock-1"})
+            resp = requests.post(f"{server.url}/invoke", timeout=60,
+                                 json={"user_input": text, "thread_id": "lock-1"})
+            assert resp.status_code == 200, resp.text
         workers = [threading.Thread(target=ask, args=(f"@docsearch q{i}",)) for i in range(2)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
-        messages = requests.get(f"{server.url}/threads/lock-1", timeout=30).json()["messages"]
+        messages = requests.get(f"{server.url}/threads/lock-1?include=tools",
+                                timeout=30).json()["messages"]
     roles = [m["role"] for m in messages]
     assert roles == ["user", "assistant", "tool", "assistant"] * 2
 

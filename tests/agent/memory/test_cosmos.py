@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from azure.cosmos.aio import ContainerProxy, CosmosClient
-from langgraph.checkpoint.base import empty_checkpoint
+from azure.cosmos.aio import ContainerProxy
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
@@ -18,59 +15,11 @@ from pydantic import SecretStr
 from typing_extensions import TypedDict
 
 from agent.memory.cosmos import CheckpointTooLargeError, CosmosSaver
-from agent.memory.cosmos_items import CHUNK_CHARS
+from agent.memory.cosmos_items import CHUNK_CHARS, chunk_ttl
 from agent.memory.cosmos_queries import LATEST_PAGE_SIZE
 from agent.settings import Settings
-from tests.support.cosmos_server import (
-    CosmosEndpoint,
-    create_container,
-    measure_requests_per_turn,
-    start_cosmos_server,
-)
-
-MB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def cosmos() -> Iterator[CosmosEndpoint]:
-    with start_cosmos_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-async def container(cosmos: CosmosEndpoint) -> AsyncIterator[ContainerProxy]:
-    async with CosmosClient(cosmos.url, credential=cosmos.key) as client:
-        yield await create_container(client, "tests", f"threads-{uuid.uuid4().hex[:8]}")
-
-
-def saver_for(container: ContainerProxy, *, ttl: int = 3600, max_bytes: int = 16 * MB) -> Any:
-    return CosmosSaver(container, ttl_seconds=ttl, max_bytes=max_bytes)
-
-
-def config(thread_id: str, ns: str = "", checkpoint_id: str | None = None) -> Any:
-    configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns}
-    if checkpoint_id:
-        configurable["checkpoint_id"] = checkpoint_id
-    return {"configurable": configurable}
-
-
-def checkpoint_with(values: dict[str, Any]) -> Any:
-    checkpoint = empty_checkpoint()
-    checkpoint["id"] = str(uuid6(clock_seq=-1))
-    checkpoint["channel_values"] = values
-    checkpoint["channel_versions"] = {k: 1 for k in values}
-    return checkpoint
-
-
-async def items_of(container: ContainerProxy, thread_id: str) -> list[dict[str, Any]]:
-    return [
-        item
-        async for item in container.query_items(
-            "SELECT * FROM c WHERE c.thread_id = @t",
-            parameters=[{"name": "@t", "value": thread_id}],
-            partition_key=thread_id,
-        )
-    ]
+from tests.agent.memory.conftest import MB, checkpoint_with, config, items_of, saver_for
+from tests.support.cosmos_server import CosmosEndpoint, measure_requests_per_turn
 
 
 async def test_retried_aput_is_idempotent(container: ContainerProxy) -> None:
@@ -136,7 +85,12 @@ async def test_every_item_carries_the_thread_ttl(container: ContainerProxy, ttl:
 
     items = await items_of(container, "t")
     assert {item["kind"] for item in items} == {"checkpoint", "write", "chunk"}
-    assert all(item["ttl"] == ttl for item in items)
+    # Items live 1.5 x the thread TTL (a thread is kept at least the TTL after its last turn);
+    # chunks are written first and outlive their owner, so a reader never finds one missing.
+    item_ttl = -1 if ttl == -1 else 5400
+    assert saver.item_ttl == item_ttl
+    assert all(item["ttl"] == (chunk_ttl(item_ttl) if item["kind"] == "chunk" else item_ttl)
+               for item in items)
     assert (await container.read())["defaultTtl"] == -1
 
 
@@ -231,24 +185,26 @@ async def test_alist_filters_before_and_limit(container: ContainerProxy) -> None
     assert by_list == list(reversed(ids))
 
 
-async def test_requests_per_turn_are_equal_at_turn_1_and_turn_100(
+async def test_requests_per_turn_are_the_same_at_turn_2_and_turn_100(
     cosmos: CosmosEndpoint, container: ContainerProxy
 ) -> None:
     counts = await measure_requests_per_turn(cosmos, container, measure_at=(1, 2, 100))
 
-    # One query loads the latest checkpoint with its pending writes (empty at turn 1, two rows
-    # later); the rest are upserts of the turn's three checkpoints and three writes.
-    assert counts[1] == counts[2] == counts[100] == 7
+    # Reads: the latest checkpoint, then the conversation's history (the namespace's checkpoint
+    # ids, then the message writes). Writes: the turn's three checkpoints and two batches of
+    # pending writes (`__start__`, the node). Turn 1 has no history to read.
+    assert counts[2] == counts[100] == 8
+    assert counts[1] < counts[2]
 
 
-async def test_one_checkpoint_per_turn_with_the_apps_durability(
+async def test_fewer_requests_per_turn_with_the_apps_durability(
     cosmos: CosmosEndpoint, container: ContainerProxy
 ) -> None:
-    # CHECKPOINT_DURABILITY=exit (the app's default): the latest-checkpoint query and one
-    # checkpoint upsert per turn, the same at turn 1 and turn 100.
-    counts = await measure_requests_per_turn(cosmos, container, measure_at=(1, 100),
+    # CHECKPOINT_DURABILITY=exit (the app's default): the same three reads, the turn's new
+    # messages in two batches and one checkpoint; the same at turn 2 and turn 100.
+    counts = await measure_requests_per_turn(cosmos, container, measure_at=(1, 2, 100),
                                              thread_id="exit-durability", durability="exit")
-    assert counts[1] == counts[100] == 2
+    assert counts[2] == counts[100] == 6
 
 
 async def test_latest_checkpoint_is_one_request_and_one_page(
@@ -269,7 +225,9 @@ async def test_latest_checkpoint_is_one_request_and_one_page(
     latest = await saver.aget_tuple(config("long"))
     given = await saver.aget_tuple(config("long", checkpoint_id=parent))
 
-    assert cosmos.request_count() - before == 2  # one query each, first page only
+    # The latest: one query, first page only; a given one: one query and a point read of the
+    # thread's tombstone.
+    assert cosmos.request_count() - before == 3
     assert latest and latest.config == final and latest.pending_writes == []
     assert given and given.checkpoint["channel_values"] == {"s": 29}
     assert given.pending_writes == [("task-29", "s", 29)]
@@ -297,9 +255,9 @@ async def test_latest_checkpoint_with_more_writes_than_a_page(
         ("task-1", "d", 4), ("task-1", "e", 5),
         ("task-2", "a", 1), ("task-2", "b", 2), ("task-2", "c", 3),
     ]
-    # Rows read: the orphan write, the checkpoint, its five writes and one row of the older
-    # checkpoint, two rows a page.
-    assert cosmos.request_count() - before == math.ceil((1 + 1 + 5 + 1) / LATEST_PAGE_SIZE)
+    # Rows read, newest first: the orphan write, the five writes, then the checkpoint itself;
+    # nothing of the older checkpoint.
+    assert cosmos.request_count() - before == math.ceil((1 + 5 + 1) / LATEST_PAGE_SIZE)
 
 
 def test_sync_api_points_to_the_async_one(container: ContainerProxy) -> None:

@@ -1,25 +1,21 @@
-"""The public LangGraph checkpointer conformance suite against CosmosSaver on a Cosmos server."""
+"""The public LangGraph checkpointer conformance suite against CosmosSaver on a Cosmos server:
+every base capability, and `prune`, the extended one it implements."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
-import pytest
 from azure.cosmos.aio import CosmosClient
 from langgraph.checkpoint.conformance import checkpointer_test, validate
-from langgraph.checkpoint.conformance.capabilities import BASE_CAPABILITIES
+from langgraph.checkpoint.conformance.capabilities import BASE_CAPABILITIES, Capability
 
 from agent.memory.cosmos import CosmosSaver
-from tests.support.cosmos_server import CosmosEndpoint, create_container, start_cosmos_server
+from tests.support.cosmos_server import CosmosEndpoint, create_container
+
+EXPECTED = {*BASE_CAPABILITIES, Capability.PRUNE}
 
 
-@pytest.fixture(scope="module")
-def cosmos() -> Iterator[CosmosEndpoint]:
-    with start_cosmos_server() as endpoint:
-        yield endpoint
-
-
-async def test_every_base_capability_passes(cosmos: CosmosEndpoint) -> None:
+async def test_every_base_capability_and_prune_pass(cosmos: CosmosEndpoint) -> None:
     async with CosmosClient(cosmos.url, credential=cosmos.key) as client:
         container = await create_container(client, "conformance", "threads")
 
@@ -31,6 +27,6 @@ async def test_every_base_capability_passes(cosmos: CosmosEndpoint) -> None:
 
     failures = {name: r.failures for name, r in report.results.items() if r.failures}
     assert report.passed_all_base(), failures
-    for capability in BASE_CAPABILITIES:
+    for capability in EXPECTED:
         result = report.results[capability.value]
-        assert result.passed and result.tests_passed > 0 and result.tests_failed == 0
+        assert result.passed and result.tests_passed > 0 and result.tests_failed == 0, failures

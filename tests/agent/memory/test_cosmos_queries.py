@@ -1,11 +1,11 @@
-"""Reading the latest-checkpoint query's rows (pure logic over an async row stream)."""
+"""Reading the latest-checkpoint query's rows, and building list queries (pure logic)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agent.memory.cosmos_queries import first_checkpoint_group, list_query
+from agent.memory.cosmos_queries import latest_group, list_query
 
 
 class Rows:
@@ -29,34 +29,45 @@ def write(checkpoint_id: str, task: str) -> dict[str, Any]:
     return {"kind": "write", "checkpoint_id": checkpoint_id, "task_id": task}
 
 
-async def test_stops_at_the_first_row_of_an_older_checkpoint() -> None:
-    rows = Rows([write("3", "a"), cp("3"), write("3", "b"), write("2", "x"), cp("2"), cp("1")])
+TOMBSTONE = {"kind": "tombstone", "checkpoint_id": "5"}
 
-    checkpoint, writes = await first_checkpoint_group(rows)
+
+async def test_stops_at_the_first_checkpoint_row() -> None:
+    # Sorted by `sk`, newest first: a checkpoint's writes sit right above it.
+    rows = Rows([write("3", "a"), write("3", "b"), cp("3"), write("2", "x"), cp("2")])
+
+    checkpoint, writes = await latest_group(rows)
 
     assert checkpoint == cp("3")
     assert writes == [write("3", "a"), write("3", "b")]
-    assert rows.taken == 4
+    assert rows.taken == 3  # nothing of the older checkpoint is read
 
 
 async def test_skips_writes_of_a_checkpoint_never_saved() -> None:
     rows = Rows([write("9", "lost"), cp("3"), write("2", "x")])
 
-    assert await first_checkpoint_group(rows) == (cp("3"), [])
+    assert await latest_group(rows) == (cp("3"), [])
+
+
+async def test_a_tombstone_hides_everything_older() -> None:
+    assert await latest_group(Rows([TOMBSTONE, cp("3")])) == (None, [])
+    assert await latest_group(Rows([cp("7"), TOMBSTONE, cp("3")])) == (cp("7"), [])
 
 
 async def test_empty_or_writes_only_means_no_checkpoint() -> None:
-    assert await first_checkpoint_group(Rows([])) == (None, [])
-    assert await first_checkpoint_group(Rows([write("1", "a")])) == (None, [])
+    assert await latest_group(Rows([])) == (None, [])
+    assert await latest_group(Rows([write("1", "a")])) == (None, [])
 
 
 def test_list_query_applies_scalar_filters_server_side_only() -> None:
     query, params, all_server_side = list_query(
-        {"thread_id": "t", "checkpoint_ns": ""}, {"source": "loop"}, "5", 2
+        {"thread_id": "t", "checkpoint_ns": ""}, {"source": "loop", "k": None}, "5", 2, "1"
     )
     assert all_server_side and query.startswith("SELECT TOP 2 ")
     assert 'c.metadata["source"] = @f0' in query and "c.checkpoint_id < @before" in query
-    assert params == {"thread_id": "t", "ns": "", "before": "5", "f0": "loop"}
+    assert '(NOT IS_DEFINED(c.metadata["k"]) OR IS_NULL(c.metadata["k"]))' in query
+    assert "c.checkpoint_id > @deleted" in query
+    assert params == {"thread_id": "t", "ns": "", "before": "5", "f0": "loop", "deleted": "1"}
 
     query, _, all_server_side = list_query(None, {"tags": ["x"]}, None, 2)
     assert not all_server_side and "TOP" not in query

@@ -1,0 +1,162 @@
+"""The local thread store: `langgraph-checkpoint-sqlite`'s saver, plus what the app needs of it.
+
+`ThreadSqliteSaver` subclasses `AsyncSqliteSaver` (its tables, reads and writes unchanged) and
+adds: turn leases in a `thread_leases` table of the same database file (`SqliteLeases`), so two
+processes on one `DATA_DIR` take turns exactly as two app instances on one Cosmos container do;
+LangGraph's `aprune` (keep-latest, `DeltaChannel`-aware, `agent.memory.pruning`), run after each
+self-contained checkpoint when `keep_latest` is on; and a busy timeout long enough for two
+processes writing the one file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from agent.memory.leases import Lease
+from agent.memory.pruning import CheckpointRow, is_base, superseded
+
+# How long a statement waits for another process's write to the file to finish.
+_BUSY_TIMEOUT_MS = 30_000
+
+
+class ThreadSqliteSaver(AsyncSqliteSaver):
+    """`AsyncSqliteSaver` with turn leases and keep-latest pruning."""
+
+    def __init__(self, conn: aiosqlite.Connection, *, serde: SerializerProtocol | None = None,
+                 keep_latest: bool = False) -> None:
+        super().__init__(conn, serde=serde)
+        self.keep_latest = keep_latest
+        self.leases = SqliteLeases(self)
+        self._leases_ready = False
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: Path, *, keep_latest: bool = True
+                   ) -> AsyncIterator[ThreadSqliteSaver]:
+        """A saver on the database file at `path` (created if missing), set up."""
+        async with aiosqlite.connect(str(path)) as conn:
+            await conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            saver = cls(conn, keep_latest=keep_latest)
+            await saver.setup()
+            yield saver
+
+    async def setup(self) -> None:
+        """The saver's tables, and the lease table."""
+        if self._leases_ready:
+            return
+        await super().setup()
+        async with self.lock:
+            if self._leases_ready:
+                return
+            await self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS thread_leases (thread_id TEXT PRIMARY KEY, "
+                "owner TEXT NOT NULL, expires_at REAL NOT NULL)")
+            await self.conn.commit()
+            self._leases_ready = True
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Save the checkpoint; with `keep_latest`, a self-contained one prunes the checkpoints
+        it supersedes."""
+        saved = await super().aput(config, checkpoint, metadata, new_versions)
+        if self.keep_latest and is_base(metadata):
+            configurable = saved["configurable"]
+            await self._prune(str(configurable["thread_id"]), configurable["checkpoint_ns"])
+        return saved
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """LangGraph's prune: `keep_latest` keeps each namespace's latest checkpoint (and the
+        ancestors its delta channels are read from); `delete` deletes the threads."""
+        if strategy not in ("keep_latest", "delete"):
+            raise ValueError(f"unknown prune strategy {strategy!r}: keep_latest or delete")
+        for thread_id in thread_ids:
+            if strategy == "delete":
+                await self.adelete_thread(thread_id)
+            else:
+                await self._prune(str(thread_id))
+
+    async def _prune(self, thread_id: str, only_ns: str | None = None) -> None:
+        await self.setup()
+        async with self.lock:
+            cursor = await self.conn.execute(
+                "SELECT checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata "
+                "FROM checkpoints WHERE thread_id = ?", (thread_id,))
+            rows = [CheckpointRow(ns, cid, parent, is_base(_metadata(meta)))
+                    for ns, cid, parent, meta in await cursor.fetchall()
+                    if only_ns is None or ns == only_ns]
+            drop = superseded(rows)
+            for ns, ids in drop.items():
+                marks = ",".join("?" * len(ids))
+                for table in ("writes", "checkpoints"):
+                    await self.conn.execute(
+                        f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = ? "
+                        f"AND checkpoint_id IN ({marks})", (thread_id, ns, *ids))
+            await self.conn.commit()
+
+
+def _metadata(blob: bytes | str | None) -> dict[str, Any]:
+    if not blob:
+        return {}
+    value = json.loads(blob)
+    return value if isinstance(value, dict) else {}
+
+
+class SqliteLeases:
+    """`LeaseStore` in the saver's database file (wall-clock expiry: one machine's clock)."""
+
+    def __init__(self, saver: ThreadSqliteSaver) -> None:
+        self.saver = saver
+
+    async def acquire(self, thread_id: str, owner: str, seconds: float) -> Lease | float:
+        saver = self.saver
+        await saver.setup()
+        now = time.time()
+        async with saver.lock:
+            cursor = await saver.conn.execute(
+                "INSERT INTO thread_leases (thread_id, owner, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (thread_id) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at WHERE thread_leases.expires_at <= ?",
+                (thread_id, owner, now + seconds, now))
+            taken = cursor.rowcount == 1
+            left = 0.0
+            if not taken:
+                cursor = await saver.conn.execute(
+                    "SELECT expires_at FROM thread_leases WHERE thread_id = ?", (thread_id,))
+                row = await cursor.fetchone()
+                left = float(row[0]) - now if row else 0.0
+            await saver.conn.commit()
+        return Lease(thread_id, owner) if taken else max(left, 0.0)
+
+    async def renew(self, lease: Lease, seconds: float) -> bool:
+        saver = self.saver
+        async with saver.lock:
+            cursor = await saver.conn.execute(
+                "UPDATE thread_leases SET expires_at = ? WHERE thread_id = ? AND owner = ?",
+                (time.time() + seconds, lease.thread_id, lease.owner))
+            kept = cursor.rowcount == 1
+            await saver.conn.commit()
+        return kept
+
+    async def release(self, lease: Lease) -> None:
+        saver = self.saver
+        async with saver.lock:
+            await saver.conn.execute(
+                "DELETE FROM thread_leases WHERE thread_id = ? AND owner = ?",
+                (lease.thread_id, lease.owner))
+            await saver.conn.commit()
