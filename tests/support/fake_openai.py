@@ -67,6 +67,7 @@ class Turn:
     headers: dict[str, str] = field(default_factory=dict)  # headers of a failure
     finish_reason: str | None = None  # e.g. "content_filter" to cut the answer that way
     reasoning_tokens: int = 0  # reported in the usage chunk (and counted in completion_tokens)
+    hold: threading.Event | None = None  # the reply starts only once the test sets it
 
 
 def azure_error(http_status: int, code: str, message: str, *,
@@ -404,6 +405,8 @@ class FakeOpenAI:
             return f"data: {json.dumps(payload)}\n\n"
 
         try:
+            if turn.hold is not None:
+                await asyncio.to_thread(turn.hold.wait, 60)
             if turn.first_delay:
                 await asyncio.sleep(turn.first_delay)
             if azure:
