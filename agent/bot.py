@@ -23,17 +23,27 @@ from langchain_core.messages import (
 
 from agent.events import Answer, BotEvent, ThreadMessage, Token, ToolCall, ToolEvent
 from agent.memory.leases import Claim, LocalLeases, TurnGate
-from agent.settings import Settings
+from agent.observe import Turn
+from agent.ownership import OWNER_KEY, ThreadNotFound, may_use
+from agent.settings import Settings, get_platform_settings
 from agent.specialists import Specialist
 
 if TYPE_CHECKING:
+    from langchain_core.callbacks import BaseCallbackHandler
     from langchain_core.language_models import BaseChatModel
 
+    from agent.telemetry.tracer import TurnTracer
 
-def _config(thread_id: str, run_id: str | None = None) -> dict[str, Any]:
+
+def _config(thread_id: str, run_id: str | None = None, owner: str | None = None,
+            callbacks: list[BaseCallbackHandler] | None = None) -> dict[str, Any]:
     config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
     if run_id:
         config["run_id"] = run_id
+    if owner is not None:  # LangGraph copies it into the metadata of the turn's checkpoint
+        config["metadata"] = {OWNER_KEY: owner}
+    if callbacks:
+        config["callbacks"] = callbacks
     return config
 
 
@@ -41,10 +51,11 @@ class Bot:
     """The agent, ready to serve turns on conversation threads."""
 
     def __init__(self, settings: Settings, graph: Any, specialists: set[str],
-                 stack: AsyncExitStack) -> None:
+                 stack: AsyncExitStack, tracer: TurnTracer | None = None) -> None:
         self.settings = settings
         self.graph = graph
         self.specialists = specialists
+        self.tracer = tracer  # spans of each turn, when telemetry is on
         self._stack = stack
         # One turn at a time per thread, across processes: a lease in the thread store.
         leases = getattr(graph.checkpointer, "leases", None) or LocalLeases()
@@ -56,26 +67,45 @@ class Bot:
         """The thread's lease for one turn (or a delete); `ThreadBusy` if another holds it."""
         return await self.gate.claim(thread_id)
 
-    async def answer(self, question: str, thread_id: str, run_id: str) -> Answer:
-        """Run one turn to completion (`ThreadBusy` if the thread is busy)."""
-        async with await self.claim(thread_id):
+    async def check_owner(self, thread_id: str, owner: str | None) -> None:
+        """Raise `ThreadNotFound` if the thread exists and `owner` may not use it (a thread that
+        does not exist yet is anyone's to create; owner None: no check). Called with the thread's
+        lease held, so two first turns of different users can't both pass."""
+        if owner is None:
+            return
+        saved = await self.graph.checkpointer.aget_tuple(_config(thread_id))
+        if saved is not None and not may_use(saved.metadata, owner):
+            raise ThreadNotFound(thread_id)
+
+    async def answer(self, question: str, thread_id: str, run_id: str,
+                     owner: str | None = None) -> Answer:
+        """Run one turn to completion (for `owner`, on a thread of theirs or a new one;
+        `ThreadBusy` if the thread is busy)."""
+        turn = Turn(thread_id, run_id, self.tracer)
+        async with turn, await self.claim(thread_id):
+            await self.check_owner(thread_id, owner)
             state = await self.graph.ainvoke(
-                {"messages": [HumanMessage(question)]}, _config(thread_id, run_id),
+                {"messages": [HumanMessage(question)]},
+                _config(thread_id, run_id, owner, turn.callbacks),
                 durability=self.settings.checkpoint_durability,
             )
-        last = state["messages"][-1]
-        return Answer(text=last.text, agent=getattr(last, "name", None) or "")
+            last = state["messages"][-1]
+            turn.agent = getattr(last, "name", None) or ""
+        return Answer(text=last.text, agent=turn.agent, usage=turn.usage)
 
     async def events(self, question: str, thread_id: str, run_id: str,
-                     claim: Claim | None = None) -> AsyncIterator[BotEvent]:
+                     claim: Claim | None = None, owner: str | None = None
+                     ) -> AsyncIterator[BotEvent]:
         """Run one turn, yielding answer tokens and tool events, then the `Answer`. `claim`:
         the thread's lease, taken beforehand (else taken here, or `ThreadBusy`)."""
         final: AIMessage | None = None
         emitted: list[str] = []
-        async with claim or await self.claim(thread_id):
+        turn = Turn(thread_id, run_id, self.tracer)
+        async with turn, claim or await self.claim(thread_id):
+            await self.check_owner(thread_id, owner)
             async for mode, payload in self.graph.astream(
                 {"messages": [HumanMessage(question)]},
-                _config(thread_id, run_id),
+                _config(thread_id, run_id, owner, turn.callbacks),
                 stream_mode=["messages", "custom", "updates"],
                 durability=self.settings.checkpoint_durability,
             ):
@@ -91,29 +121,33 @@ class Bot:
                     yield ToolEvent(**payload)
                 elif mode == "updates":
                     final = _final_message(payload) or final
+            turn.agent = (final.name or "") if final is not None else ""
         # `end` carries exactly what was streamed (with a real model that includes any text it
         # wrote beside a tool call); a node that didn't stream (unavailable) is sent whole.
         text = "".join(emitted)
         if not emitted and final is not None and final.text:
             text = final.text
             yield Token(text)
-        yield Answer(text=text, agent=(final.name or "") if final is not None else "")
+        yield Answer(text=text, agent=turn.agent, usage=turn.usage)
 
-    async def thread_messages(self, thread_id: str, include_tools: bool = False
-                              ) -> list[ThreadMessage] | None:
-        """The conversation of a thread, or None if there is no such thread: the user's
-        questions and the final answers (with the specialist that gave each). With
+    async def thread_messages(self, thread_id: str, include_tools: bool = False,
+                              owner: str | None = None) -> list[ThreadMessage] | None:
+        """The conversation of a thread, or None if there is no such thread (of `owner`): the
+        user's questions and the final answers (with the specialist that gave each). With
         `include_tools`, also the tool-calling assistant messages and the tools' results."""
         state = await self.graph.aget_state(_config(thread_id))
+        if not may_use(state.metadata, owner):
+            return None
         messages: list[BaseMessage] = state.values.get("messages", []) if state.values else []
         if not messages:
             return None
         return _conversation(messages, include_tools)
 
-    async def delete_thread(self, thread_id: str) -> None:
+    async def delete_thread(self, thread_id: str, owner: str | None = None) -> None:
         """Delete every checkpoint and pending write of a thread (`ThreadBusy` while a turn
-        runs on it)."""
+        runs on it, `ThreadNotFound` if it is another user's)."""
         async with await self.claim(thread_id):
+            await self.check_owner(thread_id, owner)
             await self.graph.checkpointer.adelete_thread(thread_id)
 
     async def aclose(self) -> None:
@@ -180,9 +214,10 @@ _IMPORTED_ON_FIRST_RUN = (
 
 def _model_and_specialists(
     settings: Settings, model_closers: list[Callable[[], Awaitable[None]]]
-) -> tuple[BaseChatModel, dict[str, Specialist]]:
+) -> tuple[BaseChatModel, dict[str, Specialist], TurnTracer | None]:
     """The imports and CPU-bound parts of building the bot (run in a worker thread)."""
     from agent.models.factory import build_chat_model
+    from agent.telemetry import start as start_telemetry
     from agent.tools.registry import build_specialists
 
     # Imported here, off the event loop, for the steps that run on it.
@@ -190,7 +225,8 @@ def _model_and_specialists(
     for module in ("agent.graph", "agent.memory", store, *_IMPORTED_ON_FIRST_RUN):
         importlib.import_module(module)
     specialists = build_specialists(settings)
-    return build_chat_model(settings, model_closers), specialists
+    tracer = start_telemetry(settings, get_platform_settings())  # None: telemetry off
+    return build_chat_model(settings, model_closers), specialists, tracer
 
 
 async def build_bot(settings: Settings) -> Bot:
@@ -203,8 +239,8 @@ async def build_bot(settings: Settings) -> Bot:
     stack = AsyncExitStack()
     try:
         model_closers: list[Callable[[], Awaitable[None]]] = []
-        model, specialists = await asyncio.to_thread(_model_and_specialists, settings,
-                                                     model_closers)
+        model, specialists, tracer = await asyncio.to_thread(_model_and_specialists, settings,
+                                                             model_closers)
         from agent.graph import build_graph  # already imported, off the loop
         from agent.memory import open_checkpointer
 
@@ -217,4 +253,4 @@ async def build_bot(settings: Settings) -> Bot:
         await stack.aclose()
         raise
     enabled = {name for name, s in specialists.items() if s.enabled}
-    return Bot(settings, graph, enabled, stack)
+    return Bot(settings, graph, enabled, stack, tracer)

@@ -27,11 +27,22 @@ class ToolEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Tokens the turn's model calls used, as the model service reported them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0  # reasoning tokens included
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
-    """The turn's final answer and the specialist that gave it."""
+    """The turn's final answer, the specialist that gave it, and the tokens it used."""
 
     text: str
     agent: str
+    usage: TokenUsage = TokenUsage()
 
 
 BotEvent = Token | ToolEvent | Answer

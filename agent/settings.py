@@ -111,6 +111,14 @@ class Settings(BaseSettings):
     request_deadline_seconds: float = Field(default=200.0, gt=0)
     tool_preview_chars: int = Field(default=500, ge=50)
 
+    # --- Who may read a thread, and what telemetry records --------------------------------
+    # easyauth: the caller is the user App Service Authentication signed in (the
+    # X-MS-CLIENT-PRINCIPAL header it sets); each thread belongs to the user who created it.
+    # Only with Easy Auth on in front of the app: elsewhere anyone could send that header.
+    auth_mode: Literal["none", "easyauth"] = "none"
+    # Prompts, answers and tool inputs/outputs in spans (off: counts, names and timings only).
+    telemetry_capture_content: bool = False
+
     # --- Local dev server (not used in Azure) -------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=7071, ge=1, le=65535)
@@ -143,3 +151,24 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment once."""
     return Settings()
+
+
+class PlatformSettings(BaseSettings):
+    """Settings of the platform (the Functions host reads them too) that the telemetry reads.
+
+    Not part of `Settings`: Bicep sets them for the host, and they keep their platform names.
+    """
+
+    model_config = SettingsConfigDict(env_file=None, case_sensitive=False, extra="ignore",
+                                      frozen=True, env_ignore_empty=True)
+
+    # Where spans go (Application Insights); unset: no telemetry, nothing imported for it.
+    applicationinsights_connection_string: str = ""
+    # `ClientId=<managed identity client id>;Authorization=AAD`: ingest with an Entra token.
+    applicationinsights_authentication_string: str = ""
+
+
+@lru_cache(maxsize=1)
+def get_platform_settings() -> PlatformSettings:
+    """The platform's telemetry settings, read from the environment once."""
+    return PlatformSettings()

@@ -12,6 +12,7 @@ Model failures are classified by `agent.models.failures` and mapped here, the sa
 | credentials refused (401/403), no Entra token   | 502 naming the setting or role |
 | no such deployment (404)                        | 502 naming AZURE_OPENAI_CHAT_DEPLOYMENT |
 | any other refusal of the request                | 502    |
+| the thread is another user's (AUTH_MODE=easyauth) | 404  |
 
 Anything else is a 500 that names only the error's class. Details and stack traces go to the
 server log, never to the client.
@@ -23,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 
 from agent.models.failures import FailureKind, classify
+from agent.ownership import ThreadNotFound
 from agent.settings import get_settings
 
 STATUS: dict[FailureKind, int] = {
@@ -53,6 +55,8 @@ class Failure:
 
 def describe_failure(exc: BaseException) -> Failure:
     """The status, message and headers for a failed run; reveals no internals."""
+    if isinstance(exc, ThreadNotFound):  # another user's thread (AUTH_MODE=easyauth)
+        return Failure(404, str(exc))
     model_failure = classify(exc, get_settings())
     if model_failure is not None:
         headers = {}

@@ -16,10 +16,12 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from agent.events import BotEvent
+from agent.events import BotEvent, TokenUsage
 from agent.memory.leases import ThreadBusy  # light: no store SDK is imported
+from agent.ownership import ThreadNotFound
 from agent.runtime import get_bot
 from agent.settings import Settings, get_settings
+from api.auth import caller
 from api.errors import BadRequest, M, check_path_utf8, parse_body
 from api.failures import Failure, describe_failure
 from api.models import (
@@ -33,6 +35,7 @@ from api.models import (
     ThreadMessageOut,
     ThreadOut,
     ToolCallOut,
+    Usage,
     check_thread_id,
 )
 from api.sse import MEDIA_TYPE, SSE_HEADERS
@@ -77,44 +80,73 @@ def _busy(exc: ThreadBusy) -> JSONResponse:
                         headers={"Retry-After": str(exc.retry_after)})
 
 
-async def _turn(request: Request) -> tuple[str, str, str]:
-    """The question, its thread id (a new one if empty) and a new run id; or `BadRequest`."""
+def _usage(usage: TokenUsage) -> Usage:
+    return Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                 reasoning_tokens=usage.reasoning_tokens, total_tokens=usage.total_tokens)
+
+
+def _not_found(thread_id: str) -> JSONResponse:
+    return _error(404, f"No thread with thread_id {thread_id!r}.")
+
+
+async def _turn(request: Request) -> tuple[str, str, str, str | None, bool]:
+    """The question, its thread id (a new one if empty), a new run id, the caller (None
+    without AUTH_MODE=easyauth) and whether the thread id was given; or `BadRequest` (401
+    before anything else)."""
+    owner = caller(request)
     body = await _parse(request, InvokeRequest)
-    return body.user_input, body.thread_id or str(uuid.uuid4()), str(uuid.uuid4())
+    thread_id = body.thread_id or str(uuid.uuid4())
+    return body.user_input, thread_id, str(uuid.uuid4()), owner, bool(body.thread_id)
 
 
 async def invoke(request: Request) -> Response:
     """POST /invoke: answer one question, within REQUEST_DEADLINE_SECONDS."""
     try:
-        question, thread_id, run_id = await _turn(request)
+        question, thread_id, run_id, owner, _ = await _turn(request)
     except BadRequest as exc:
         return exc.response()
     settings = get_settings()
     deadline = asyncio.timeout(settings.request_deadline_seconds)
     try:
         async with deadline:
-            answer = await (await get_bot()).answer(question, thread_id, run_id)
+            answer = await (await get_bot()).answer(question, thread_id, run_id, owner)
     except ThreadBusy as exc:
         return _busy(exc)
     except Exception as exc:
         if isinstance(exc, TimeoutError) and deadline.expired():
             log.warning("run %s cut at the request deadline", run_id)
             return _error(504, _deadline_message(settings))
-        log.exception("run %s failed", run_id)
+        if not isinstance(exc, ThreadNotFound):
+            log.exception("run %s failed", run_id)
         return _failure(describe_failure(exc))
     out = InvokeResponse(final_answer=answer.text, thread_id=thread_id, run_id=run_id,
-                         agent=answer.agent)
+                         agent=answer.agent, usage=_usage(answer.usage))
     return JSONResponse(out.model_dump())
+
+
+async def _refuse_foreign_thread(thread_id: str, owner: str | None) -> Response | None:
+    """404 (or the failure) before a response starts if the thread is another user's."""
+    if owner is None:
+        return None
+    try:
+        await (await get_bot()).check_owner(thread_id, owner)
+    except Exception as exc:
+        if not isinstance(exc, ThreadNotFound):
+            log.exception("checking the owner of thread %s failed", thread_id)
+        return _failure(describe_failure(exc))
+    return None
 
 
 async def stream(request: Request) -> Response:
     """POST /stream: answer one question as Server-Sent Events."""
     try:
-        question, thread_id, run_id = await _turn(request)
+        question, thread_id, run_id, owner, given = await _turn(request)
     except BadRequest as exc:
         return exc.response()
-    # The thread's lease is taken before the stream starts, so a busy thread gets a plain 409.
-    # A bot that fails to build is reported as the run's `error` event, like any failure.
+    # The thread's lease is taken before the stream starts, so a busy thread gets a plain 409,
+    # and a signed-in user's turn on another user's thread a plain 404 (checked under the
+    # lease). A bot that fails to build is reported as the run's `error` event, like any
+    # failure.
     claim: Claim | None = None
     try:
         bot: Bot | None = await get_bot()
@@ -129,11 +161,15 @@ async def stream(request: Request) -> Response:
         except Exception as exc:
             log.exception("taking the lease of thread %s failed", thread_id)
             return _failure(describe_failure(exc))
+        refused = await _refuse_foreign_thread(thread_id, owner) if given else None
+        if refused is not None:
+            await claim.abandon()
+            return refused
 
     async def events() -> AsyncIterator[BotEvent]:
         if bot is None:
             raise failure or RuntimeError("no bot")
-        async for event in bot.events(question, thread_id, run_id, claim):
+        async for event in bot.events(question, thread_id, run_id, claim, owner):
             yield event
 
     return StreamingResponse(
@@ -145,7 +181,8 @@ async def stream(request: Request) -> Response:
     )
 
 
-async def _batch_item(question: str, thread_id: str, seconds_left: float) -> BatchItem:
+async def _batch_item(question: str, thread_id: str, seconds_left: float,
+                      owner: str | None = None) -> BatchItem:
     """One batch question, given the seconds left before the request's deadline."""
     run_id = str(uuid.uuid4())
     if seconds_left <= 0:
@@ -153,7 +190,7 @@ async def _batch_item(question: str, thread_id: str, seconds_left: float) -> Bat
     deadline = asyncio.timeout(seconds_left)
     try:
         async with deadline:
-            answer = await (await get_bot()).answer(question, thread_id, run_id)
+            answer = await (await get_bot()).answer(question, thread_id, run_id, owner)
     except ThreadBusy as exc:
         return BatchItem(status="error", answer=f"Failed: {exc}", thread_id=thread_id,
                          run_id=run_id, error=str(exc), status_code=409,
@@ -162,12 +199,14 @@ async def _batch_item(question: str, thread_id: str, seconds_left: float) -> Bat
         if isinstance(exc, TimeoutError) and deadline.expired():
             log.warning("batch run %s cut at the request deadline", run_id)
             return _timed_out(thread_id, run_id)
-        log.exception("batch run %s failed", run_id)
+        if not isinstance(exc, ThreadNotFound):
+            log.exception("batch run %s failed", run_id)
         failure = describe_failure(exc)
         return BatchItem(status="error", answer=f"Failed: {failure.message}",
                          thread_id=thread_id, run_id=run_id, error=failure.message,
                          status_code=failure.status, retry_after=failure.retry_after)
-    return BatchItem(status="ok", answer=answer.text, thread_id=thread_id, run_id=run_id)
+    return BatchItem(status="ok", answer=answer.text, thread_id=thread_id, run_id=run_id,
+                     usage=_usage(answer.usage))
 
 
 def _timed_out(thread_id: str, run_id: str) -> BatchItem:
@@ -183,6 +222,7 @@ async def batch(request: Request) -> Response:
     are cancelled and marked `timeout`; the finished ones are returned as usual.
     """
     try:
+        owner = caller(request)
         body = await _parse(request, BatchRequest)
     except BadRequest as exc:
         return exc.response()
@@ -190,14 +230,18 @@ async def batch(request: Request) -> Response:
     loop = asyncio.get_running_loop()
     ends_at = loop.time() + settings.request_deadline_seconds
     if body.thread_id:
-        items = [await _batch_item(q, body.thread_id, ends_at - loop.time())
+        refused = await _refuse_foreign_thread(body.thread_id, owner)
+        if refused is not None:
+            return refused
+        items = [await _batch_item(q, body.thread_id, ends_at - loop.time(), owner)
                  for q in body.questions]
     else:
         gate = asyncio.Semaphore(settings.batch_concurrency)
 
         async def bounded(question: str) -> BatchItem:
             async with gate:
-                return await _batch_item(question, str(uuid.uuid4()), ends_at - loop.time())
+                return await _batch_item(question, str(uuid.uuid4()), ends_at - loop.time(),
+                                         owner)
 
         items = list(await asyncio.gather(*(bounded(q) for q in body.questions)))
     out = BatchResponse(answers=[i.answer for i in items], results=items,
@@ -224,19 +268,21 @@ def _include_tools(request: Request) -> bool:
 
 
 async def get_thread(request: Request) -> Response:
-    """GET /threads/{thread_id}[?include=tools]: the conversation, or 404."""
+    """GET /threads/{thread_id}[?include=tools]: the conversation, or 404 (also another
+    user's)."""
     try:
+        owner = caller(request)
         thread_id = _thread_id(request)
         include_tools = _include_tools(request)
     except BadRequest as exc:
         return exc.response()
     try:
-        messages = await (await get_bot()).thread_messages(thread_id, include_tools)
+        messages = await (await get_bot()).thread_messages(thread_id, include_tools, owner)
     except Exception as exc:
         log.exception("reading thread %s failed", thread_id)
         return _failure(describe_failure(exc))
     if messages is None:
-        return _error(404, f"No thread with thread_id {thread_id!r}.")
+        return _not_found(thread_id)
     out = ThreadOut(thread_id=thread_id, messages=[
         ThreadMessageOut(role=m.role, content=m.content, agent=m.agent,
                          tool_calls=None if m.tool_calls is None else [
@@ -249,15 +295,18 @@ async def get_thread(request: Request) -> Response:
 
 async def delete_thread(request: Request) -> Response:
     """DELETE /threads/{thread_id}: delete the thread (204, also when it did not exist; 409
-    while a turn runs on it)."""
+    while a turn runs on it; 404 when it is another user's)."""
     try:
+        owner = caller(request)
         thread_id = _thread_id(request)
     except BadRequest as exc:
         return exc.response()
     try:
-        await (await get_bot()).delete_thread(thread_id)
+        await (await get_bot()).delete_thread(thread_id, owner)
     except ThreadBusy as exc:
         return _busy(exc)
+    except ThreadNotFound:
+        return _not_found(thread_id)
     except Exception as exc:
         log.exception("deleting thread %s failed", thread_id)
         return _failure(describe_failure(exc))

@@ -89,6 +89,16 @@ class InvokeRequest(BaseModel):
     _check = field_validator("user_input")(check_question)
 
 
+class Usage(BaseModel):
+    """Tokens the turn's model calls used (routing included), as the model service reported
+    them; zeros when it reports none (the offline model)."""
+
+    input_tokens: int = 0
+    output_tokens: int = Field(default=0, description="Reasoning tokens included.")
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+
+
 class InvokeResponse(BaseModel):
     """The answer to one question."""
 
@@ -96,6 +106,7 @@ class InvokeResponse(BaseModel):
     thread_id: str
     run_id: str
     agent: str = Field(default="", description="The specialist that answered.")
+    usage: Usage = Field(default_factory=Usage)
 
 
 class BatchRequest(BaseModel):
@@ -139,6 +150,8 @@ class BatchItem(BaseModel):
                                     "HTTP status /invoke would have answered with.")
     retry_after: int | None = Field(default=None, description="For a rate-limited question, "
                                     "the seconds after which a retry may succeed.")
+    usage: Usage | None = Field(default=None, description="For an answered question, the "
+                                "tokens it used.")
 
 
 class BatchResponse(BaseModel):

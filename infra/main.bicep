@@ -153,6 +153,16 @@ param searchSku string = 'basic'
 @description('Comma-separated index names the docsearch tool queries (you create and fill them; see docs/deploy.md).')
 param searchIndexes string = ''
 
+// --- Sign-in (optional) -----------------------------------------------------------------------
+@description('Require a Microsoft Entra ID user on the API (App Service Authentication, "Easy Auth") and give each user their own threads (AUTH_MODE=easyauth). Needs authClientId: the app registration of docs/deploy.md, "Sign-in".')
+param authEnabled bool = false
+
+@description('Application (client) id of the Entra ID app registration users sign in to. Required when authEnabled.')
+param authClientId string = ''
+
+@description('Tenant of the app registration. Empty: the tenant of this subscription.')
+param authTenantId string = ''
+
 // --- Names ------------------------------------------------------------------------------------
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -175,6 +185,11 @@ var threadTtlSetting = threadsExpire ? threadTtlSeconds : -1
 // The search service calls the embedding deployment itself (integrated vectorizer) with its own
 // identity, so it needs the OpenAI role too; without an embedding deployment it never does.
 var searchCallsOpenAi = searchEnabled && !empty(openAiEmbeddingDeploymentName)
+var authTenant = empty(authTenantId) ? tenant().tenantId : authTenantId
+// Easy Auth without an app registration would lock every caller out: stop with what to set.
+var authClient = authEnabled && empty(authClientId)
+  ? fail('AUTH_ENABLED is true but AUTH_CLIENT_ID is empty: set it to the application (client) id of the app registration (docs/deploy.md, "Sign-in").')
+  : authClientId
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -362,6 +377,8 @@ module appSettings 'app/appsettings.bicep' = {
     threadTtlSeconds: threadTtlSetting
     searchEndpoint: searchEnabled ? search.outputs.endpoint : ''
     searchIndexes: searchEnabled ? searchIndexes : ''
+    authEnabled: authEnabled
+    authTenantId: authTenant
   }
 }
 
@@ -406,6 +423,17 @@ module api 'app/api.bicep' = {
   ]
 }
 
+// Easy Auth in front of the app (after the app and its settings exist).
+module auth 'app/auth.bicep' = if (authEnabled) {
+  name: 'auth'
+  scope: rg
+  params: {
+    siteName: api.outputs.name
+    clientId: authClient
+    tenantId: authTenant
+  }
+}
+
 // --- Outputs: azd writes these into .azure/<env>/.env; `azd env get-values` prints them. -----------
 // Names that match app settings are exactly the names agent/settings.py reads, so the same
 // values configure a local run against the deployed resources (see docs/deploy.md).
@@ -417,6 +445,8 @@ output SERVICE_API_URI string = api.outputs.uri
 output AZURE_FUNCTION_APP_NAME string = api.outputs.name
 output AZURE_FUNCTION_APP_URL string = api.outputs.uri
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+// The subject of the app registration's federated identity credential (docs/deploy.md, "Sign-in").
+output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = appInsights.outputs.name
 output MODEL_PROVIDER string = 'azure'

@@ -45,6 +45,12 @@ param threadTtlSeconds int
 param searchEndpoint string = ''
 param searchIndexes string = ''
 
+@description('Easy Auth in front of the app (app/auth.bicep): the app identifies each user.')
+param authEnabled bool = false
+
+@description('Tenant whose users may sign in (with authEnabled).')
+param authTenantId string = ''
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -103,5 +109,17 @@ var searchConfig = empty(searchEndpoint)
       AZURE_SEARCH_INDEXES: searchIndexes
     }
 
+// With Easy Auth: the app gives each signed-in user their own threads, and Easy Auth signs
+// users in with the managed identity as the app registration's credential (no client secret).
+var authConfig = authEnabled
+  ? {
+      AUTH_MODE: 'easyauth'
+      OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID: identityClientId
+      WEBSITE_AUTH_AAD_ALLOWED_TENANTS: authTenantId
+    }
+  : {
+      AUTH_MODE: 'none'
+    }
+
 @description('All application settings of the function app.')
-output values object = union(platformConfig, appConfig, modelConfig, embeddingConfig, searchConfig)
+output values object = union(platformConfig, appConfig, modelConfig, embeddingConfig, searchConfig, authConfig)

@@ -23,8 +23,12 @@ PLATFORM_SETTINGS = {
     "AzureWebJobsStorage__blobServiceUri": "host storage (blobs only) by identity, no secret",
     "AzureWebJobsStorage__credential": "selects the managed identity for host storage",
     "AzureWebJobsStorage__clientId": "which (user-assigned) identity the host uses for storage",
+    # The two APPLICATIONINSIGHTS_* are also read by the app's telemetry (agent.telemetry),
+    # through `PlatformSettings`, under the same names.
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "where the host and worker send telemetry",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Entra-only telemetry ingestion with the identity",
+    "OVERRIDE_USE_MI_FIC_ASSERTION_CLIENTID": "Easy Auth signs in with the identity, no secret",
+    "WEBSITE_AUTH_AAD_ALLOWED_TENANTS": "Easy Auth: the tenant whose users may sign in",
     "PYTHON_ENABLE_INIT_INDEXING": "required by azurefunctions-extensions-http-fastapi streaming",
     "AZURE_CLIENT_ID": "read by azure-identity's DefaultAzureCredential, not by Settings",
 }
@@ -72,6 +76,7 @@ NOT_SET_IN_AZURE = {
     "HOST": "local dev server bind address; the Functions host serves HTTP in Azure",
     "PORT": "local dev server port; the Functions host serves HTTP in Azure",
     "LOG_LEVEL": "local dev server logging; in Azure host.json sets log levels",
+    "TELEMETRY_CAPTURE_CONTENT": "off: no prompt or answer in Application Insights unless chosen",
 }
 
 # Data-plane roles the code needs, by the service it calls.
@@ -305,7 +310,9 @@ def test_flex_consumption_runtime_and_concurrency(infra: Any, bicep: Any) -> Non
 
 def test_outputs_let_a_local_run_use_the_deployed_resources(infra: Any, bicep: Any) -> None:
     outputs = infra["main.bicep"].names("output")
-    local_settings = (bicep_app_settings(infra, bicep) & settings_env_names()) - {"DATA_DIR"}
+    # AUTH_MODE=easyauth trusts headers only Easy Auth can set: a local run never inherits it.
+    local_settings = (bicep_app_settings(infra, bicep) & settings_env_names()) - {
+        "DATA_DIR", "AUTH_MODE"}
     assert local_settings <= outputs, sorted(local_settings - outputs)
     assert {"SERVICE_API_NAME", "AZURE_FUNCTION_APP_URL"} <= outputs
     # A local AZURE_CLIENT_ID would point DefaultAzureCredential at the app's identity.

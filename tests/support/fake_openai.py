@@ -66,6 +66,8 @@ class Turn:
     error: dict[str, Any] | None = None  # the JSON body of a failure (Azure's shape)
     headers: dict[str, str] = field(default_factory=dict)  # headers of a failure
     finish_reason: str | None = None  # e.g. "content_filter" to cut the answer that way
+    reasoning_tokens: int = 0  # reported in the usage chunk (and counted in completion_tokens)
+    hold: threading.Event | None = None  # the reply starts only once the test sets it
 
 
 def azure_error(http_status: int, code: str, message: str, *,
@@ -371,10 +373,11 @@ class FakeOpenAI:
                 for call in turn.tool_calls]
 
     @staticmethod
-    def _usage(completion_tokens: int) -> dict[str, Any]:
+    def _usage(completion_tokens: int, reasoning_tokens: int = 0) -> dict[str, Any]:
+        completion_tokens += reasoning_tokens  # the service counts them as completion tokens
         return {"prompt_tokens": 10, "completion_tokens": completion_tokens,
                 "total_tokens": 10 + completion_tokens,
-                "completion_tokens_details": {"reasoning_tokens": 0}}
+                "completion_tokens_details": {"reasoning_tokens": reasoning_tokens}}
 
     def _whole(self, turn: Turn, model: str) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": "".join(turn.chunks) or None}
@@ -402,6 +405,8 @@ class FakeOpenAI:
             return f"data: {json.dumps(payload)}\n\n"
 
         try:
+            if turn.hold is not None:
+                await asyncio.to_thread(turn.hold.wait, 60)
             if turn.first_delay:
                 await asyncio.sleep(turn.first_delay)
             if azure:
@@ -430,7 +435,8 @@ class FakeOpenAI:
             yield chunk({}, finish=finish)
             if include_usage:
                 usage = {"id": cid, "object": "chat.completion.chunk", "created": created,
-                         "model": model, "choices": [], "usage": self._usage(len(turn.chunks))}
+                         "model": model, "choices": [],
+                         "usage": self._usage(len(turn.chunks), turn.reasoning_tokens)}
                 yield f"data: {json.dumps(usage)}\n\n"
             yield "data: [DONE]\n\n"
             outcome.completed = True

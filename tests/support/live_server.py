@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60.0
 # Settings from the developer's shell must not leak into tests.
 _PREFIXES = ("AZURE_", "OPENAI_", "MODEL_", "COSMOS", "SQL_", "WEBSEARCH_", "APISEARCH_",
-             "DOCS_", "DATA_DIR", "MAX_", "BATCH_", "SSE_", "THREAD_", "OUTBOUND_", "HOST", "PORT")
+             "DOCS_", "DATA_DIR", "MAX_", "BATCH_", "SSE_", "THREAD_", "OUTBOUND_", "HOST", "PORT",
+             "AUTH_", "TELEMETRY_", "APPLICATIONINSIGHTS_", "OTEL_")
 
 
 def free_port() -> int:

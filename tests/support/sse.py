@@ -23,10 +23,11 @@ class Event:
         return json.loads(self.data)
 
 
-def stream(url: str, payload: dict[str, Any], timeout: float = 60) -> tuple[
-        requests.Response, list[Event]]:
+def stream(url: str, payload: dict[str, Any], timeout: float = 60,
+           headers: dict[str, str] | None = None) -> tuple[requests.Response, list[Event]]:
     """POST to a `/stream` URL and read every event with sseclient-py."""
-    with requests.post(url, json=payload, stream=True, timeout=timeout) as resp:
+    with requests.post(url, json=payload, stream=True, timeout=timeout,
+                       headers=headers) as resp:
         resp.raise_for_status()
         events = [Event(e.event, e.data, e.id) for e in SSEClient(resp).events()]
     return resp, events

@@ -52,6 +52,21 @@
     ui.notice.hidden = !text;
   }
 
+  // App Service Authentication (Easy Auth, or the app behind it) answers 401 with a Bearer
+  // challenge when nobody is signed in; a missing function key is a 401 without one.
+  function needsSignIn(resp) {
+    return resp.status === 401 && /^\s*bearer/i.test(resp.headers.get("WWW-Authenticate") || "");
+  }
+
+  function askToSignIn() {
+    const login = new URL(".auth/login/aad", API);
+    login.searchParams.set("post_login_redirect_uri",
+      window.location.pathname + window.location.search);
+    ui.notice.replaceChildren("Sign in to chat: this service keeps each user\u2019s " +
+      "conversations apart. ", el("a", { href: login.href, text: "Sign in" }));
+    ui.notice.hidden = false;
+  }
+
   function askForKey(status) {
     notify(`The server answered ${status}: it needs a function key. Enter it under ` +
       "\u201cFunction key\u201d and try again.");
@@ -326,7 +341,8 @@
       });
       if (!resp.ok) {
         const detail = await errorDetail(resp);
-        if (resp.status === 401 || resp.status === 403) askForKey(resp.status);
+        if (needsSignIn(resp)) askToSignIn();
+        else if (resp.status === 401 || resp.status === 403) askForKey(resp.status);
         turn.problem("error", `Error (${resp.status}): ${detail}`, resp.status >= 500);
         return;
       }
@@ -367,6 +383,7 @@
       notify(`Could not load the conversation: ${err.message}`);
       return;
     }
+    if (needsSignIn(resp)) { askToSignIn(); return; }
     if (resp.status === 401 || resp.status === 403) { askForKey(resp.status); return; }
     if (resp.status === 404) {
       notify("That conversation was not found (deleted or expired); this is a new one.");
