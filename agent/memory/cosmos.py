@@ -58,7 +58,7 @@ from agent.memory.cosmos_items import (
     write_sort_key,
 )
 from agent.memory.cosmos_leases import CosmosLeases
-from agent.memory.pruning import CheckpointRow, is_base, superseded
+from agent.memory.pruning import CheckpointRow, KeepLatestPruning, is_base, superseded
 
 if TYPE_CHECKING:
     from agent.settings import Settings
@@ -98,7 +98,7 @@ def _ids(configurable: Mapping[str, Any]) -> tuple[str, str]:
     return str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", ""))
 
 
-class CosmosSaver(BaseCheckpointSaver[int]):
+class CosmosSaver(KeepLatestPruning, BaseCheckpointSaver[int]):
     """Async checkpointer storing LangGraph threads in one Cosmos DB container."""
 
     def __init__(
@@ -547,18 +547,6 @@ class CosmosSaver(BaseCheckpointSaver[int]):
         rows = await self._all(thread_id, queries.deletable_ids_query(thread_id, before))
         await self._delete_items(thread_id, [r["id"] for r in rows])
         await self._delete(TOMBSTONE_ID, thread_id)
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """LangGraph's prune: `keep_latest` keeps each namespace's latest checkpoint (and the
-        ancestors its delta channels are read from, see `agent.memory.pruning`); `delete`
-        deletes the threads."""
-        if strategy not in ("keep_latest", "delete"):
-            raise ValueError(f"unknown prune strategy {strategy!r}: keep_latest or delete")
-        for thread_id in thread_ids:
-            if strategy == "delete":
-                await self.adelete_thread(thread_id)
-            else:
-                await self._prune(thread_id)
 
     async def _prune(self, thread_id: str, only_ns: str | None = None) -> None:
         rows = await self._all(thread_id, queries.checkpoint_rows_query(thread_id))

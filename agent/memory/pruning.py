@@ -12,7 +12,7 @@ For a graph without delta channels every checkpoint is a base: only the latest s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,3 +49,21 @@ def superseded(rows: Iterable[CheckpointRow]) -> dict[str, list[str]]:
         if drop:
             out[ns] = drop
     return out
+
+
+class KeepLatestPruning:
+    """LangGraph's `aprune` for a saver that prunes one thread with `_prune`: `keep_latest`
+    keeps each namespace's latest checkpoint (and the ancestors its delta channels are read
+    from); `delete` deletes the threads. The saver provides `_prune(thread_id)` and
+    `adelete_thread(thread_id)`."""
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune the threads (LangGraph's checkpointer `prune` interface)."""
+        if strategy not in ("keep_latest", "delete"):
+            raise ValueError(f"unknown prune strategy {strategy!r}: keep_latest or delete")
+        saver: Any = self
+        for thread_id in thread_ids:
+            if strategy == "delete":
+                await saver.adelete_thread(str(thread_id))
+            else:
+                await saver._prune(str(thread_id))

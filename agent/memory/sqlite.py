@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,13 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from agent.memory.leases import Lease
-from agent.memory.pruning import CheckpointRow, is_base, superseded
+from agent.memory.pruning import CheckpointRow, KeepLatestPruning, is_base, superseded
 
 # How long a statement waits for another process's write to the file to finish.
 _BUSY_TIMEOUT_MS = 30_000
 
 
-class ThreadSqliteSaver(AsyncSqliteSaver):
+class ThreadSqliteSaver(KeepLatestPruning, AsyncSqliteSaver):
     """`AsyncSqliteSaver` with turn leases and keep-latest pruning."""
 
     def __init__(self, conn: aiosqlite.Connection, *, serde: SerializerProtocol | None = None,
@@ -79,17 +79,6 @@ class ThreadSqliteSaver(AsyncSqliteSaver):
             configurable = saved["configurable"]
             await self._prune(str(configurable["thread_id"]), configurable["checkpoint_ns"])
         return saved
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """LangGraph's prune: `keep_latest` keeps each namespace's latest checkpoint (and the
-        ancestors its delta channels are read from); `delete` deletes the threads."""
-        if strategy not in ("keep_latest", "delete"):
-            raise ValueError(f"unknown prune strategy {strategy!r}: keep_latest or delete")
-        for thread_id in thread_ids:
-            if strategy == "delete":
-                await self.adelete_thread(thread_id)
-            else:
-                await self._prune(str(thread_id))
 
     async def _prune(self, thread_id: str, only_ns: str | None = None) -> None:
         await self.setup()
