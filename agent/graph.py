@@ -90,11 +90,18 @@ def _tools(specialist: Specialist, preview_chars: int) -> Any:
 
 
 def _after_agent(tools_node: str) -> Any:
-    def after_agent(state: BotState) -> str:
+    # Routing functions are coroutines: LangGraph runs a plain function in a worker thread
+    # when the graph runs async, a thread hop per edge for a list lookup.
+    async def after_agent(state: BotState) -> str:
         last = state["messages"][-1]
         return tools_node if isinstance(last, AIMessage) and last.tool_calls else END
 
     return after_agent
+
+
+async def _route(state: BotState) -> str:
+    """The supervisor's decision, as the conditional edge's target."""
+    return str(state["route"])
 
 
 def build_graph(
@@ -124,5 +131,5 @@ def build_graph(
         graph.add_node(tools_node, _tools(specialist, tool_preview_chars))
         graph.add_conditional_edges(name, _after_agent(tools_node), [tools_node, END])
         graph.add_edge(tools_node, name)
-    graph.add_conditional_edges("supervisor", lambda state: state["route"], targets)
+    graph.add_conditional_edges("supervisor", _route, targets)
     return graph.compile(checkpointer=checkpointer)

@@ -1,4 +1,4 @@
-"""Items 1-3: CPU per token and flat-out rate, concurrency, and `/batch`, for one server.
+"""Items 1-3: CPU per turn and per token flat out, concurrency, and `/batch`, for one server.
 
 Each function drives a running server (`Proc`) through the load generator process and
 returns a JSON-ready dict; the model server's pacing is set before each measurement.
@@ -46,7 +46,14 @@ def warm_up(server: Proc, size: Size) -> None:
 
 
 def flat_out(server: Proc, model: Proc, size: Size) -> dict[str, Any]:
-    """Item 1: streams of `flat_tokens` tokens, no delay; CPU per token and tokens/s."""
+    """Item 1: the model flat out (no delay). `short_turns` turns whose answer is one token give
+    the fixed CPU of a turn (two model calls, the tool round, the search, the checkpoint, the
+    HTTP request); `flat_streams` answers of `flat_tokens` tokens give the CPU per token and
+    the fastest rate; the difference gives the marginal CPU of one more token."""
+    set_pacing(model, 0.0, 0.0, 0)  # "Answer:" alone: one token
+    cpu0 = server.cpu_seconds()
+    short = load(server, 1, 600.0, size.short_turns)["results"]
+    fixed = (server.cpu_seconds() - cpu0) / len(short) if short else None
     set_pacing(model, 0.0, 0.0, size.flat_tokens)
     cpu0, model0 = server.cpu_seconds(), model.cpu_seconds()
     out = load(server, 1, 600.0, size.flat_streams)
@@ -54,13 +61,19 @@ def flat_out(server: Proc, model: Proc, size: Size) -> dict[str, Any]:
     results = out["results"]
     tokens = sum(r["tokens"] for r in results)
     rates = [r["tokens"] / r["first_to_last"] for r in results if r["first_to_last"] > 0]
+    marginal = None
+    if fixed is not None and results and tokens > len(results):
+        marginal = (cpu / len(results) - fixed) / (tokens / len(results) - 1)
     return {
         "streams": len(results), "tokens": tokens,
-        "errors": sum(1 for r in results if not r["ok"]),
+        "errors": sum(1 for r in results if not r["ok"]) + sum(1 for r in short if not r["ok"]),
         "cpu_us_per_token": round(cpu / tokens * 1e6, 1) if tokens else None,
         "model_cpu_us_per_token": round(model_cpu / tokens * 1e6, 1) if tokens else None,
         "max_tokens_per_second": round(max(rates), 1) if rates else None,
         "wall_seconds": round(out["wall"], 2),
+        "short_turns": len(short),
+        "fixed_cpu_ms_per_turn": None if fixed is None else round(fixed * 1e3, 1),
+        "marginal_cpu_us_per_token": None if marginal is None else round(marginal * 1e6, 1),
     }
 
 

@@ -27,14 +27,19 @@ V1 = "v1"
 Closer = Callable[[], Awaitable[None]]
 
 
-def build_chat_model(settings: Settings, closers: list[Closer] | None = None) -> BaseChatModel:
+def build_chat_model(settings: Settings, closers: list[Closer] | None = None, *,
+                     fast_stream: bool = True) -> BaseChatModel:
     """The chat model for `settings.provider`, with streaming on. What must be closed with it
-    (the async credential of keyless Azure OpenAI) is appended to `closers`."""
+    (the async credential of keyless Azure OpenAI) is appended to `closers`.
+
+    Azure and OpenAI models read streamed replies through `agent.models.fast_stream`;
+    `fast_stream=False` gives langchain-openai's own classes (the bench's seed-design baseline
+    uses them)."""
     provider = settings.provider
     if provider == "azure":
-        return _azure(settings, closers)
+        return _azure(settings, closers, fast_stream)
     if provider == "openai":
-        return _openai(settings)
+        return _openai(settings, closers, fast_stream)
     from agent.models.offline import OfflineChatModel
 
     return OfflineChatModel()
@@ -67,18 +72,54 @@ def uses_v1_api(settings: Settings) -> bool:
     return settings.azure_openai_api_version.strip().lower() == V1
 
 
-def _azure(settings: Settings, closers: list[Closer] | None) -> BaseChatModel:
+def _http_client(fast_stream: bool, closers: list[Closer] | None) -> dict[str, Any]:
+    """The OpenAI SDK's aiohttp client (`DefaultAioHttpClient`, its option "for improved
+    concurrency performance") for the fast path: a streamed token costs about a third less CPU
+    to read than through httpx and anyio. Closed with the bot."""
+    if not fast_stream:
+        return {}
+    import openai
+
+    client = openai.DefaultAioHttpClient()
+    if closers is not None:
+        closers.append(client.aclose)
+    return {"http_async_client": client}
+
+
+def _chat_openai(fast_stream: bool) -> Any:
+    """`ChatOpenAI`, with the fast streaming read or without."""
+    if fast_stream:
+        from agent.models.fast_stream import FastChatOpenAI
+
+        return FastChatOpenAI
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI
+
+
+def _azure_chat_openai(fast_stream: bool) -> Any:
+    """`AzureChatOpenAI`, with the fast streaming read or without."""
+    if fast_stream:
+        from agent.models.fast_stream import FastAzureChatOpenAI
+
+        return FastAzureChatOpenAI
+    from langchain_openai import AzureChatOpenAI
+
+    return AzureChatOpenAI
+
+
+def _azure(settings: Settings, closers: list[Closer] | None, fast_stream: bool) -> BaseChatModel:
     if not settings.azure_openai_endpoint:
         raise ValueError("MODEL_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT")
     if uses_v1_api(settings):
-        return _azure_v1(settings, closers)
-    from langchain_openai import AzureChatOpenAI
-
+        return _azure_v1(settings, closers, fast_stream)
+    AzureChatOpenAI = _azure_chat_openai(fast_stream)  # noqa: N806 (a class)
     common: dict[str, Any] = {
         "azure_endpoint": settings.azure_openai_endpoint,
         "azure_deployment": settings.azure_openai_chat_deployment,
         "api_version": settings.azure_openai_api_version,
         **call_options(settings),
+        **_http_client(fast_stream, closers),
     }
     if settings.azure_openai_api_key is not None:
         return AzureChatOpenAI(api_key=settings.azure_openai_api_key, **common)
@@ -93,17 +134,18 @@ def _azure(settings: Settings, closers: list[Closer] | None) -> BaseChatModel:
     )
 
 
-def _azure_v1(settings: Settings, closers: list[Closer] | None) -> BaseChatModel:
+def _azure_v1(settings: Settings, closers: list[Closer] | None,
+              fast_stream: bool) -> BaseChatModel:
     """The v1 API is OpenAI's own protocol at `{endpoint}/openai/v1/`: the OpenAI client sends
     the key, or an Entra ID token from the provider, as `Authorization: Bearer`."""
-    from langchain_openai import ChatOpenAI
-
+    ChatOpenAI = _chat_openai(fast_stream)  # noqa: N806 (a class)
     base_url = settings.azure_openai_endpoint.rstrip("/") + "/openai/v1/"
     key = settings.azure_openai_api_key
     # The app is async: keyless v1 gives the client an async token provider only.
     api_key: Any = key if key is not None else _async_token_provider(closers)
     return ChatOpenAI(base_url=base_url, api_key=api_key,
-                      model=settings.azure_openai_chat_deployment, **call_options(settings))
+                      model=settings.azure_openai_chat_deployment, **call_options(settings),
+                      **_http_client(fast_stream, closers))
 
 
 def _async_token_provider(closers: list[Closer] | None) -> Callable[[], Awaitable[str]]:
@@ -116,13 +158,15 @@ def _async_token_provider(closers: list[Closer] | None) -> Callable[[], Awaitabl
     return get_bearer_token_provider(credential, COGNITIVE_SERVICES_SCOPE)
 
 
-def _openai(settings: Settings) -> BaseChatModel:
-    from langchain_openai import ChatOpenAI
+def _openai(settings: Settings, closers: list[Closer] | None,
+            fast_stream: bool) -> BaseChatModel:
     from pydantic import SecretStr
 
+    ChatOpenAI = _chat_openai(fast_stream)  # noqa: N806 (a class)
     return ChatOpenAI(
         base_url=settings.openai_base_url or None,
         api_key=settings.openai_api_key or SecretStr("not-needed"),
         model=settings.openai_model,
         **call_options(settings),
+        **_http_client(fast_stream, closers),
     )

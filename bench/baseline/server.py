@@ -3,8 +3,9 @@
 What the seed did: `/stream` runs `graph.astream_events(input, config, version="v2")`, keeps
 `on_chat_model_stream` chunks (and `on_tool_start` / `on_tool_end`) and sends them through
 `sse-starlette`'s `EventSourceResponse`; `/batch` answers its questions one after another;
-`/invoke` calls `ainvoke`. Same graph, model, tools and checkpointer as ours, so the two servers
-differ only in the serving design.
+`/invoke` calls `ainvoke`; the model client is langchain-openai's own `ChatOpenAI` /
+`AzureChatOpenAI` (the OpenAI SDK parses every streamed chunk), as the seed used. Same graph,
+tools and checkpointer as ours.
 
     python -m bench.baseline.server --port P      (settings from the environment, as ours)
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import uuid
+from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,7 +27,11 @@ from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from agent.bot import Bot, build_bot
+from agent.models import factory
 from agent.settings import get_settings
+
+# The seed's model client: langchain-openai's own classes, not our fast streaming read.
+factory.build_chat_model = partial(factory.build_chat_model, fast_stream=False)  # type: ignore[assignment]
 
 _state: dict[str, Bot] = {}
 
