@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from agent.events import Answer, BotEvent, ThreadMessage, Token, ToolEvent
 from agent.settings import Settings
@@ -72,19 +72,17 @@ class Bot:
             async for mode, payload in self.graph.astream(
                 {"messages": [HumanMessage(question)]},
                 _config(thread_id, run_id),
-                stream_mode=["messages", "custom", "updates"],
+                # Specialists stream their tokens as custom events (agent.models.
+                # streamed_reply): no "messages" mode, so no callback handler per token.
+                stream_mode=["custom", "updates"],
                 durability=self.settings.checkpoint_durability,
             ):
-                if mode == "messages":
-                    chunk, meta = payload
-                    if (isinstance(chunk, AIMessageChunk)
-                            and meta.get("langgraph_node") in self.specialists):
-                        text = str(chunk.text)
-                        if text:
-                            emitted.append(text)
-                            yield Token(text)
-                elif mode == "custom" and isinstance(payload, dict) and "kind" in payload:
-                    yield ToolEvent(**payload)
+                if mode == "custom":
+                    if isinstance(payload, Token):
+                        emitted.append(payload.text)
+                        yield payload
+                    elif isinstance(payload, dict) and "kind" in payload:
+                        yield ToolEvent(**payload)
                 elif mode == "updates":
                     final = _final_message(payload) or final
         # `end` carries exactly what was streamed (with a real model that includes any text it

@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--short", action="store_true", help="one-token answers, flat out")
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
+    parser.add_argument("--gil", action="store_true",
+                        help="sample only the thread holding the GIL (Python CPU, no waits)")
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
@@ -115,7 +117,7 @@ def main() -> None:
                     streams, requests = args.streams, args.streams * FULL.level_rounds
                 sampler = subprocess.Popen(
                     [spy, "record", "-p", str(server.pid), "-d", str(int(args.seconds)),
-                     "-r", str(args.rate), "-f", "raw", "-o", str(out), "--nonblocking"],
+                     "-r", str(args.rate), "-f", "raw", "-o", str(out), "--nonblocking", *(["--gil"] if args.gil else [])],
                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
                 cpu0 = server.cpu_seconds()
                 result = streaming.load(server, streams, args.seconds, requests)
