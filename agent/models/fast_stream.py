@@ -33,7 +33,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_openai import AzureChatOpenAI, ChatOpenAI, StreamChunkTimeoutError
 from langchain_openai.chat_models.base import _handle_openai_api_error, _handle_openai_bad_request
 
-DONE = "[DONE]"
+DONE = b"[DONE]"
 
 
 class FastStreamMixin:
@@ -101,35 +101,63 @@ def _as_sent(payload: dict[str, Any]) -> dict[str, Any]:
 _SDK_ARGUMENTS = ("extra_headers", "extra_query", "extra_body", "timeout")
 
 
+class SSEData:
+    """Server-Sent Events parsing for a chat-completions stream: fed the body's bytes as they
+    arrive, it returns the `data` of each complete event (its `data:` lines joined by `\n`).
+    Lines end with `\n` or `\r\n` (what OpenAI and Azure OpenAI send); `event:`, `id:`,
+    `retry:` and comment lines carry nothing a chat-completions client reads."""
+
+    def __init__(self) -> None:
+        self._rest = b""
+        self._data: list[bytes] = []
+
+    def feed(self, block: bytes) -> list[bytes]:
+        """The data of every event that `block` completes."""
+        lines = (self._rest + block).split(b"\n") if self._rest else block.split(b"\n")
+        self._rest = lines.pop()
+        events: list[bytes] = []
+        data = self._data
+        for line in lines:
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if line:
+                if line.startswith(b"data:"):
+                    data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif data:
+                events.append(data[0] if len(data) == 1 else b"\n".join(data))
+                data.clear()
+        return events
+
+    def close(self) -> list[bytes]:
+        """The data of an event the body ended without its blank line."""
+        events = self.feed(b"\n\n") if self._rest or self._data else []
+        return events
+
+
 async def _sse_data(response: Any, chunk_timeout: float | None,
                     model_name: str | None) -> AsyncIterator[dict[str, Any]]:
     """Each SSE event's data as a dict, until `[DONE]` (the rest of the body is read so the
-    connection can be reused). Transport failures become the SDK's exceptions; no event for
-    `chunk_timeout` seconds raises langchain-openai's `StreamChunkTimeoutError`."""
+    connection can be reused). Transport failures become the SDK's exceptions. A connection
+    that stays open but brings no event for `chunk_timeout` seconds (keep-alive comments only)
+    raises langchain-openai's `StreamChunkTimeoutError`; a silent one is ended by the HTTP read
+    timeout (`MODEL_TIMEOUT_SECONDS`)."""
     http = response.http_response
-    lines = http.aiter_lines()
+    parser = SSEData()
+    loop = asyncio.get_running_loop()
+    last = loop.time()
     received = 0
-    done = False
     try:
-        while True:
-            if chunk_timeout and chunk_timeout > 0:
-                try:
-                    async with asyncio.timeout(chunk_timeout):
-                        text = await _next_data(lines)
-                except TimeoutError as exc:
-                    raise StreamChunkTimeoutError(chunk_timeout, model_name=model_name,
-                                                  chunks_received=received) from exc
-            else:
-                text = await _next_data(lines)
-            if text is None:
-                return
-            if done or text.startswith(DONE):
-                done = True
-                continue
-            chunk = orjson.loads(text)
-            if isinstance(chunk, dict) and chunk.get("error"):
-                raise _stream_error(chunk["error"], http.request)
-            received += 1
+        async for block in http.aiter_bytes():
+            events = parser.feed(block)
+            if events:
+                for chunk in _chunks(events, http.request):
+                    received += 1
+                    yield chunk
+                last = loop.time()
+            elif chunk_timeout and chunk_timeout > 0 and loop.time() - last > chunk_timeout:
+                raise StreamChunkTimeoutError(chunk_timeout, model_name=model_name,
+                                              chunks_received=received)
+        for chunk in _chunks(parser.close(), http.request):
             yield chunk
     except httpx2.TimeoutException as exc:
         raise openai.APITimeoutError(request=http.request) from exc
@@ -137,17 +165,17 @@ async def _sse_data(response: Any, chunk_timeout: float | None,
         raise openai.APIConnectionError(request=http.request) from exc
 
 
-async def _next_data(lines: AsyncIterator[str]) -> str | None:
-    """The data of the next SSE event (its `data:` lines joined), or None at the end."""
-    data: list[str] = []
-    async for line in lines:
-        if line:
-            if line.startswith("data:"):
-                data.append(line[6:] if line[5:6] == " " else line[5:])
-            # `event:`, `id:`, `retry:` and `:` comments carry nothing for chat completions
-        elif data:
-            return data[0] if len(data) == 1 else "\n".join(data)
-    return "\n".join(data) if data else None
+def _chunks(events: list[bytes], request: Any) -> list[dict[str, Any]]:
+    """The chunks among these events' data (`[DONE]` is not one); an `error` event raises."""
+    chunks = []
+    for data in events:
+        if data.startswith(DONE):
+            continue
+        chunk = orjson.loads(data)
+        if isinstance(chunk, dict) and chunk.get("error"):
+            raise _stream_error(chunk["error"], request)
+        chunks.append(chunk)
+    return chunks
 
 
 def _stream_error(error: Any, request: Any) -> openai.APIError:
