@@ -55,6 +55,27 @@ def _encode(encoder: EventEncoder, item: object, run_id: str) -> bytes:
     return encoder.json("error", payload)
 
 
+class _KeepAlive:
+    """Puts `KEEPALIVE` on the queue whenever nothing went out for `seconds`: one timer that
+    re-arms itself, rather than a timeout around every wait for the next event."""
+
+    def __init__(self, queue: asyncio.Queue[object], seconds: float) -> None:
+        self._queue, self._seconds = queue, seconds
+        self._loop = asyncio.get_running_loop()
+        self.last = self._loop.time()
+        self._timer = self._loop.call_later(seconds, self._tick)
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        if now - self.last >= self._seconds:
+            self._queue.put_nowait(KEEPALIVE)
+            self.last = now
+        self._timer = self._loop.call_at(self.last + self._seconds, self._tick)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 async def sse_stream(
     events: AsyncIterator[BotEvent], run_id: str, thread_id: str, keepalive_seconds: float
 ) -> AsyncIterator[bytes]:
@@ -63,27 +84,23 @@ async def sse_stream(
     yield encoder.json("metadata", {"run_id": run_id, "thread_id": thread_id})
     queue: asyncio.Queue[object] = asyncio.Queue()
     producer = asyncio.create_task(_pump(events, queue))
+    keepalive = _KeepAlive(queue, keepalive_seconds)
     try:
         done = False
         while not done:
-            if queue.empty():
-                try:
-                    async with asyncio.timeout(keepalive_seconds):
-                        items = [await queue.get()]
-                except TimeoutError:
-                    yield KEEPALIVE
-                    continue
-            else:
-                items = [queue.get_nowait()]
+            items = [await queue.get()]
             # Everything queued by now goes out in one write: one event per chunk as produced,
             # but one send for all the events that arrived while the previous write was sent.
             while not queue.empty():
                 items.append(queue.get_nowait())
-            done = items[-1] is _DONE
-            out = b"".join(_encode(encoder, item, run_id) for item in items if item is not _DONE)
+            done = any(item is _DONE for item in items)  # a keep-alive may follow it
+            out = b"".join(item if item is KEEPALIVE else _encode(encoder, item, run_id)
+                           for item in items if item is not _DONE)
             if out:
+                keepalive.last = asyncio.get_running_loop().time()
                 yield out
     finally:
+        keepalive.cancel()
         if not producer.done():
             # Cancel once and don't await here: this generator may itself be under
             # cancellation (client gone), and a second cancel would hit the run mid-cleanup.
