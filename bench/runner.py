@@ -100,12 +100,23 @@ def run(size: Size, out_dir: Path = RESULTS, log: Callable[[str], None] = print)
                 log("warming up the servers")
                 for kind in KINDS:
                     streaming.warm_up(servers.live(kind), size)
-                log("1. flat out")
-                _each(servers, lambda p: streaming.flat_out(p, model, size), data, "flat_out", log)
-                log("2. concurrency")
-                for level in size.levels:
+                log(f"1. flat out ({size.rounds} rounds, servers in turn)")
+                flat: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+                for _ in range(size.rounds):
                     for kind in KINDS:
-                        row = streaming.concurrency(servers.live(kind), model, size, level)
+                        flat[kind].append(streaming.flat_sample(servers.live(kind), model, size))
+                for kind in KINDS:
+                    data[kind]["flat_out"] = streaming.flat_summary(flat[kind])
+                    log(f"  {kind:8} flat_out: {data[kind]['flat_out']}")
+                log(f"2. concurrency ({size.rounds} rounds per level, servers in turn)")
+                for level in size.levels:
+                    rounds: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+                    for _ in range(size.rounds):
+                        for kind in KINDS:
+                            rounds[kind].append(
+                                streaming.level_sample(servers.live(kind), model, size, level))
+                    for kind in KINDS:
+                        row = streaming.level_summary(rounds[kind], size, level)
                         data[kind]["concurrency"].append(row)
                         log(f"  {kind:8} {row}")
                 log("3. batch")

@@ -42,9 +42,10 @@ PROMPT = [SystemMessage("Answer from the documents."), HumanMessage("How far is 
 
 
 def _settings(base_url: str, api_version: str = "v1", **options: Any) -> Settings:
+    options.setdefault("model_max_retries", 0)
     return Settings(model_provider="azure", azure_openai_endpoint=base_url,
                     azure_openai_chat_deployment=DEPLOYMENT, azure_openai_api_version=api_version,
-                    azure_openai_api_key=SecretStr("test-key"), model_max_retries=0, **options)
+                    azure_openai_api_key=SecretStr("test-key"), **options)
 
 
 @pytest.fixture
