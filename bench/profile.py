@@ -117,7 +117,8 @@ def main() -> None:
                     streams, requests = args.streams, args.streams * FULL.level_rounds
                 sampler = subprocess.Popen(
                     [spy, "record", "-p", str(server.pid), "-d", str(int(args.seconds)),
-                     "-r", str(args.rate), "-f", "raw", "-o", str(out), "--nonblocking", *(["--gil"] if args.gil else [])],
+                     "-r", str(args.rate), "-f", "raw", "-o", str(out), "--nonblocking",
+                     *(["--gil"] if args.gil else [])],
                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
                 cpu0 = server.cpu_seconds()
                 result = streaming.load(server, streams, args.seconds, requests)

@@ -8,7 +8,6 @@ from typing import Any
 
 from bench.stats import ratio
 
-
 KINDS = ("ours", "baseline", "floor")
 
 
@@ -56,19 +55,26 @@ def streams_table(data: dict[str, Any]) -> list[str]:
 
 
 def turn_table(data: dict[str, Any]) -> list[str]:
-    """Flat out: the fixed CPU of a turn, the marginal CPU of a token, the fastest stream."""
+    """The fixed CPU of a turn (alone and under load), the marginal CPU of a token, the
+    fastest stream."""
     flat = [data[kind]["flat_out"] for kind in KINDS]
-    rows = [("fixed CPU per turn, ms (a one-token answer)", "fixed_cpu_ms_per_turn"),
-            ("marginal CPU per token, µs", "marginal_cpu_us_per_token"),
-            (f"CPU per token, µs ({data['size']['flat_tokens']}-token answers)",
+    rows = [("fixed CPU per turn, ms (one-token answers, one at a time, model flat out)",
+             "fixed_cpu_ms_per_turn"),
+            ("marginal CPU per token, µs (flat out)", "marginal_cpu_us_per_token"),
+            (f"CPU per token, µs ({data['size']['flat_tokens']}-token answers, flat out)",
              "cpu_us_per_token"),
-            ("max tokens/s, one stream", "max_tokens_per_second")]
-    lines = ["| Flat out (no model delay), one stream at a time | ours | seed-design baseline | "
+            ("max tokens/s, one stream (flat out)", "max_tokens_per_second")]
+    lines = ["| Per turn and per token | ours | seed-design baseline | "
              "floor | ours / baseline | ours / floor |", "|---|---|---|---|---|---|"]
     for label, key in rows:
         o, b, f = (x.get(key) for x in flat)
         lines.append(f"| {label} | {_cell(o)} | {_cell(b)} | {_cell(f)} | {_times(o, b)} | "
                      f"{_times(o, f)} |")
+    loaded = [data[kind].get("loaded_turn", {}) for kind in KINDS]
+    o, b, f = (x.get("cpu_ms_per_turn") for x in loaded)
+    lines.insert(3, f"| fixed CPU per turn, ms, at {loaded[0].get('concurrency')} streams "
+                 f"(one-token answers, model paced) | {_cell(o)} | {_cell(b)} | {_cell(f)} | "
+                 f"{_times(o, b)} | {_times(o, f)} |")
     return lines
 
 

@@ -108,6 +108,15 @@ def run(size: Size, out_dir: Path = RESULTS, log: Callable[[str], None] = print)
                 for kind in KINDS:
                     data[kind]["flat_out"] = streaming.flat_summary(flat[kind])
                     log(f"  {kind:8} flat_out: {data[kind]['flat_out']}")
+                log(f"1b. one-token turns at {size.levels[0]} streams")
+                loaded: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+                for _ in range(size.rounds):
+                    for kind in KINDS:
+                        loaded[kind].append(
+                            streaming.loaded_turn_sample(servers.live(kind), model, size))
+                for kind in KINDS:
+                    data[kind]["loaded_turn"] = streaming.loaded_turn_summary(loaded[kind], size)
+                    log(f"  {kind:8} loaded_turn: {data[kind]['loaded_turn']}")
                 log(f"2. concurrency ({size.rounds} rounds per level, servers in turn)")
                 for level in size.levels:
                     rounds: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}

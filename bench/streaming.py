@@ -102,6 +102,25 @@ def level_sample(server: Proc, model: Proc, size: Size, level: int) -> dict[str,
             "peak_rss_mb": server.peak_rss_mb()}
 
 
+def loaded_turn_sample(server: Proc, model: Proc, size: Size) -> dict[str, Any]:
+    """One round of the fixed CPU of a turn under load: `levels[0]` simultaneous streams whose
+    answer is one token, the model paced (its time to first token still applies)."""
+    set_pacing(model, size.ttft, size.tokens_per_second, 0)
+    level = size.levels[0]
+    cpu0 = server.cpu_seconds()
+    out = load(server, level, size.level_seconds / 2, level * 2)
+    return {"cpu": server.cpu_seconds() - cpu0, "results": out["results"]}
+
+
+def loaded_turn_summary(samples: list[dict[str, Any]], size: Size) -> dict[str, Any]:
+    """CPU per one-token turn at `levels[0]` streams, over every round."""
+    turns = [r for s in samples for r in s["results"]]
+    cpu = sum(s["cpu"] for s in samples)
+    return {"concurrency": size.levels[0], "turns": len(turns),
+            "errors": sum(1 for r in turns if not r["ok"]),
+            "cpu_ms_per_turn": round(cpu / len(turns) * 1e3, 1) if turns else None}
+
+
 def level_summary(samples: list[dict[str, Any]], size: Size, level: int) -> dict[str, Any]:
     """Item 2 at one level over every round: CPU per token, added TTFT, gaps, errors, memory."""
     results = [r for s in samples for r in s["results"]]

@@ -10,16 +10,23 @@ in Azure, your `az login` locally). An API key is used only when `AZURE_OPENAI_A
 Only the options that are set are sent: reasoning deployments (gpt-5 family, o-series) refuse
 a `temperature` other than 1, `max_tokens` and `parallel_tool_calls`; classic ones refuse
 `reasoning_effort`.
+
+Both providers read streamed replies the fast way (`agent.models.fast_stream`: the raw SSE
+body instead of an SDK object per chunk) over the OpenAI SDK's aiohttp client, which the bot
+closes with the model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 
 from agent.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_openai import AzureChatOpenAI, ChatOpenAI
 
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 V1 = "v1"
@@ -86,26 +93,26 @@ def _http_client(fast_stream: bool, closers: list[Closer] | None) -> dict[str, A
     return {"http_async_client": client}
 
 
-def _chat_openai(fast_stream: bool) -> Any:
+def _chat_openai(fast_stream: bool) -> type[ChatOpenAI]:
     """`ChatOpenAI`, with the fast streaming read or without."""
     if fast_stream:
         from agent.models.fast_stream import FastChatOpenAI
 
         return FastChatOpenAI
-    from langchain_openai import ChatOpenAI
+    from langchain_openai import ChatOpenAI as Stock
 
-    return ChatOpenAI
+    return Stock
 
 
-def _azure_chat_openai(fast_stream: bool) -> Any:
+def _azure_chat_openai(fast_stream: bool) -> type[AzureChatOpenAI]:
     """`AzureChatOpenAI`, with the fast streaming read or without."""
     if fast_stream:
         from agent.models.fast_stream import FastAzureChatOpenAI
 
         return FastAzureChatOpenAI
-    from langchain_openai import AzureChatOpenAI
+    from langchain_openai import AzureChatOpenAI as Stock
 
-    return AzureChatOpenAI
+    return Stock
 
 
 def _azure(settings: Settings, closers: list[Closer] | None, fast_stream: bool) -> BaseChatModel:
@@ -113,7 +120,7 @@ def _azure(settings: Settings, closers: list[Closer] | None, fast_stream: bool) 
         raise ValueError("MODEL_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT")
     if uses_v1_api(settings):
         return _azure_v1(settings, closers, fast_stream)
-    AzureChatOpenAI = _azure_chat_openai(fast_stream)  # noqa: N806 (a class)
+    azure_chat_openai = _azure_chat_openai(fast_stream)
     common: dict[str, Any] = {
         "azure_endpoint": settings.azure_openai_endpoint,
         "azure_deployment": settings.azure_openai_chat_deployment,
@@ -122,10 +129,10 @@ def _azure(settings: Settings, closers: list[Closer] | None, fast_stream: bool) 
         **_http_client(fast_stream, closers),
     }
     if settings.azure_openai_api_key is not None:
-        return AzureChatOpenAI(api_key=settings.azure_openai_api_key, **common)
+        return azure_chat_openai(api_key=settings.azure_openai_api_key, **common)
     from azure.identity import DefaultAzureCredential, get_bearer_token_provider
 
-    return AzureChatOpenAI(
+    return azure_chat_openai(
         azure_ad_token_provider=get_bearer_token_provider(
             DefaultAzureCredential(), COGNITIVE_SERVICES_SCOPE
         ),
@@ -138,14 +145,13 @@ def _azure_v1(settings: Settings, closers: list[Closer] | None,
               fast_stream: bool) -> BaseChatModel:
     """The v1 API is OpenAI's own protocol at `{endpoint}/openai/v1/`: the OpenAI client sends
     the key, or an Entra ID token from the provider, as `Authorization: Bearer`."""
-    ChatOpenAI = _chat_openai(fast_stream)  # noqa: N806 (a class)
     base_url = settings.azure_openai_endpoint.rstrip("/") + "/openai/v1/"
     key = settings.azure_openai_api_key
     # The app is async: keyless v1 gives the client an async token provider only.
     api_key: Any = key if key is not None else _async_token_provider(closers)
-    return ChatOpenAI(base_url=base_url, api_key=api_key,
-                      model=settings.azure_openai_chat_deployment, **call_options(settings),
-                      **_http_client(fast_stream, closers))
+    return _chat_openai(fast_stream)(
+        base_url=base_url, api_key=api_key, model=settings.azure_openai_chat_deployment,
+        **call_options(settings), **_http_client(fast_stream, closers))
 
 
 def _async_token_provider(closers: list[Closer] | None) -> Callable[[], Awaitable[str]]:
@@ -162,8 +168,7 @@ def _openai(settings: Settings, closers: list[Closer] | None,
             fast_stream: bool) -> BaseChatModel:
     from pydantic import SecretStr
 
-    ChatOpenAI = _chat_openai(fast_stream)  # noqa: N806 (a class)
-    return ChatOpenAI(
+    return _chat_openai(fast_stream)(
         base_url=settings.openai_base_url or None,
         api_key=settings.openai_api_key or SecretStr("not-needed"),
         model=settings.openai_model,

@@ -186,10 +186,10 @@ def _stream_error(error: Any, request: Any) -> openai.APIError:
     return openai.APIError(message=message, request=request, body=error)
 
 
-class FastChatOpenAI(FastStreamMixin, ChatOpenAI):  # type: ignore[misc]
+class FastChatOpenAI(FastStreamMixin, ChatOpenAI):
     """`ChatOpenAI` (OpenAI, OpenAI-compatible servers, the Azure OpenAI v1 API) with the fast
     streaming read."""
 
 
-class FastAzureChatOpenAI(FastStreamMixin, AzureChatOpenAI):  # type: ignore[misc]
+class FastAzureChatOpenAI(FastStreamMixin, AzureChatOpenAI):
     """`AzureChatOpenAI` (the classic Azure OpenAI path) with the fast streaming read."""

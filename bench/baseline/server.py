@@ -13,11 +13,12 @@ tools and checkpointer as ours.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import uuid
-from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -30,8 +31,10 @@ from agent.bot import Bot, build_bot
 from agent.models import factory
 from agent.settings import get_settings
 
-# The seed's model client: langchain-openai's own classes, not our fast streaming read.
-factory.build_chat_model = partial(factory.build_chat_model, fast_stream=False)  # type: ignore[assignment]
+# The seed's model client: langchain-openai's own classes, not our fast streaming read (code
+# from before the fast read has no such choice: it builds those classes anyway).
+if "fast_stream" in inspect.signature(factory.build_chat_model).parameters:
+    factory.build_chat_model = partial(factory.build_chat_model, fast_stream=False)
 
 _state: dict[str, Bot] = {}
 

@@ -20,6 +20,8 @@ def test_tiny_bench_writes_every_result(tmp_path: Path) -> None:
         assert flat["tokens"] == TINY.rounds * TINY.flat_streams * (TINY.flat_tokens + 1)
         assert flat["short_turns"] == TINY.rounds * TINY.short_turns
         assert flat["fixed_cpu_ms_per_turn"] is not None
+        loaded = written[kind]["loaded_turn"]
+        assert loaded["errors"] == 0 and loaded["turns"] > 0
         levels = [row["concurrency"] for row in written[kind]["concurrency"]]
         assert levels == list(TINY.levels)
         assert all(row["errors"] == 0 and row["requests"] > 0 and row["rounds"] == TINY.rounds

@@ -93,7 +93,8 @@ async def test_the_fast_path_is_the_default_for_azure_and_openai(
 SCRIPTS = {
     "tool call": [Turn(tool_calls=[{"name": "search_documents",
                                     "arguments": {"query": "Moon distance"}}])],
-    "answer": [Turn(chunks=["The Moon", " is about", " 384,400 km", " away.\n", " [[1]](moon.md)"])],
+    "answer": [Turn(chunks=["The Moon", " is about", " 384,400 km", " away.\n",
+                            " [[1]](moon.md)"])],
     "text beside a tool call": [Turn(chunks=["Let me look."], tool_calls=[
         {"name": "search_documents", "arguments": {"query": "Moon"}}])],
     "content filter": [Turn(chunks=["The Moon is"], finish_reason="content_filter")],
