@@ -31,6 +31,7 @@ from agent.models.failures import ContentFilteredError, FailureKind, classify, r
 from agent.models.fast_stream import FastAzureChatOpenAI, FastChatOpenAI, SSEData
 from agent.settings import Settings
 from tests.support.fake_openai import FakeOpenAI, Turn, fake_openai, rate_limited, server_error
+from tests.support.live_server import free_port
 from tests.support.loopback_http import serve_app
 
 DEPLOYMENT = "gpt-5.4-mini"
@@ -226,3 +227,14 @@ def test_an_event_the_body_ends_without_its_blank_line_is_kept() -> None:
     assert parser.feed(b'data: {"x": 1}') == []
     assert parser.close() == [b'{"x": 1}']
     assert SSEData().close() == []
+
+
+async def test_no_server_is_unreachable_not_a_timeout(opened: list[Any]) -> None:
+    # The SDK's aiohttp client reports a refused connection as a connect timeout.
+    settings = _settings(f"http://127.0.0.1:{free_port()}")
+    model = build_chat_model(settings, opened)
+    with pytest.raises(openai.APIConnectionError) as raised:
+        await model.ainvoke(PROMPT)
+    failure = classify(raised.value, settings)
+    assert failure is not None and failure.kind is FailureKind.UNREACHABLE
+    assert "no connection" in failure.message
