@@ -26,7 +26,7 @@ class Size:
     batch_repeats: int = 1
     cold_repeats: int = 3
     thread_turns: int = 100
-    warmup_streams: int = 3
+    warmup_streams: int = 6  # one after another, then one burst at the first level
 
 
 FULL = Size("full")

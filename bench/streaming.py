@@ -43,9 +43,10 @@ def load(server: Proc, concurrency: int, seconds: float, max_requests: int) -> d
 
 
 def warm_up(server: Proc, size: Size) -> None:
-    """First requests build the docs index, the model client and so on: not measured."""
+    """First requests build the docs index, the model client and so on, then a burst at the
+    first level fills the connection and thread pools: not measured."""
     load(server, 1, 60.0, size.warmup_streams)
-    load(server, 2, 60.0, 2)
+    load(server, size.levels[0], 60.0, size.levels[0])
 
 
 def flat_sample(server: Proc, model: Proc, size: Size) -> dict[str, Any]:
@@ -79,6 +80,8 @@ def flat_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
         marginal = (cpu / len(flat) - fixed) / (tokens / len(flat) - 1)
     return {
         "rounds": len(samples), "streams": len(flat), "tokens": tokens,
+        "fixed_cpu_ms_by_round": [round(s["short_cpu"] / len(s["short"]) * 1e3, 1)
+                                  for s in samples if s["short"]],
         "errors": sum(1 for r in flat + short if not r["ok"]),
         "cpu_us_per_token": round(cpu / tokens * 1e6, 1) if tokens else None,
         "model_cpu_us_per_token": (round(sum(s["flat_model_cpu"] for s in samples) / tokens
