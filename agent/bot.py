@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from agent.events import Answer, BotEvent, ThreadMessage, Token, ToolEvent
+from agent.models.streamed_reply import SINK_KEY, TokenSink
 from agent.settings import Settings
 from agent.specialists import Specialist
 
@@ -64,16 +65,26 @@ class Bot:
         last = state["messages"][-1]
         return Answer(text=last.text, agent=getattr(last, "name", None) or "")
 
-    async def events(self, question: str, thread_id: str, run_id: str) -> AsyncIterator[BotEvent]:
-        """Run one turn, yielding answer tokens and tool events, then the `Answer`."""
+    async def events(self, question: str, thread_id: str, run_id: str,
+                     on_token: TokenSink | None = None) -> AsyncIterator[BotEvent]:
+        """Run one turn, yielding answer tokens and tool events, then the `Answer`. With
+        `on_token`, each token goes to it as it arrives instead of being yielded (straight to
+        the caller's queue, not through LangGraph's stream)."""
         final: AIMessage | None = None
         emitted: list[str] = []
+        config = _config(thread_id, run_id)
+        if on_token is not None:
+            def sink(text: str) -> None:
+                emitted.append(text)
+                on_token(text)
+
+            config["configurable"][SINK_KEY] = sink
         async with self._lock(thread_id):
             async for mode, payload in self.graph.astream(
                 {"messages": [HumanMessage(question)]},
-                _config(thread_id, run_id),
-                # Specialists stream their tokens as custom events (agent.models.
-                # streamed_reply): no "messages" mode, so no callback handler per token.
+                config,
+                # Specialists send their tokens on themselves (agent.models.streamed_reply):
+                # no "messages" mode, so no callback handler per token.
                 stream_mode=["custom", "updates"],
                 durability=self.settings.checkpoint_durability,
             ):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
@@ -98,15 +98,15 @@ async def stream(request: Request) -> Response:
     except BadRequest as exc:
         return exc.response()
 
-    async def events() -> AsyncIterator[BotEvent]:
+    async def events(on_token: Callable[[str], None]) -> AsyncIterator[BotEvent]:
         # The bot is built (first request) after `metadata` went out; a failure to build it
         # becomes an `error` event like any other failure of the run.
         bot = await get_bot()
-        async for event in bot.events(question, thread_id, run_id):
+        async for event in bot.events(question, thread_id, run_id, on_token=on_token):
             yield event
 
     return StreamingResponse(
-        sse_stream(events(), run_id, thread_id, get_settings().sse_keepalive_seconds),
+        sse_stream(events, run_id, thread_id, get_settings().sse_keepalive_seconds),
         media_type=MEDIA_TYPE,
         headers=SSE_HEADERS,
     )

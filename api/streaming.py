@@ -4,13 +4,17 @@ Order: `metadata` at once, then `data` chunks and `on_tool_start` / `on_tool_end
 happen, then `end` with the whole answer, or `error` if the run fails. A keep-alive comment is
 sent whenever no event has gone out for `SSE_KEEPALIVE_SECONDS`. If the client goes away, the
 server cancels this generator and the run with it.
+
+The run's events reach one queue that the response drains: tool events and the answer through
+the run's event iterator (a task of its own), each answer token straight from the node that
+streams it (the run's `on_token`), without a hop through LangGraph's stream and that task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 
 from agent.events import Answer, BotEvent, Token, ToolEvent
@@ -20,6 +24,8 @@ from api.sse import KEEPALIVE, EventEncoder
 log = logging.getLogger(__name__)
 _DONE = object()
 _cancelling: set[asyncio.Task[None]] = set()  # keeps cancelled runs referenced
+# A turn's events, given where to send each answer token as it arrives.
+Run = Callable[[Callable[[str], None]], AsyncIterator[BotEvent]]
 
 
 async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -> None:
@@ -77,13 +83,17 @@ class _KeepAlive:
 
 
 async def sse_stream(
-    events: AsyncIterator[BotEvent], run_id: str, thread_id: str, keepalive_seconds: float
+    run: Run, run_id: str, thread_id: str, keepalive_seconds: float
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of one turn."""
     encoder = EventEncoder()
     yield encoder.json("metadata", {"run_id": run_id, "thread_id": thread_id})
     queue: asyncio.Queue[object] = asyncio.Queue()
-    producer = asyncio.create_task(_pump(events, queue))
+
+    def on_token(text: str) -> None:
+        queue.put_nowait(Token(text))
+
+    producer = asyncio.create_task(_pump(run(on_token), queue))
     keepalive = _KeepAlive(queue, keepalive_seconds)
     try:
         done = False
