@@ -13,16 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import (
-    AIMessage,
-    AIMessageChunk,
-    BaseMessage,
-    HumanMessage,
-    ToolMessage,
-)
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
 from agent.events import Answer, BotEvent, ThreadMessage, Token, ToolCall, ToolEvent
 from agent.memory.leases import Claim, LocalLeases, TurnGate
+from agent.models.streamed_reply import SINK_KEY, TokenSink
 from agent.observe import Turn
 from agent.ownership import OWNER_KEY, ThreadNotFound, may_use
 from agent.settings import Settings, get_platform_settings
@@ -94,31 +89,38 @@ class Bot:
         return Answer(text=last.text, agent=turn.agent, usage=turn.usage)
 
     async def events(self, question: str, thread_id: str, run_id: str,
-                     claim: Claim | None = None, owner: str | None = None
-                     ) -> AsyncIterator[BotEvent]:
+                     claim: Claim | None = None, owner: str | None = None,
+                     on_token: TokenSink | None = None) -> AsyncIterator[BotEvent]:
         """Run one turn, yielding answer tokens and tool events, then the `Answer`. `claim`:
-        the thread's lease, taken beforehand (else taken here, or `ThreadBusy`)."""
+        the thread's lease, taken beforehand (else taken here, or `ThreadBusy`). With
+        `on_token`, each answer token goes to it as it arrives instead of being yielded
+        (straight to the caller's queue, not through LangGraph's stream)."""
         final: AIMessage | None = None
         emitted: list[str] = []
         turn = Turn(thread_id, run_id, self.tracer)
         async with turn, claim or await self.claim(thread_id):
             await self.check_owner(thread_id, owner)
+            config = _config(thread_id, run_id, owner, turn.callbacks)  # the turn's span is on
+            if on_token is not None:
+                def sink(text: str) -> None:
+                    emitted.append(text)
+                    on_token(text)
+
+                config["configurable"][SINK_KEY] = sink
             async for mode, payload in self.graph.astream(
                 {"messages": [HumanMessage(question)]},
-                _config(thread_id, run_id, owner, turn.callbacks),
-                stream_mode=["messages", "custom", "updates"],
+                config,
+                # Specialists send their tokens on themselves (agent.models.streamed_reply):
+                # no "messages" mode, so no callback handler per token.
+                stream_mode=["custom", "updates"],
                 durability=self.settings.checkpoint_durability,
             ):
-                if mode == "messages":
-                    chunk, meta = payload
-                    if (isinstance(chunk, AIMessageChunk)
-                            and meta.get("langgraph_node") in self.specialists):
-                        text = str(chunk.text)
-                        if text:
-                            emitted.append(text)
-                            yield Token(text)
-                elif mode == "custom" and isinstance(payload, dict) and "kind" in payload:
-                    yield ToolEvent(**payload)
+                if mode == "custom":
+                    if isinstance(payload, Token):
+                        emitted.append(payload.text)
+                        yield payload
+                    elif isinstance(payload, dict) and "kind" in payload:
+                        yield ToolEvent(**payload)
                 elif mode == "updates":
                     final = _final_message(payload) or final
             turn.agent = (final.name or "") if final is not None else ""

@@ -6,8 +6,9 @@
 
 One routing decision per turn; a specialist loops between its model and its tools until it
 answers without calling a tool (at most `MAX_TOOL_ROUNDS` rounds, then it must answer). `chat`
-(a specialist that uses no tools) answers from the model in one step. A reply the service's
-content filter stopped ends the turn with an error, never as an answer.
+(a specialist that uses no tools) answers from the model in one step. A specialist's reply
+streams its text to the graph's custom stream as `Token`s while it arrives. A reply the
+service's content filter stopped ends the turn with an error, never as an answer.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from agent import conversation, routing
 from agent.models.failures import raise_if_filtered
+from agent.models.streamed_reply import streamed_reply
 from agent.specialists import Specialist
 from agent.state import BotState
 from agent.tool_runner import run_tool_calls
@@ -58,7 +60,7 @@ def _agent(model: BaseChatModel, specialist: Specialist) -> Any:
         messages = state["messages"]
         limit_reached = conversation.tool_rounds(messages) >= MAX_TOOL_ROUNDS
         runnable = answer_only if limit_reached else with_tools
-        reply = await runnable.ainvoke([prompt, *conversation.for_model(messages)])
+        reply = await streamed_reply(runnable, [prompt, *conversation.for_model(messages)])
         raise_if_filtered(reply)
         reply.name = specialist.name
         return {"messages": [reply]}
@@ -70,7 +72,7 @@ def _chat(model: BaseChatModel, specialist: Specialist) -> Any:
     prompt = SystemMessage(specialist.prompt)
 
     async def chat(state: BotState) -> dict[str, Any]:
-        reply = await model.ainvoke([prompt, *conversation.for_model(state["messages"])])
+        reply = await streamed_reply(model, [prompt, *conversation.for_model(state["messages"])])
         raise_if_filtered(reply)
         reply.name = specialist.name
         return {"messages": [reply]}
@@ -90,11 +92,18 @@ def _tools(specialist: Specialist, preview_chars: int) -> Any:
 
 
 def _after_agent(tools_node: str) -> Any:
-    def after_agent(state: BotState) -> str:
+    # Routing functions are coroutines: LangGraph runs a plain function in a worker thread
+    # when the graph runs async, a thread hop per edge for a list lookup.
+    async def after_agent(state: BotState) -> str:
         last = state["messages"][-1]
         return tools_node if isinstance(last, AIMessage) and last.tool_calls else END
 
     return after_agent
+
+
+async def _route(state: BotState) -> str:
+    """The supervisor's decision, as the conditional edge's target."""
+    return str(state["route"])
 
 
 def build_graph(
@@ -124,5 +133,5 @@ def build_graph(
         graph.add_node(tools_node, _tools(specialist, tool_preview_chars))
         graph.add_conditional_edges(name, _after_agent(tools_node), [tools_node, END])
         graph.add_edge(tools_node, name)
-    graph.add_conditional_edges("supervisor", lambda state: state["route"], targets)
+    graph.add_conditional_edges("supervisor", _route, targets)
     return graph.compile(checkpointer=checkpointer)

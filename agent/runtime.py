@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import weakref
 from typing import TYPE_CHECKING
@@ -30,6 +31,10 @@ _builds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[Bot]]
 async def _build() -> Bot:
     module = await asyncio.to_thread(importlib.import_module, "agent.bot")
     bot: Bot = await module.build_bot(get_settings())
+    # Everything alive now (modules, schemas, the graph, clients) lives as long as the process:
+    # move it out of the garbage collector's sight, so a full collection no longer walks it
+    # (about 150 ms of CPU, every few seconds under load, stalling every stream).
+    gc.freeze()
     return bot
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
@@ -166,14 +166,15 @@ async def stream(request: Request) -> Response:
             await claim.abandon()
             return refused
 
-    async def events() -> AsyncIterator[BotEvent]:
+    async def events(on_token: Callable[[str], None]) -> AsyncIterator[BotEvent]:
         if bot is None:
             raise failure or RuntimeError("no bot")
-        async for event in bot.events(question, thread_id, run_id, claim, owner):
+        async for event in bot.events(question, thread_id, run_id, claim, owner,
+                                      on_token=on_token):
             yield event
 
     return StreamingResponse(
-        sse_stream(events(), run_id, thread_id, get_settings().sse_keepalive_seconds),
+        sse_stream(events, run_id, thread_id, get_settings().sse_keepalive_seconds),
         media_type=MEDIA_TYPE,
         headers=SSE_HEADERS,
         # A stream that never started its run (client gone at once) gives the lease back.

@@ -5,6 +5,10 @@ happen, then `end` with the whole answer, or `error` if the run fails. A keep-al
 sent whenever no event has gone out for `SSE_KEEPALIVE_SECONDS`. If the client goes away, the
 server cancels this generator and the run with it.
 
+The run's events reach one queue that the response drains: tool events and the answer through
+the run's event iterator (a task of its own), each answer token straight from the node that
+streams it (the run's `on_token`), without a hop through LangGraph's stream and that task.
+
 Whatever fails here once the response has started (an event that can't be encoded, a bug)
 becomes an `error` event that ends the stream, so the response is always terminated properly
 and never cut; the run is then cancelled.
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 
 from agent.events import Answer, BotEvent, Token, ToolEvent
@@ -28,6 +32,8 @@ WIND_DOWN_SECONDS = 5.0  # how long a run we stopped may take to let go of its t
 UNSENDABLE = ("Part of the answer could not be sent: it is not valid Unicode text. The stream "
               "was stopped; see the server log.")
 STREAM_FAILED = "The stream failed on the server; see the server log."
+# A turn's events, given where to send each answer token as it arrives.
+Run = Callable[[Callable[[str], None]], AsyncIterator[BotEvent]]
 
 
 async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -> None:
@@ -65,6 +71,9 @@ def _encode_items(encoder: EventEncoder, items: list[object], run_id: str) -> tu
     for item in items:
         if item is _DONE:
             return b"".join(out), True
+        if item is KEEPALIVE:
+            out.append(KEEPALIVE)
+            continue
         try:
             out.append(_encode(encoder, item, run_id))
         except UnicodeEncodeError as exc:
@@ -80,41 +89,53 @@ def _encode_items(encoder: EventEncoder, items: list[object], run_id: str) -> tu
     return b"".join(out), False
 
 
-async def _next_items(queue: asyncio.Queue[object], keepalive_seconds: float) -> list[object]:
-    """Everything queued by now (waiting for the first); [] when it's time for a keep-alive."""
-    if queue.empty():
-        try:
-            async with asyncio.timeout(keepalive_seconds):
-                items = [await queue.get()]
-        except TimeoutError:
-            return []
-    else:
-        items = [queue.get_nowait()]
-    # One event per chunk as produced, but one write for all the events that arrived while
-    # the previous write was being sent.
-    while not queue.empty():
-        items.append(queue.get_nowait())
-    return items
+class _KeepAlive:
+    """Puts `KEEPALIVE` on the queue whenever nothing went out for `seconds`: one timer that
+    re-arms itself, rather than a timeout around every wait for the next event."""
+
+    def __init__(self, queue: asyncio.Queue[object], seconds: float) -> None:
+        self._queue, self._seconds = queue, seconds
+        self._loop = asyncio.get_running_loop()
+        self.last = self._loop.time()
+        self._timer = self._loop.call_later(seconds, self._tick)
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        if now - self.last >= self._seconds:
+            self._queue.put_nowait(KEEPALIVE)
+            self.last = now
+        self._timer = self._loop.call_at(self.last + self._seconds, self._tick)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 async def sse_stream(
-    events: AsyncIterator[BotEvent], run_id: str, thread_id: str, keepalive_seconds: float
+    run: Run, run_id: str, thread_id: str, keepalive_seconds: float
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of one turn."""
     encoder = EventEncoder()
     queue: asyncio.Queue[object] = asyncio.Queue()
     producer: asyncio.Task[None] | None = None
+    keepalive: _KeepAlive | None = None
     over = False  # the stream ended on our side (as opposed to the client leaving)
+
+    def on_token(text: str) -> None:
+        queue.put_nowait(Token(text))
+
     try:
         yield encoder.json("metadata", {"run_id": run_id, "thread_id": thread_id})
-        producer = asyncio.create_task(_pump(events, queue))
+        producer = asyncio.create_task(_pump(run(on_token), queue))
+        keepalive = _KeepAlive(queue, keepalive_seconds)
         while not over:
-            items = await _next_items(queue, keepalive_seconds)
-            if not items:
-                yield KEEPALIVE
-                continue
+            items = [await queue.get()]
+            # One event per chunk as produced, but one write for all the events that arrived
+            # while the previous write was being sent.
+            while not queue.empty():
+                items.append(queue.get_nowait())
             out, over = _encode_items(encoder, items, run_id)
             if out:
+                keepalive.last = asyncio.get_running_loop().time()
                 yield out
     except Exception:
         # Not the client leaving (that is a cancellation): a failure of ours mid-stream.
@@ -122,6 +143,8 @@ async def sse_stream(
         over = True
         yield encoder.error_event(500, STREAM_FAILED, run_id)
     finally:
+        if keepalive is not None:
+            keepalive.cancel()
         if producer is not None and not producer.done():
             # Cancel once and don't await here: this generator may itself be under
             # cancellation (client gone), and a second cancel would hit the run mid-cleanup.

@@ -14,20 +14,23 @@ class Size:
     name: str
     ttft: float = 0.3  # the model's time to first token, per model call
     tokens_per_second: float = 50.0
-    answer_tokens: int = 50  # tokens of each paced answer
+    answer_tokens: int = 99  # words of a paced answer: "Answer:" + 99 words = 100 tokens
     flat_tokens: int = 2000  # tokens of each flat-out answer
-    flat_streams: int = 3  # flat-out streams per server
+    rounds: int = 2  # items 1 and 2 run the servers in turn, this many rounds, then sum up
+    flat_streams: int = 2  # flat-out streams per server and round
+    short_turns: int = 12  # flat-out one-token turns per server and round: a turn's fixed CPU
     levels: tuple[int, ...] = (25, 50, 100, 200)
-    level_seconds: float = 12.0  # how long each concurrency level keeps starting requests
-    level_rounds: int = 8  # at most this many requests per worker per level
+    level_seconds: float = 7.0  # how long a level keeps starting requests, per round
+    level_rounds: int = 4  # at most this many requests per worker per level and round
     batch_questions: int = 10
     batch_repeats: int = 1
     cold_repeats: int = 3
     thread_turns: int = 300
-    warmup_streams: int = 3
+    warmup_streams: int = 6  # one after another, then one burst at the first level
 
 
 FULL = Size("full")
-TINY = Size("tiny", answer_tokens=5, flat_tokens=100, flat_streams=1, levels=(2, 4),
+TINY = Size("tiny", answer_tokens=4, flat_tokens=100, flat_streams=1, short_turns=2, rounds=2,
+            levels=(2, 4),
             level_seconds=0.5, level_rounds=1, batch_questions=2, cold_repeats=1,
             thread_turns=3, warmup_streams=1, ttft=0.05)

@@ -1,4 +1,4 @@
-"""The processes of a bench run: the model server and the two servers, each on its own.
+"""The processes of a bench run: the model server and the three servers, each on its own.
 
 Also reads a process's CPU time and peak RSS from `/proc` (no psutil needed).
 """
@@ -110,10 +110,11 @@ def stop(proc: Proc) -> None:
 
 
 def app_env(model_url: str, data_dir: Path) -> dict[str, str]:
-    """The settings both servers run with: the model server, the test corpus, a data dir."""
+    """The settings every server runs with: Azure OpenAI (the v1 API, the app's default) at the
+    model server with a key, the test corpus, a data dir."""
     env = server_env(data_dir, {
-        "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
-        "OPENAI_API_KEY": "bench", "DOCS_DIR": str(CORPUS), "LOG_LEVEL": "WARNING",
+        "MODEL_PROVIDER": "azure", "AZURE_OPENAI_ENDPOINT": model_url,
+        "AZURE_OPENAI_API_KEY": "bench", "DOCS_DIR": str(CORPUS), "LOG_LEVEL": "WARNING",
         "MODEL_MAX_RETRIES": "0",
     })
     env["PYTHONPATH"] = str(ROOT)
@@ -131,17 +132,17 @@ def start_model(log_dir: Path, ttft: float, rate: float, tokens: int) -> Proc:
 
 
 def server_argv(kind: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """How to start `ours` (`python -m api`) or `baseline` (`bench.baseline.server`)."""
-    listen = {"HOST": "127.0.0.1", "PORT": str(port)}
+    """How to start `ours` (`python -m api`), `baseline` (`bench.baseline.server`) or `floor`
+    (`bench.floor.server`)."""
     if kind == "ours":
-        return [sys.executable, "-m", "api"], listen
-    if kind == "ours-exit":  # the prototype of the recommended change (bench.prototype)
-        return [sys.executable, "-m", "bench.prototype.durability_exit"], listen
-    return [sys.executable, "-m", "bench.baseline.server", "--port", str(port)], {}
+        return [sys.executable, "-m", "api"], {"HOST": "127.0.0.1", "PORT": str(port)}
+    if kind not in ("baseline", "floor"):
+        raise ValueError(f"no server kind {kind!r}")
+    return [sys.executable, "-m", f"bench.{kind}.server", "--port", str(port)], {}
 
 
 def start_server(kind: str, model_url: str, work_dir: Path, wait: bool = True) -> Proc:
-    """Start one of the two servers against the model server; ready if `wait`."""
+    """Start one of the servers against the model server; ready if `wait`."""
     port = free_port()
     data_dir = work_dir / f"data-{kind}-{port}"
     data_dir.mkdir(parents=True, exist_ok=True)

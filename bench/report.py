@@ -9,9 +9,18 @@ from typing import Any
 from bench import thread_memory
 from bench.stats import ratio
 
+KINDS = ("ours", "baseline", "floor")
+
 
 def _cell(value: Any) -> str:
     return "–" if value is None else str(value)
+
+
+def _times(ours: Any, other: Any) -> str:
+    """ours / other, as `0.42×` (below 1× ours is lower)."""
+    if not isinstance(ours, int | float) or not isinstance(other, int | float) or not other:
+        return "–"
+    return f"{ours / other:.2f}×"
 
 
 def _row(label: str, ours: Any, base: Any, better: str = "lower") -> str:
@@ -24,6 +33,65 @@ def _row(label: str, ours: Any, base: Any, better: str = "lower") -> str:
     return f"| {label} | {_cell(ours)} | {_cell(base)} | {_cell(r)}× |"
 
 
+def _level(data: dict[str, Any], kind: str, level: int) -> dict[str, Any]:
+    return next((r for r in data[kind]["concurrency"] if r["concurrency"] == level), {})
+
+
+def streams_table(data: dict[str, Any]) -> list[str]:
+    """The headline: CPU per streamed token and added TTFT per concurrency, three servers."""
+    lines = [
+        "| streams | ours µs CPU/token | seed-design baseline | ours / baseline | floor | "
+        "ours / floor | added TTFT p50 / p99 ms: ours | baseline | floor |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in data["ours"]["concurrency"]:
+        c = row["concurrency"]
+        o, b, f = (_level(data, kind, c) for kind in KINDS)
+        cpu = [r.get("cpu_us_per_token") for r in (o, b, f)]
+        ttft = [f"{_cell(r.get('added_ttft_p50_ms'))} / {_cell(r.get('added_ttft_p99_ms'))}"
+                for r in (o, b, f)]
+        lines.append(f"| {c} | {_cell(cpu[0])} | {_cell(cpu[1])} | {_times(cpu[0], cpu[1])} | "
+                     f"{_cell(cpu[2])} | {_times(cpu[0], cpu[2])} | {' | '.join(ttft)} |")
+    return lines
+
+
+def turn_table(data: dict[str, Any]) -> list[str]:
+    """The fixed CPU of a turn (alone and under load), the marginal CPU of a token, the
+    fastest stream."""
+    flat = [data[kind]["flat_out"] for kind in KINDS]
+    rows = [("fixed CPU per turn, ms (one-token answers, one at a time, model flat out)",
+             "fixed_cpu_ms_per_turn"),
+            ("marginal CPU per token, µs (flat out)", "marginal_cpu_us_per_token"),
+            (f"CPU per token, µs ({data['size']['flat_tokens']}-token answers, flat out)",
+             "cpu_us_per_token"),
+            ("max tokens/s, one stream (flat out)", "max_tokens_per_second")]
+    lines = ["| Per turn and per token | ours | seed-design baseline | "
+             "floor | ours / baseline | ours / floor |", "|---|---|---|---|---|---|"]
+    for label, key in rows:
+        o, b, f = (x.get(key) for x in flat)
+        lines.append(f"| {label} | {_cell(o)} | {_cell(b)} | {_cell(f)} | {_times(o, b)} | "
+                     f"{_times(o, f)} |")
+    loaded = [data[kind].get("loaded_turn", {}) for kind in KINDS]
+    o, b, f = (x.get("cpu_ms_per_turn") for x in loaded)
+    lines.insert(3, f"| fixed CPU per turn, ms, at {loaded[0].get('concurrency')} streams "
+                 f"(one-token answers, model paced) | {_cell(o)} | {_cell(b)} | {_cell(f)} | "
+                 f"{_times(o, b)} | {_times(o, f)} |")
+    return lines
+
+
+def detail_table(data: dict[str, Any]) -> list[str]:
+    """Per concurrency level and server: gaps, throughput, errors, memory."""
+    lines = ["| streams | server | inter-token gap p99 ms | tokens/s | errors / requests | "
+             "peak RSS MB |", "|---|---|---|---|---|---|"]
+    for row in data["ours"]["concurrency"]:
+        for kind in KINDS:
+            r = _level(data, kind, row["concurrency"])
+            lines.append(f"| {row['concurrency']} | {kind} | {_cell(r.get('gap_p99_ms'))} | "
+                         f"{_cell(r.get('tokens_per_second'))} | {_cell(r.get('errors'))} / "
+                         f"{_cell(r.get('requests'))} | {_cell(r.get('peak_rss_mb'))} |")
+    return lines
+
+
 def markdown(data: dict[str, Any]) -> str:
     """The results as a Markdown document (machine, date, one table per item)."""
     m = data["machine"]
@@ -32,33 +100,20 @@ def markdown(data: dict[str, Any]) -> str:
         f"# Benchmark results ({data['size']['name']} run)", "",
         f"{m['date']} · {m['cpu']} · {m['cores']} cores · Python {m['python']} · "
         f"{m['platform']} · took {data['seconds']} s", "",
-        f"Model server: {s['ttft'] * 1000:.0f} ms to first token per model call, "
-        f"{s['tokens_per_second']:.0f} tokens/s, {s['answer_tokens']}-token answers; each "
-        "`/stream` makes two model calls (tool call, then answer), so the model's own time to "
-        f"first answer token is {2 * s['ttft'] * 1000:.0f} ms. Ratio = baseline / ours for "
-        "lower-is-better rows, ours / baseline for higher-is-better ones; above 1× means ours "
-        "is better.", "",
-        "| Measurement | Ours | Baseline | Ratio |", "|---|---|---|---|",
+        f"Workload: a loopback server speaking the Azure OpenAI protocol (v1 API) at "
+        f"{s['ttft'] * 1000:.0f} ms to first token per model call, "
+        f"{s['tokens_per_second']:.0f} tokens/s, {s['answer_tokens'] + 1}-token answers; each "
+        "`/stream` is one `@docsearch` turn on a new thread: two model calls (tool call, then "
+        f"answer), so the model's own time to first answer token is {2 * s['ttft'] * 1000:.0f} "
+        "ms and TTFT below is what a server adds to it. CPU is the server process's user + "
+        "system time over the level, divided by the answer tokens it streamed. Below 1× in the "
+        "ratio columns means ours uses less.", "",
+        *streams_table(data), "",
+        *turn_table(data), "",
+        *detail_table(data), "",
+        "| Measurement | Ours | Baseline | Ratio (baseline / ours) |", "|---|---|---|---|",
     ]
     o, b = data["ours"], data["baseline"]
-    lines.append(_row("1. CPU µs per streamed token (flat out)",
-                      o["flat_out"]["cpu_us_per_token"], b["flat_out"]["cpu_us_per_token"]))
-    lines.append(_row("1. max tokens/s, one stream (flat out)",
-                      o["flat_out"]["max_tokens_per_second"],
-                      b["flat_out"]["max_tokens_per_second"], better="higher"))
-    for lo, lb in zip(o["concurrency"], b["concurrency"], strict=True):
-        c = lo["concurrency"]
-        lines.append(_row(f"2. c={c}: added TTFT p50 ms", lo["added_ttft_p50_ms"],
-                          lb["added_ttft_p50_ms"]))
-        lines.append(_row(f"2. c={c}: added TTFT p99 ms", lo["added_ttft_p99_ms"],
-                          lb["added_ttft_p99_ms"]))
-        lines.append(_row(f"2. c={c}: inter-token gap p99 ms", lo["gap_p99_ms"],
-                          lb["gap_p99_ms"]))
-        lines.append(f"| 2. c={c}: errors / requests | {lo['errors']} / {lo['requests']} | "
-                     f"{lb['errors']} / {lb['requests']} | |")
-        lines.append(_row(f"2. c={c}: peak RSS MB", lo["peak_rss_mb"], lb["peak_rss_mb"]))
-        lines.append(_row(f"2. c={c}: CPU µs per token", lo["cpu_us_per_token"],
-                          lb["cpu_us_per_token"]))
     lines.append(_row(f"3. /batch of {o['batch']['questions']} questions, wall s",
                       o["batch"]["wall_seconds"], b["batch"]["wall_seconds"]))
     cold = data["cold_start"]
@@ -81,14 +136,15 @@ def markdown(data: dict[str, Any]) -> str:
 
 
 def plot(data: dict[str, Any], path: Path) -> None:
-    """Added time-to-first-token (p50 and p99) against concurrency, both servers."""
+    """Added time-to-first-token (p50 and p99) against concurrency, every server."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for kind, color in (("ours", "tab:blue"), ("baseline", "tab:orange")):
+    for kind, color in (("ours", "tab:blue"), ("baseline", "tab:orange"),
+                        ("floor", "tab:green")):
         rows = data[kind]["concurrency"]
         levels = [r["concurrency"] for r in rows]
         ax.plot(levels, [r["added_ttft_p50_ms"] for r in rows], "o-", color=color,

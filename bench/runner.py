@@ -1,14 +1,17 @@
-"""Runs every measurement, ours and the baseline in the same run, and writes the results.
+"""Runs every measurement, ours, the baseline and the floor in the same run, and writes the results.
 
-Processes: the model server, our server (`python -m api`) and the baseline
-(`bench.baseline.server`), each its own process, plus one load-generator process per load.
-Each measurement runs on ours, then on the baseline, before the next one starts.
+Processes: the model server, our server (`python -m api`), the baseline
+(`bench.baseline.server`) and the floor (`bench.floor.server`), each its own process, plus one
+load-generator process per load. Each measurement runs on ours, then on the baseline, then on
+the floor, before the next one starts. `/batch` and cold start are ours and the baseline only
+(the floor has neither).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import platform
 import tempfile
 import time
@@ -42,7 +45,7 @@ def machine() -> dict[str, Any]:
 
 
 class Servers:
-    """Both servers; one that died (e.g. killed from outside) is restarted and warmed up."""
+    """The servers; one that died (e.g. killed from outside) is restarted and warmed up."""
 
     def __init__(self, model: Proc, work: Path, size: Size, log: Callable[[str], None]) -> None:
         self.model, self.work, self.size, self.log = model, work, size, log
@@ -69,12 +72,14 @@ class Servers:
                 stop(proc)
 
 
-KINDS = ("ours", "baseline")
+KINDS = ("ours", "baseline", "floor")
+APP_KINDS = ("ours", "baseline")  # the two that serve the bot (and `/batch`)
 
 
-def _both(servers: Servers, run: Callable[[Proc], dict[str, Any]],
-          into: dict[str, dict[str, Any]], key: str, log: Callable[[str], None]) -> None:
-    for kind in KINDS:
+def _each(servers: Servers, run: Callable[[Proc], dict[str, Any]],
+          into: dict[str, dict[str, Any]], key: str, log: Callable[[str], None],
+          kinds: tuple[str, ...] = ()) -> None:
+    for kind in kinds or KINDS:
         into[kind][key] = run(servers.live(kind))
         log(f"  {kind:8} {key}: {into[kind][key]}")
 
@@ -85,26 +90,47 @@ def run(size: Size, out_dir: Path = RESULTS, log: Callable[[str], None] = print)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     raw_dir = out_dir / "raw" / stamp
     data: dict[str, Any] = {"size": size.__dict__, "machine": machine(),
-                            "ours": {"concurrency": []}, "baseline": {"concurrency": []}}
+                            **{kind: {"concurrency": []} for kind in KINDS}}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         model = start_model(raw_dir, size.ttft, size.tokens_per_second, size.answer_tokens)
         with running([model]):
             servers = Servers(model, work, size, log)
             try:
-                log("warming up both servers")
+                log("warming up the servers")
                 for kind in KINDS:
                     streaming.warm_up(servers.live(kind), size)
-                log("1. flat out")
-                _both(servers, lambda p: streaming.flat_out(p, model, size), data, "flat_out", log)
-                log("2. concurrency")
-                for level in size.levels:
+                log(f"1. flat out ({size.rounds} rounds, servers in turn)")
+                flat: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+                for _ in range(size.rounds):
                     for kind in KINDS:
-                        row = streaming.concurrency(servers.live(kind), model, size, level)
+                        flat[kind].append(streaming.flat_sample(servers.live(kind), model, size))
+                for kind in KINDS:
+                    data[kind]["flat_out"] = streaming.flat_summary(flat[kind])
+                    log(f"  {kind:8} flat_out: {data[kind]['flat_out']}")
+                log(f"1b. one-token turns at {size.levels[0]} streams")
+                loaded: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+                for _ in range(size.rounds):
+                    for kind in KINDS:
+                        loaded[kind].append(
+                            streaming.loaded_turn_sample(servers.live(kind), model, size))
+                for kind in KINDS:
+                    data[kind]["loaded_turn"] = streaming.loaded_turn_summary(loaded[kind], size)
+                    log(f"  {kind:8} loaded_turn: {data[kind]['loaded_turn']}")
+                log(f"2. concurrency ({size.rounds} rounds per level, servers in turn)")
+                for level in size.levels:
+                    rounds: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+                    for _ in range(size.rounds):
+                        for kind in KINDS:
+                            rounds[kind].append(
+                                streaming.level_sample(servers.live(kind), model, size, level))
+                    for kind in KINDS:
+                        row = streaming.level_summary(rounds[kind], size, level)
                         data[kind]["concurrency"].append(row)
                         log(f"  {kind:8} {row}")
                 log("3. batch")
-                _both(servers, lambda p: streaming.batch(p, model, size), data, "batch", log)
+                _each(servers, lambda p: streaming.batch(p, model, size), data, "batch", log,
+                      APP_KINDS)
                 for proc in [*servers.procs.values(), *servers.retired]:
                     (raw_dir / f"{proc.name}.log").write_text(proc.log())
                 data["restarts"] = servers.restarts
@@ -121,6 +147,8 @@ def run(size: Size, out_dir: Path = RESULTS, log: Callable[[str], None] = print)
         log(f"  {data['thread_memory']}")
     data["seconds"] = round(time.monotonic() - started, 1)
     text = write(data, out_dir)
+    raw_dir.mkdir(parents=True, exist_ok=True)  # every run's figures, for the spread
+    (raw_dir / "results.json").write_text(json.dumps(data, indent=2) + "\n")
     log("")
     log(text)
     return data

@@ -1,7 +1,10 @@
-"""Items 1-3: CPU per token and flat-out rate, concurrency, and `/batch`, for one server.
+"""Items 1-3: CPU per turn and per token flat out, concurrency, and `/batch`, for one server.
 
-Each function drives a running server (`Proc`) through the load generator process and
-returns a JSON-ready dict; the model server's pacing is set before each measurement.
+Each `*_sample` function drives a running server (`Proc`) through the load generator process
+for one round and returns raw figures; the runner interleaves the servers round by round (so
+a burst of load from elsewhere on the machine falls on all of them alike) and the `*_summary`
+functions turn every round's figures into one JSON-ready dict. The model server's pacing is
+set before each measurement.
 """
 
 from __future__ import annotations
@@ -40,52 +43,109 @@ def load(server: Proc, concurrency: int, seconds: float, max_requests: int) -> d
 
 
 def warm_up(server: Proc, size: Size) -> None:
-    """First requests build the docs index, the model client and so on: not measured."""
+    """First requests build the docs index, the model client and so on, then a burst at the
+    first level fills the connection and thread pools: not measured."""
     load(server, 1, 60.0, size.warmup_streams)
-    load(server, 2, 60.0, 2)
+    load(server, size.levels[0], 60.0, size.levels[0])
 
 
-def flat_out(server: Proc, model: Proc, size: Size) -> dict[str, Any]:
-    """Item 1: streams of `flat_tokens` tokens, no delay; CPU per token and tokens/s."""
+def flat_sample(server: Proc, model: Proc, size: Size) -> dict[str, Any]:
+    """One round of item 1 on one server, the model flat out (no delay): `short_turns` turns
+    whose answer is one token (the fixed CPU of a turn: two model calls, the tool round, the
+    search, the checkpoint, the HTTP request), then `flat_streams` answers of `flat_tokens`
+    tokens (the CPU per token and the fastest rate). Raw figures; `flat_summary` sums rounds."""
+    set_pacing(model, 0.0, 0.0, 0)  # "Answer:" alone: one token
+    cpu0 = server.cpu_seconds()
+    short = load(server, 1, 600.0, size.short_turns)["results"]
+    short_cpu = server.cpu_seconds() - cpu0
     set_pacing(model, 0.0, 0.0, size.flat_tokens)
     cpu0, model0 = server.cpu_seconds(), model.cpu_seconds()
     out = load(server, 1, 600.0, size.flat_streams)
-    cpu, model_cpu = server.cpu_seconds() - cpu0, model.cpu_seconds() - model0
-    results = out["results"]
-    tokens = sum(r["tokens"] for r in results)
-    rates = [r["tokens"] / r["first_to_last"] for r in results if r["first_to_last"] > 0]
+    return {"short": short, "short_cpu": short_cpu, "flat": out["results"],
+            "flat_cpu": server.cpu_seconds() - cpu0,
+            "flat_model_cpu": model.cpu_seconds() - model0, "flat_wall": out["wall"]}
+
+
+def flat_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Item 1 over every round: CPU per turn (fixed), per token (overall and marginal), the
+    fastest stream."""
+    short = [r for s in samples for r in s["short"]]
+    flat = [r for s in samples for r in s["flat"]]
+    cpu = sum(s["flat_cpu"] for s in samples)
+    fixed = sum(s["short_cpu"] for s in samples) / len(short) if short else None
+    tokens = sum(r["tokens"] for r in flat)
+    rates = [r["tokens"] / r["first_to_last"] for r in flat if r["first_to_last"] > 0]
+    marginal = None
+    if fixed is not None and flat and tokens > len(flat):
+        marginal = (cpu / len(flat) - fixed) / (tokens / len(flat) - 1)
     return {
-        "streams": len(results), "tokens": tokens,
-        "errors": sum(1 for r in results if not r["ok"]),
+        "rounds": len(samples), "streams": len(flat), "tokens": tokens,
+        "fixed_cpu_ms_by_round": [round(s["short_cpu"] / len(s["short"]) * 1e3, 1)
+                                  for s in samples if s["short"]],
+        "errors": sum(1 for r in flat + short if not r["ok"]),
         "cpu_us_per_token": round(cpu / tokens * 1e6, 1) if tokens else None,
-        "model_cpu_us_per_token": round(model_cpu / tokens * 1e6, 1) if tokens else None,
+        "model_cpu_us_per_token": (round(sum(s["flat_model_cpu"] for s in samples) / tokens
+                                         * 1e6, 1) if tokens else None),
         "max_tokens_per_second": round(max(rates), 1) if rates else None,
-        "wall_seconds": round(out["wall"], 2),
+        "wall_seconds": round(sum(s["flat_wall"] for s in samples), 2),
+        "short_turns": len(short),
+        "fixed_cpu_ms_per_turn": None if fixed is None else round(fixed * 1e3, 1),
+        "marginal_cpu_us_per_token": None if marginal is None else round(marginal * 1e6, 1),
     }
 
 
-def concurrency(server: Proc, model: Proc, size: Size, level: int) -> dict[str, Any]:
-    """Item 2: `level` simultaneous streams at the paced rate, bounded in time and requests."""
+def level_sample(server: Proc, model: Proc, size: Size, level: int) -> dict[str, Any]:
+    """One round of item 2 on one server: `level` simultaneous streams at the paced rate for
+    `level_seconds` (at most `level_rounds` requests per stream). Raw figures."""
     set_pacing(model, size.ttft, size.tokens_per_second, size.answer_tokens)
     server.reset_peak_rss()
     cpu0 = server.cpu_seconds()
     out = load(server, level, size.level_seconds, level * size.level_rounds)
-    cpu = server.cpu_seconds() - cpu0
-    results = out["results"]
+    return {"cpu": server.cpu_seconds() - cpu0, "results": out["results"], "wall": out["wall"],
+            "peak_rss_mb": server.peak_rss_mb()}
+
+
+def loaded_turn_sample(server: Proc, model: Proc, size: Size) -> dict[str, Any]:
+    """One round of the fixed CPU of a turn under load: `levels[0]` simultaneous streams whose
+    answer is one token, the model paced (its time to first token still applies)."""
+    set_pacing(model, size.ttft, size.tokens_per_second, 0)
+    level = size.levels[0]
+    cpu0 = server.cpu_seconds()
+    out = load(server, level, size.level_seconds / 2, level * 2)
+    return {"cpu": server.cpu_seconds() - cpu0, "results": out["results"]}
+
+
+def loaded_turn_summary(samples: list[dict[str, Any]], size: Size) -> dict[str, Any]:
+    """CPU per one-token turn at `levels[0]` streams, over every round."""
+    turns = [r for s in samples for r in s["results"]]
+    cpu = sum(s["cpu"] for s in samples)
+    return {"concurrency": size.levels[0], "turns": len(turns),
+            "errors": sum(1 for r in turns if not r["ok"]),
+            "cpu_ms_per_turn": round(cpu / len(turns) * 1e3, 1) if turns else None}
+
+
+def level_summary(samples: list[dict[str, Any]], size: Size, level: int) -> dict[str, Any]:
+    """Item 2 at one level over every round: CPU per token, added TTFT, gaps, errors, memory."""
+    results = [r for s in samples for r in s["results"]]
+    cpu = sum(s["cpu"] for s in samples)
+    wall = sum(s["wall"] for s in samples)
     model_ttft = 2 * size.ttft  # the tool-call reply, then the answer: two first tokens
     added = [r["ttft"] - model_ttft for r in results if r["ttft"] is not None]
     gaps = [g for r in results for g in r["gaps"]]
     tokens = sum(r["tokens"] for r in results)
     return {
-        "concurrency": level, "requests": len(results),
+        "concurrency": level, "rounds": len(samples), "requests": len(results),
         "errors": sum(1 for r in results if not r["ok"]),
         "added_ttft_p50_ms": ms(percentile(added, 50)),
         "added_ttft_p99_ms": ms(percentile(added, 99)),
         "gap_p99_ms": ms(percentile(gaps, 99)),
-        "peak_rss_mb": round(server.peak_rss_mb(), 1),
-        "tokens_per_second": round(tokens / out["wall"], 1) if out["wall"] else None,
+        "peak_rss_mb": round(max(s["peak_rss_mb"] for s in samples), 1),
+        "tokens_per_second": round(tokens / wall, 1) if wall else None,
         "cpu_us_per_token": round(cpu / tokens * 1e6, 1) if tokens else None,
-        "wall_seconds": round(out["wall"], 2),
+        "cpu_us_per_token_by_round": [
+            round(s["cpu"] / n * 1e6, 1) if (n := sum(r["tokens"] for r in s["results"]))
+            else None for s in samples],
+        "wall_seconds": round(wall, 2),
     }
 
 

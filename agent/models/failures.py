@@ -68,6 +68,8 @@ def classify(exc: BaseException, settings: Settings) -> ModelFailure | None:
     openai = sys.modules.get("openai")
     if openai is not None:
         if isinstance(exc, openai.APITimeoutError):
+            if _refused(exc):
+                return _unreachable(settings, "no connection")
             return _timeout(settings)
         if isinstance(exc, openai.APIConnectionError):
             return _unreachable(settings, _connection_failure(exc))
@@ -97,6 +99,17 @@ def _connection_failure(exc: BaseException) -> str:
             return "the connection was cut"
         cause = cause.__cause__ or cause.__context__
     return "a connection error"
+
+
+def _refused(exc: BaseException) -> bool:
+    """A connection that could not be made, which the SDK's aiohttp adapter reports as a
+    connect timeout (it maps aiohttp's `ClientConnectorError` to `ConnectTimeout`)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if type(cause).__name__ in {"ClientConnectorError", "ClientConnectorDNSError"}:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _is_transport_error(exc: BaseException) -> bool:

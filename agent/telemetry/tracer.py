@@ -23,6 +23,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.outputs import (
     ChatGeneration,
     ChatGenerationChunk,
@@ -57,6 +58,8 @@ def _as_json(value: Any) -> str:
 
 
 def _message_record(message: BaseMessage) -> dict[str, Any]:
+    # a streamed reply ends as the merged chunk (type "AIMessageChunk"): record it as a message
+    message = message_chunk_to_message(message)
     record: dict[str, Any] = {"role": message.type, "content": message.text}
     if isinstance(message, AIMessage) and message.tool_calls:
         record["tool_calls"] = [{"name": c["name"], "arguments": c["args"]}

@@ -3,8 +3,9 @@
 What the seed did: `/stream` runs `graph.astream_events(input, config, version="v2")`, keeps
 `on_chat_model_stream` chunks (and `on_tool_start` / `on_tool_end`) and sends them through
 `sse-starlette`'s `EventSourceResponse`; `/batch` answers its questions one after another;
-`/invoke` calls `ainvoke`. Same graph, model, tools and checkpointer as ours, so the two servers
-differ only in the serving design.
+`/invoke` calls `ainvoke`; the model client is langchain-openai's own `ChatOpenAI` /
+`AzureChatOpenAI` (the OpenAI SDK parses every streamed chunk), as the seed used. Same graph,
+tools and checkpointer as ours.
 
     python -m bench.baseline.server --port P      (settings from the environment, as ours)
 """
@@ -12,10 +13,12 @@ differ only in the serving design.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -25,7 +28,13 @@ from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from agent.bot import Bot, build_bot
+from agent.models import factory
 from agent.settings import get_settings
+
+# The seed's model client: langchain-openai's own classes, not our fast streaming read (code
+# from before the fast read has no such choice: it builds those classes anyway).
+if "fast_stream" in inspect.signature(factory.build_chat_model).parameters:
+    factory.build_chat_model = partial(factory.build_chat_model, fast_stream=False)
 
 _state: dict[str, Bot] = {}
 

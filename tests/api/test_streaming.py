@@ -210,7 +210,8 @@ def test_an_event_that_cannot_be_encoded_ends_the_stream_with_an_error_event(
 
 # --- sse_stream as a unit: what it does when something fails on our side --------------------
 async def _collect(events: AsyncIterator[BotEvent]) -> list[Event]:
-    raw = b"".join([chunk async for chunk in sse_stream(events, "run-1", "t-1", 5.0)])
+    stream_ = sse_stream(lambda _on_token: events, "run-1", "t-1", 5.0)
+    raw = b"".join([chunk async for chunk in stream_])
     assert raw.endswith(b"\n\n")
     return [Event(e.event, e.data, e.id) for e in SSEClient(io.BytesIO(raw)).events()]
 
@@ -259,7 +260,7 @@ async def test_the_client_leaving_is_logged_as_such(caplog: pytest.LogCaptureFix
         await asyncio.Event().wait()  # runs until cancelled
         yield Token("never")
 
-    stream_ = sse_stream(run(), "run-2", "t-2", 5.0)
+    stream_ = sse_stream(lambda _on_token: run(), "run-2", "t-2", 5.0)
     assert b"event: metadata" in await anext(stream_)
     assert b"event: data" in await anext(stream_)
     await stream_.aclose()  # what the server does when the client disconnects

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from bench.config import TINY
-from bench.runner import run
+from bench.runner import KINDS, run
 
 
 def test_tiny_bench_writes_every_result(tmp_path: Path) -> None:
@@ -14,13 +14,19 @@ def test_tiny_bench_writes_every_result(tmp_path: Path) -> None:
 
     written = json.loads((tmp_path / "latest.json").read_text())
     assert written == json.loads(json.dumps(data))
-    for kind in ("ours", "baseline"):
-        assert written[kind]["flat_out"]["errors"] == 0
-        assert written[kind]["flat_out"]["tokens"] == TINY.flat_streams * (TINY.flat_tokens + 1)
+    for kind in KINDS:  # ours, the seed-design baseline and the floor, each in every round
+        flat = written[kind]["flat_out"]
+        assert flat["errors"] == 0
+        assert flat["tokens"] == TINY.rounds * TINY.flat_streams * (TINY.flat_tokens + 1)
+        assert flat["short_turns"] == TINY.rounds * TINY.short_turns
+        assert flat["fixed_cpu_ms_per_turn"] is not None
+        loaded = written[kind]["loaded_turn"]
+        assert loaded["errors"] == 0 and loaded["turns"] > 0
         levels = [row["concurrency"] for row in written[kind]["concurrency"]]
         assert levels == list(TINY.levels)
-        assert all(row["errors"] == 0 and row["requests"] > 0
+        assert all(row["errors"] == 0 and row["requests"] > 0 and row["rounds"] == TINY.rounds
                    for row in written[kind]["concurrency"])
+    for kind in ("ours", "baseline"):
         assert written[kind]["batch"]["answers"] == TINY.batch_questions
     assert set(written["cold_start"]) == {
         "import_function_app_ms", "import_baseline_ms",
@@ -36,7 +42,11 @@ def test_tiny_bench_writes_every_result(tmp_path: Path) -> None:
         assert growth["at"]["3"]["messages"] == 12 and growth["at"]["3"]["bytes_read"] > 0
     assert set(written["thread_memory"]["cosmos_requests"]) == {"exit", "per_step"}
     table = (tmp_path / "latest.md").read_text()
-    assert "| Measurement | Ours | Baseline | Ratio |" in table
     assert "| Store | Turn | Messages | Store KB | KB written | KB read |" in table
+    assert ("| streams | ours µs CPU/token | seed-design baseline | ours / baseline | floor | "
+            "ours / floor |") in table
+    for level in TINY.levels:
+        assert f"\n| {level} | " in table
+    assert "fixed CPU per turn" in table
     assert written["machine"]["date"] in table
     assert (tmp_path / "ttft_vs_concurrency.png").read_bytes().startswith(b"\x89PNG")

@@ -8,7 +8,7 @@ so the tests see exactly when the bearer-token provider fetches, reuses and refr
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,15 @@ def tokens(monkeypatch: pytest.MonkeyPatch) -> TokenLog:
 
 
 @pytest.fixture
+async def opened() -> AsyncIterator[list[Any]]:
+    """Closers of the models a test builds (credential, HTTP client), closed after it."""
+    closers: list[Any] = []
+    yield closers
+    for close in closers:
+        await close()
+
+
+@pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeOpenAI, str]]:
     # langchain-openai also reads these from the environment; none may leak into a test,
     # except a stray OpenAI key, which the keyless path must not send.
@@ -95,10 +104,10 @@ def _assert_azure_request(fake: FakeOpenAI, index: int) -> dict[str, str]:
 
 
 async def test_keyless_azure_fetches_tokens_lazily_and_refreshes_them(
-    tokens: TokenLog, server: tuple[FakeOpenAI, str]
+    tokens: TokenLog, server: tuple[FakeOpenAI, str], opened: list[Any]
 ) -> None:
     fake, base_url = server
-    model = build_chat_model(_azure(base_url))
+    model = build_chat_model(_azure(base_url), opened)
     assert tokens.scopes == [], "no token may be fetched when the model is built"
     fake.add(*(Turn(chunks=[f"answer {i}"]) for i in range(3)))
 
@@ -127,10 +136,10 @@ def test_keyless_azure_sync_calls_use_the_sync_credential(
 
 
 async def test_azure_api_key_is_sent_as_the_api_key_header(
-    tokens: TokenLog, server: tuple[FakeOpenAI, str]
+    tokens: TokenLog, server: tuple[FakeOpenAI, str], opened: list[Any]
 ) -> None:
     fake, base_url = server
-    model = build_chat_model(_azure(base_url, api_key="azure-test-key"))
+    model = build_chat_model(_azure(base_url, api_key="azure-test-key"), opened)
     fake.add(Turn(chunks=["keyed"]))
     assert (await model.ainvoke([HumanMessage("q")])).text == "keyed"
     headers = _assert_azure_request(fake, 0)
@@ -139,10 +148,12 @@ async def test_azure_api_key_is_sent_as_the_api_key_header(
     assert tokens.scopes == [], "the key path must not ask Entra ID for tokens"
 
 
-async def test_openai_compatible_endpoint_by_base_url(server: tuple[FakeOpenAI, str]) -> None:
+async def test_openai_compatible_endpoint_by_base_url(server: tuple[FakeOpenAI, str],
+                                                      opened: list[Any]) -> None:
     fake, base_url = server
     model = build_chat_model(Settings(model_provider="openai", openai_base_url=f"{base_url}/v1",
-                                      openai_api_key=SecretStr("sk-test"), openai_model="llama3"))
+                                      openai_api_key=SecretStr("sk-test"), openai_model="llama3"),
+                             opened)
     fake.add(Turn(chunks=["hi ", "there"]))
     chunks = [chunk.text async for chunk in model.astream([HumanMessage("q")])]
     assert "".join(chunks) == "hi there"
@@ -162,11 +173,14 @@ def test_offline_is_the_default_and_azure_needs_an_endpoint() -> None:
 async def test_keyless_azure_hands_back_its_credential_to_close(tokens: TokenLog) -> None:
     closers: list = []
     build_chat_model(_azure("https://example.invalid"), closers)
-    assert len(closers) == 1
-    await closers[0]()
+    assert len(closers) == 2, "the credential and the HTTP client"
+    for close in closers:
+        await close()
     assert tokens.closed == 1
     build_chat_model(_azure("https://example.invalid", api_key="k"), keyed := [])
-    assert keyed == [], "the key path has no credential to close"
+    assert len(keyed) == 1, "the key path hands back its HTTP client only"
+    await keyed[0]()
+    assert tokens.closed == 1, "the key path has no credential to close"
 
 
 def _assert_v1_request(fake: FakeOpenAI, index: int) -> dict[str, str]:
@@ -195,16 +209,17 @@ async def test_keyless_v1_api_sends_refreshed_entra_tokens_as_bearer(
                                                      "Bearer tok-2"]
     assert all("api-key" not in h for h in headers)
     assert tokens.scopes == [(COGNITIVE_SERVICES_SCOPE,)] * 2
-    assert len(closers) == 1
-    await closers[0]()
+    assert len(closers) == 2, "the credential and the HTTP client"
+    for close in closers:
+        await close()
     assert tokens.closed == 1
 
 
 async def test_v1_api_with_a_key_sends_it_as_bearer(
-    tokens: TokenLog, server: tuple[FakeOpenAI, str]
+    tokens: TokenLog, server: tuple[FakeOpenAI, str], opened: list[Any]
 ) -> None:
     fake, base_url = server
-    model = build_chat_model(_azure(base_url + "/", api_key="v1-key", api_version="V1"))
+    model = build_chat_model(_azure(base_url + "/", api_key="v1-key", api_version="V1"), opened)
     fake.add(Turn(chunks=["keyed v1"]))
     assert (await model.ainvoke([HumanMessage("q")])).text == "keyed v1"
     assert _assert_v1_request(fake, 0)["authorization"] == "Bearer v1-key"
@@ -217,12 +232,13 @@ OPTIONAL = ("temperature", "reasoning_effort", "max_completion_tokens", "max_tok
 
 @pytest.mark.parametrize("api_version", ["v1", API_VERSION])
 async def test_only_the_options_that_are_set_are_sent(
-    server: tuple[FakeOpenAI, str], api_version: str
+    server: tuple[FakeOpenAI, str], api_version: str, opened: list[Any]
 ) -> None:
     fake, base_url = server
-    plain = build_chat_model(_azure(base_url, api_key="k", api_version=api_version))
+    plain = build_chat_model(_azure(base_url, api_key="k", api_version=api_version), opened)
     tuned = build_chat_model(_azure(base_url, api_key="k", api_version=api_version,
-                                    model_reasoning_effort="low", model_max_output_tokens=300))
+                                    model_reasoning_effort="low", model_max_output_tokens=300),
+                             opened)
     fake.add(Turn(chunks=["a"]), Turn(chunks=["b"]))
     await plain.ainvoke([HumanMessage("q")])
     await tuned.ainvoke([HumanMessage("q")])
@@ -233,14 +249,14 @@ async def test_only_the_options_that_are_set_are_sent(
     assert fake.refusals == []
 
 
-async def test_each_kind_of_deployment_takes_its_own_settings() -> None:
+async def test_each_kind_of_deployment_takes_its_own_settings(opened: list[Any]) -> None:
     with fake_openai(deployments={"reasoner": "reasoning", "classic": "classic"}) as (
             fake, base_url):
         def model(deployment: str, **options: Any) -> Any:
             return build_chat_model(Settings(
                 model_provider="azure", azure_openai_endpoint=base_url,
                 azure_openai_chat_deployment=deployment, azure_openai_api_key=SecretStr("k"),
-                model_max_retries=0, **options))
+                model_max_retries=0, **options), opened)
 
         fake.add(Turn(chunks=["ok"]), Turn(chunks=["ok"]))
         assert (await model("reasoner", model_reasoning_effort="minimal").ainvoke("q")).text
