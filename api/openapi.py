@@ -51,6 +51,11 @@ THREAD_ID_PARAMETER = {
     "schema": {"type": "string", "minLength": 1, "maxLength": THREAD_ID_MAX,
                "pattern": THREAD_ID_PATTERN},
 }
+INCLUDE_PARAMETER = {
+    "name": "include", "in": "query", "required": False,
+    "description": "`tools`: also the tool-calling assistant messages and the tools' results.",
+    "schema": {"type": "string", "enum": ["tools"]},
+}
 
 
 def openapi_extra(route: Route) -> dict[str, Any]:
@@ -62,6 +67,8 @@ def openapi_extra(route: Route) -> dict[str, Any]:
             "schema": {"$ref": f"#/components/schemas/{name}"}}}}
     if "{thread_id}" in route.path:
         extra["parameters"] = [THREAD_ID_PARAMETER]
+        if route.method == "GET":
+            extra["parameters"].append(INCLUDE_PARAMETER)
     if route.auth == "function":
         extra["security"] = [{"functionKey": []}]
     return extra

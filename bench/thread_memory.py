@@ -27,6 +27,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ async def sqlite(data_dir: Path, turns: int) -> dict[str, Any]:
         statements[0] += 1
 
     def live_bytes() -> int:
-        with sqlite3.connect(path) as conn:
+        with closing(sqlite3.connect(path)) as conn:
             pages, free, size = (conn.execute(f"PRAGMA {p}").fetchone()[0]
                                  for p in ("page_count", "freelist_count", "page_size"))
         return int((pages - free) * size)

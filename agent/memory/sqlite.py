@@ -4,8 +4,9 @@
 adds: turn leases in a `thread_leases` table of the same database file (`SqliteLeases`), so two
 processes on one `DATA_DIR` take turns exactly as two app instances on one Cosmos container do;
 LangGraph's `aprune` (keep-latest, `DeltaChannel`-aware, `agent.memory.pruning`), run after each
-self-contained checkpoint when `keep_latest` is on; and a busy timeout long enough for two
-processes writing the one file.
+self-contained checkpoint when `keep_latest` is on; a busy timeout long enough for two
+processes writing the one file; and WAL mode with `synchronous=NORMAL` (a commit appends to the
+log instead of writing a journal and syncing: the per-turn cost of a turn's few commits).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class ThreadSqliteSaver(KeepLatestPruning, AsyncSqliteSaver):
         """A saver on the database file at `path` (created if missing), set up."""
         async with aiosqlite.connect(str(path)) as conn:
             await conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
             saver = cls(conn, keep_latest=keep_latest)
             await saver.setup()
             yield saver

@@ -157,6 +157,7 @@ def _assert_moon_turn(spans: list[ReadableSpan], thread_id: str, run_id: str) ->
     assert not CONTENT_KEYS & {k for span in spans for k in _attrs(span)}
     for content in ("how far away", TOOL_QUERY, "384,400", "Earth's only natural satellite"):
         assert content not in every, content
+    assert KEY not in every, "the model's key is in a span"
 
 
 async def test_a_turn_with_a_tool_call_is_one_turn_span_with_model_and_tool_children(
@@ -272,3 +273,5 @@ async def test_content_is_recorded_only_when_capture_is_on(
     [tool] = ops["execute_tool"]
     assert json.loads(str(_attrs(tool)["gen_ai.tool.call.arguments"])) == {"query": TOOL_QUERY}
     assert "384,400" in str(_attrs(tool)["gen_ai.tool.call.result"])
+    # Content on, secrets still out: the bot holds the model's key, no span carries it.
+    assert KEY not in _every_value(list(exporter.get_finished_spans()))

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ class Store:
     def owners(self, thread_id: str) -> list[str | None]:
         """The `owner` in the metadata of every stored checkpoint of the thread."""
         if self.cosmos is None:
-            with sqlite3.connect(self.data_dir / "threads.sqlite") as db:
+            with closing(sqlite3.connect(self.data_dir / "threads.sqlite")) as db:
                 rows = db.execute("SELECT metadata FROM checkpoints WHERE thread_id = ?",
                                   (thread_id,)).fetchall()
             return [json.loads(row[0]).get("owner") for row in rows]

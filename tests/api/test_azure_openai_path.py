@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 
 from tests.conftest import CORPUS
 from tests.support import seed_client
@@ -211,3 +212,30 @@ def test_seed_client_works_unchanged_on_each_kind_of_deployment(
     assert len(requests) == 9
     for request in requests:
         azure.assert_wire(request)
+
+
+def test_token_usage_of_every_model_call_is_in_invoke_and_each_batch_result(
+        azure: Azure) -> None:
+    model, server = azure.model, azure.server
+    search = {"name": "search_documents", "arguments": {"query": "Moon"}}
+
+    def turn() -> tuple[Turn, Turn]:
+        # The stand-in reports 10 prompt tokens per call, completion = chunks + reasoning.
+        return (Turn(tool_calls=[search], reasoning_tokens=7),
+                Turn(chunks=["The Moon ", "is ", "far."], reasoning_tokens=5))
+
+    expected = {"input_tokens": 20, "output_tokens": 15, "reasoning_tokens": 12,
+                "total_tokens": 35}
+    model.script.clear()
+    model.add(*turn())
+    invoked = requests.post(f"{server.url}/invoke", timeout=60,
+                            json={"user_input": "@docsearch how far is the Moon?"})
+    assert invoked.status_code == 200, invoked.text
+    assert invoked.json()["usage"] == expected
+
+    model.add(*turn(), *turn())
+    batch = requests.post(f"{server.url}/batch", timeout=60, json={  # one thread: in order
+        "questions": ["@docsearch the Moon?", "@docsearch the Moon again?"],
+        "thread_id": "usage-batch"})
+    assert batch.status_code == 200, batch.text
+    assert [item["usage"] for item in batch.json()["results"]] == [expected, expected]

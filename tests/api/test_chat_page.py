@@ -24,6 +24,7 @@ from tests.support.fake_openai import FakeOpenAI, Turn, fake_openai
 from tests.support.live_server import LiveServer, live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # git-ignored
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -150,8 +151,11 @@ def test_an_answer_streams_in_with_its_tool_call_and_citation_links(
     # The thread is in the URL, as the server named it.
     thread_id = parse_qs(urlparse(page.url).query)["thread_id"][0]
     assert model.requests[-1].body["messages"][-1]["role"] == "tool"
-    shot = tmp_path / "chat.png"
+    # Kept as a test artifact (CI can upload `test-artifacts/`); `docs/images/chat.png` is one.
+    shot = ARTIFACTS / "chat.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
 
     # A follow-up on the same thread, then a reload shows both turns from GET /threads/{id}.

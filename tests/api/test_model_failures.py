@@ -77,6 +77,12 @@ CASES = {
     "content filter mid-stream": Case(
         lambda: [SEARCH, Turn(chunks=["The Moon ", "is "], finish_reason="content_filter")],
         400, ("content policy", "stopped the answer"), 2, streamed_first=2),
+    "any other refusal (a parameter the deployment refuses)": Case(
+        lambda: [azure_error(400, "unsupported_value", "Unsupported value: 'temperature' does "
+                             "not support 0.0 with this model. Only the default (1) value is "
+                             "supported.", param="temperature", type="invalid_request_error")],
+        502, ("refused the request (HTTP 400: unsupported_value, parameter 'temperature')",
+              "MODEL_* settings"), 1),
     "403 identity without the role": Case(
         lambda: [azure_error(403, "PermissionDenied", "The principal lacks the required data "
                              "action Microsoft.CognitiveServices/accounts/OpenAI/deployments/"

@@ -132,6 +132,20 @@ def test_body_rules_are_stated(document: dict[str, Any]) -> None:
                 assert (schema["minLength"], schema["maxLength"]) == (1, 128)
 
 
+def test_the_include_query_parameter_is_stated_and_enforced(
+        document: dict[str, Any], offline_server: LiveServer) -> None:
+    parameters = document["paths"]["/threads/{thread_id}"]["get"]["parameters"]
+    include = next(p for p in parameters if p["name"] == "include")
+    assert (include["in"], include["required"], include["schema"]["enum"]) == (
+        "query", False, ["tools"])
+    validator = _validator(document, include["schema"])
+    for value in ("tools", "all", "TOOLS"):
+        answer = requests.get(f"{offline_server.url}/threads/no-such-thread",
+                              params={"include": value}, timeout=10)
+        # A stated value reaches the lookup (404: no such thread); any other is refused.
+        assert answer.status_code == (404 if validator.is_valid(value) else 422), value
+
+
 def test_limits_that_are_settings_follow_the_settings(tmp_path: Path) -> None:
     with live_server(tmp_path, {"MODEL_PROVIDER": "offline", "MAX_INPUT_CHARS": "40",
                                 "MAX_BATCH_QUESTIONS": "3"}) as server:
@@ -185,10 +199,12 @@ async def test_the_error_event_matches_the_documented_schema(document: dict[str,
         raise TimeoutError("model too slow")
         yield
 
-    raw = b"".join([chunk async for chunk in sse_stream(failing(), "r-1", "t-1", 5.0)])
+    raw = b"".join([chunk async for chunk in sse_stream(lambda _on_token: failing(), "r-1",
+                                                         "t-1", 5.0)])
     events = [{"event": e.event, "data": e.data, "id": e.id}
               for e in SSEClient(io.BytesIO(raw)).events()]
     assert [e["event"] for e in events] == ["metadata", "error"]
+    assert json.loads(events[1]["data"])["status_code"] == 504  # the timeout, mapped
     _check_events(document, events)
     _, data_schemas = _stream_schema(document)
     assert set(data_schemas) == {"metadata", "on_tool_start", "on_tool_end", "data", "end",

@@ -96,3 +96,19 @@ async def test_an_expired_lease_is_taken_over(tmp_path: Path) -> None:
         taken = await second.leases.acquire("t", "second", 30)
         assert isinstance(taken, Lease)
         assert await first.leases.renew(crashed, 30) is False
+
+
+async def test_the_file_is_in_wal_mode_and_a_commit_is_seen_by_another_connection(
+        tmp_path: Path) -> None:
+    path = tmp_path / "wal.sqlite"
+    async with ThreadSqliteSaver.open(path) as first, ThreadSqliteSaver.open(path) as second:
+        cursor = await first.conn.execute("PRAGMA journal_mode")
+        assert (await cursor.fetchone()) == ("wal",)
+        cursor = await first.conn.execute("PRAGMA synchronous")
+        assert (await cursor.fetchone()) == (1,)  # NORMAL
+        checkpoint = checkpoint_with({"messages": ["hi"]})
+        saved = await first.aput(config("t"), checkpoint, {"step": 0}, {})
+        # Committed in the log, read by another connection before any WAL checkpoint.
+        assert (tmp_path / "wal.sqlite-wal").stat().st_size > 0
+        got = await second.aget_tuple(saved)
+        assert got is not None and got.checkpoint["id"] == saved["configurable"]["checkpoint_id"]

@@ -8,6 +8,8 @@ import time
 
 import httpx
 import pytest
+from azure.core.exceptions import ClientAuthenticationError
+from azure.identity import CredentialUnavailableError
 from langchain_core.messages import AIMessage
 
 from agent.models.failures import (
@@ -58,3 +60,14 @@ def test_transport_errors_and_timeouts_are_model_failures() -> None:
     assert "OPENAI_BASE_URL" in cut.message
     assert slow is not None and slow.kind is FailureKind.TIMEOUT
     assert classify(ValueError("a bug of ours"), settings) is None
+
+
+@pytest.mark.parametrize("error", [
+    CredentialUnavailableError("DefaultAzureCredential failed to retrieve a token"),
+    ClientAuthenticationError("AADSTS700016: Application not found"),
+])
+def test_no_entra_id_token_is_an_auth_failure_naming_what_to_check(error: Exception) -> None:
+    failure = classify(error, Settings())  # azure-identity's own error classes
+    assert failure is not None and failure.kind is FailureKind.AUTH  # 502 (api.failures)
+    assert "Entra ID token" in failure.message and "AZURE_CLIENT_ID" in failure.message
+    assert "AADSTS" not in failure.message and "DefaultAzureCredential" not in failure.message
