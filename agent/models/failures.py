@@ -70,6 +70,8 @@ def classify(exc: BaseException, settings: Settings) -> ModelFailure | None:
         if isinstance(exc, openai.APITimeoutError):
             if _refused(exc):
                 return _unreachable(settings, "no connection")
+            if _cut(exc):
+                return _unreachable(settings, "the connection was cut")
             return _timeout(settings)
         if isinstance(exc, openai.APIConnectionError):
             return _unreachable(settings, _connection_failure(exc))
@@ -107,6 +109,18 @@ def _refused(exc: BaseException) -> bool:
     cause: BaseException | None = exc
     while cause is not None:
         if type(cause).__name__ in {"ClientConnectorError", "ClientConnectorDNSError"}:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _cut(exc: BaseException) -> bool:
+    """A connection the service closed or reset before answering (e.g. an idle keep-alive
+    connection closed as the request was sent), which the SDK's aiohttp adapter also reports
+    as a connect timeout (aiohttp's `ServerDisconnectedError` is a `ClientConnectionError`)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if type(cause).__name__ in {"ServerDisconnectedError", "ClientOSError"}:
             return True
         cause = cause.__cause__ or cause.__context__
     return False

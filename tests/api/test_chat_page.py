@@ -109,7 +109,7 @@ def _frames(page: Page) -> list[dict[str, Any]]:
 
 
 def test_an_answer_streams_in_with_its_tool_call_and_citation_links(
-        server: tuple[FakeOpenAI, LiveServer], page: Page, tmp_path: Path) -> None:
+        server: tuple[FakeOpenAI, LiveServer], page: Page) -> None:
     model, live = server
     model.script.clear()
     model.add(Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "Moon"}}]),

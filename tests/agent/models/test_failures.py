@@ -3,10 +3,12 @@ failure. (Each kind over the wire: tests/api/test_model_failures.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 
 import httpx
+import openai
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
@@ -71,3 +73,30 @@ def test_no_entra_id_token_is_an_auth_failure_naming_what_to_check(error: Except
     assert failure is not None and failure.kind is FailureKind.AUTH  # 502 (api.failures)
     assert "Entra ID token" in failure.message and "AZURE_CLIENT_ID" in failure.message
     assert "AADSTS" not in failure.message and "DefaultAzureCredential" not in failure.message
+
+
+async def test_a_connection_closed_before_the_answer_is_cut_not_a_timeout() -> None:
+    """A real server that reads the request and closes the socket (as a server closing an
+    idle keep-alive connection does), read through the SDK's aiohttp client: the adapter
+    reports a connect timeout, the cause says what happened."""
+    async def close_after_reading(reader: asyncio.StreamReader,
+                                  writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(close_after_reading, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = openai.AsyncOpenAI(api_key="k", base_url=f"http://127.0.0.1:{port}/v1",
+                                max_retries=0, http_client=openai.DefaultAioHttpClient())
+    try:
+        with pytest.raises(openai.APITimeoutError) as raised:
+            await client.chat.completions.create(model="m", messages=[
+                {"role": "user", "content": "hi"}])
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+    failure = classify(raised.value, Settings(model_provider="openai",
+                                              openai_base_url=f"http://127.0.0.1:{port}/v1"))
+    assert failure is not None and failure.kind is FailureKind.UNREACHABLE
+    assert "the connection was cut" in failure.message
