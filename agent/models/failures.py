@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -90,40 +91,36 @@ def classify(exc: BaseException, settings: Settings) -> ModelFailure | None:
     return None
 
 
-def _connection_failure(exc: BaseException) -> str:
-    """What went wrong with the connection, from the transport error the SDK wrapped."""
+def _causes(exc: BaseException) -> Iterator[str]:
+    """The class names of `exc` and of the errors it was raised from, outermost first."""
     cause: BaseException | None = exc
     while cause is not None:
-        name = type(cause).__name__
+        yield type(cause).__name__
+        cause = cause.__cause__ or cause.__context__
+
+
+def _connection_failure(exc: BaseException) -> str:
+    """What went wrong with the connection, from the transport error the SDK wrapped."""
+    for name in _causes(exc):
         if name in {"ConnectError", "ConnectTimeout"}:
             return "no connection"
         if name in {"RemoteProtocolError", "ReadError", "WriteError"}:
             return "the connection was cut"
-        cause = cause.__cause__ or cause.__context__
     return "a connection error"
 
 
 def _refused(exc: BaseException) -> bool:
     """A connection that could not be made, which the SDK's aiohttp adapter reports as a
     connect timeout (it maps aiohttp's `ClientConnectorError` to `ConnectTimeout`)."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if type(cause).__name__ in {"ClientConnectorError", "ClientConnectorDNSError"}:
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
+    return any(name in {"ClientConnectorError", "ClientConnectorDNSError"}
+               for name in _causes(exc))
 
 
 def _cut(exc: BaseException) -> bool:
     """A connection the service closed or reset before answering (e.g. an idle keep-alive
     connection closed as the request was sent), which the SDK's aiohttp adapter also reports
     as a connect timeout (aiohttp's `ServerDisconnectedError` is a `ClientConnectionError`)."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if type(cause).__name__ in {"ServerDisconnectedError", "ClientOSError"}:
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
+    return any(name in {"ServerDisconnectedError", "ClientOSError"} for name in _causes(exc))
 
 
 def _is_transport_error(exc: BaseException) -> bool:
