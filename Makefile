@@ -100,5 +100,5 @@ bench: setup-dev node
 	$(PY) -m bench
 
 clean:
-	rm -rf .venv .venv-* .data .pytest_cache .mypy_cache .ruff_cache .coverage \
+	rm -rf .venv .venv-* .data .pytest_cache .mypy_cache .ruff_cache .coverage test-artifacts \
 		$(COSMOS_SERVER)/node_modules

@@ -25,6 +25,7 @@ from api.auth import caller
 from api.errors import BadRequest, M, check_path_utf8, parse_body
 from api.failures import Failure, describe_failure
 from api.models import (
+    INCLUDE_TOOLS,
     BatchItem,
     BatchRequest,
     BatchResponse,
@@ -263,9 +264,10 @@ def _thread_id(request: Request) -> str:
 
 def _include_tools(request: Request) -> bool:
     include = request.query_params.get("include", "")
-    if include not in ("", "tools"):
-        raise BadRequest(422, "include: must be 'tools' (add the tool calls and results)")
-    return include == "tools"
+    if include not in ("", INCLUDE_TOOLS):
+        raise BadRequest(422, f"include: must be '{INCLUDE_TOOLS}' (add the tool calls and "
+                         "results)")
+    return include == INCLUDE_TOOLS
 
 
 async def get_thread(request: Request) -> Response:

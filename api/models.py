@@ -28,6 +28,8 @@ _EDGE = r" \xa0\u1680\u2000-\u200a\u202f\u205f\u3000"
 _THREAD_ID_BODY = f"[^{_FORBIDDEN}{_EDGE}](?:[^{_FORBIDDEN}]*[^{_FORBIDDEN}{_EDGE}])?"
 THREAD_ID_PATTERN = f"^{_THREAD_ID_BODY}$"  # in a path: 1 to 128 characters
 OPTIONAL_THREAD_ID_PATTERN = f"^(?:{_THREAD_ID_BODY})?$"  # in a body: empty = a new thread
+# `GET /threads/{thread_id}?include=...`: the one value it takes (add tool calls and results).
+INCLUDE_TOOLS = "tools"
 _BAD_THREAD_CHARS = re.compile(f"[{_FORBIDDEN}]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 UNICODE_NOTE = "Valid Unicode text (no unpaired surrogates)."

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from agent.settings import Settings, get_settings
 from api.models import (
+    INCLUDE_TOOLS,
     THREAD_ID_MAX,
     THREAD_ID_PATTERN,
     ErrorResponse,
@@ -54,7 +55,7 @@ THREAD_ID_PARAMETER = {
 INCLUDE_PARAMETER = {
     "name": "include", "in": "query", "required": False,
     "description": "`tools`: also the tool-calling assistant messages and the tools' results.",
-    "schema": {"type": "string", "enum": ["tools"]},
+    "schema": {"type": "string", "enum": [INCLUDE_TOOLS]},
 }
 
 

@@ -69,10 +69,9 @@ def classify(exc: BaseException, settings: Settings) -> ModelFailure | None:
     openai = sys.modules.get("openai")
     if openai is not None:
         if isinstance(exc, openai.APITimeoutError):
-            if _refused(exc):
-                return _unreachable(settings, "no connection")
-            if _cut(exc):
-                return _unreachable(settings, "the connection was cut")
+            mislabelled = _not_a_timeout(exc)
+            if mislabelled:
+                return _unreachable(settings, mislabelled)
             return _timeout(settings)
         if isinstance(exc, openai.APIConnectionError):
             return _unreachable(settings, _connection_failure(exc))
@@ -109,18 +108,18 @@ def _connection_failure(exc: BaseException) -> str:
     return "a connection error"
 
 
-def _refused(exc: BaseException) -> bool:
-    """A connection that could not be made, which the SDK's aiohttp adapter reports as a
-    connect timeout (it maps aiohttp's `ClientConnectorError` to `ConnectTimeout`)."""
-    return any(name in {"ClientConnectorError", "ClientConnectorDNSError"}
-               for name in _causes(exc))
-
-
-def _cut(exc: BaseException) -> bool:
-    """A connection the service closed or reset before answering (e.g. an idle keep-alive
-    connection closed as the request was sent), which the SDK's aiohttp adapter also reports
-    as a connect timeout (aiohttp's `ServerDisconnectedError` is a `ClientConnectionError`)."""
-    return any(name in {"ServerDisconnectedError", "ClientOSError"} for name in _causes(exc))
+def _not_a_timeout(exc: BaseException) -> str | None:
+    """What really happened when the SDK's aiohttp adapter reports a connect timeout: it maps
+    every aiohttp `ClientConnectionError` to `ConnectTimeout`, so a refused connection
+    (`ClientConnectorError`) and one the service closed or reset before answering (e.g. an idle
+    keep-alive connection closed as the request was sent: `ServerDisconnectedError`,
+    `ClientOSError`) arrive as timeouts too. None: a timeout indeed."""
+    for name in _causes(exc):
+        if name in {"ClientConnectorError", "ClientConnectorDNSError"}:
+            return "no connection"
+        if name in {"ServerDisconnectedError", "ClientOSError"}:
+            return "the connection was cut"
+    return None
 
 
 def _is_transport_error(exc: BaseException) -> bool:
