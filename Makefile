@@ -23,7 +23,7 @@ PY := $(VENV)/bin/python
 WORKER_PYTHON_EXE := $(if $(filter 3.13,$(PY_VERSION)),$(PYTHON_EXE),$(call find_python,$(WORKER_PYTHON)))
 WORKER_VENV ?= $(if $(filter 3.13,$(PY_VERSION)),$(VENV),.venv-3.13)
 WORKER_REQUIREMENTS := tests/support/functions_host/requirements.txt
-COSMOS_SERVER := tests/support/cosmosdb-server
+COSMOS_SERVER := standins/cosmosdb-server
 CHROMIUM := /usr/bin/chromium
 # pytest selection, e.g. PYTEST_ARGS="--ignore=tests/worker"
 PYTEST_ARGS ?=

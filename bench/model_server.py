@@ -2,7 +2,7 @@
 
     python -m bench.model_server --port P --ttft 0.3 --tokens-per-second 50 --answer-tokens N
 
-It is `tests.support.fake_openai.FakeOpenAI` (default policy: the first request with tools gets
+It is `standins.model_service.FakeOpenAI` (default policy: the first request with tools gets
 a tool call, then an answer of N tokens) plus two control routes the bench uses between runs:
 `GET /_bench/health` and `POST /_bench/pacing` (`{"ttft", "tokens_per_second",
 "answer_tokens"}`; a rate of 0 means flat out: no delay at all).
@@ -16,7 +16,7 @@ import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.support.fake_openai import FakeOpenAI
+from standins.model_service import FakeOpenAI
 
 
 def token_delay(tokens_per_second: float) -> float:

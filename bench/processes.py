@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.live_server import free_port, server_env
+from standins.processes import free_port, server_env
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "tests" / "support" / "corpus"
+CORPUS = ROOT / "standins" / "corpus"
 _TICKS = os.sysconf("SC_CLK_TCK")
 STARTUP_SECONDS = 60.0
 

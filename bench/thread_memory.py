@@ -34,7 +34,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 
 from bench.stats import ms
-from tests.support.cosmos_server import (
+from standins.cosmos import (
     CosmosEndpoint,
     create_container,
     measure_requests_per_turn,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.live_server import LiveServer, live_server
+from standins.processes import LiveServer, live_server
 
-CORPUS = Path(__file__).parent / "support" / "corpus"
+CORPUS = Path(__file__).resolve().parent.parent / "standins" / "corpus"
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from agent.settings import Settings
+from standins.model_service import fake_openai
+from standins.processes import ROOT, server_env
 from tests.conftest import CORPUS
-from tests.support.fake_openai import fake_openai
-from tests.support.live_server import ROOT, server_env
 
 PROBE = r"""
 import asyncio, json, sys, threading

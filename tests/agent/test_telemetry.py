@@ -28,8 +28,8 @@ from agent.events import Answer, Token, TokenUsage
 from agent.ownership import ThreadNotFound
 from agent.settings import Settings
 from agent.telemetry.tracer import TurnTracer
+from standins.model_service import FakeOpenAI, Turn, fake_openai, server_error
 from tests.conftest import CORPUS
-from tests.support.fake_openai import FakeOpenAI, Turn, fake_openai, server_error
 
 DEPLOYMENT = "gpt-5.4-mini-telemetry"
 KEY = "telemetry-test-key"

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from agent.telemetry.export import entra_credential
+from standins.processes import ROOT, server_env
 from tests.conftest import CORPUS
-from tests.support.live_server import ROOT, server_env
 
 CONNECTION = ("InstrumentationKey=00000000-0000-0000-0000-000000000001;"
               "IngestionEndpoint=https://ingest.invalid/")

@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 import requests
 
+from standins.cosmos import CosmosEndpoint, start_cosmos_server
+from standins.model_service import Turn, fake_openai
+from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
-from tests.support.cosmos_server import CosmosEndpoint, start_cosmos_server
 from tests.support.easyauth import NAME_TYPE, OID, encode, owner, signed_in
-from tests.support.fake_openai import Turn, fake_openai
-from tests.support.live_server import LiveServer, live_server
 from tests.support.sse import by_type, stream
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")

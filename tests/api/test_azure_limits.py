@@ -17,9 +17,9 @@ import pytest
 import requests
 
 from agent.graph import MAX_TOOL_ROUNDS
+from standins.model_service import FakeOpenAI, Turn, fake_openai
+from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
-from tests.support.fake_openai import FakeOpenAI, Turn, fake_openai
-from tests.support.live_server import LiveServer, live_server
 from tests.support.sse import by_type, stream
 
 DEPLOYMENT = "gpt-5.4-mini"

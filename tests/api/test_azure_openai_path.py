@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import requests
 
+from standins.model_service import FakeOpenAI, Recorded, Turn, fake_openai
+from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
 from tests.support import seed_client
-from tests.support.fake_openai import FakeOpenAI, Recorded, Turn, fake_openai
-from tests.support.live_server import LiveServer, live_server
 from tests.support.sse import by_type, stream
 
 DEPLOYMENT = "gpt-5.4-mini-prod"

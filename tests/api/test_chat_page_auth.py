@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
 from tests.support.easyauth import signed_in
-from tests.support.live_server import LiveServer, live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

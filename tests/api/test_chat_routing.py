@@ -12,9 +12,9 @@ from pathlib import Path
 
 import requests
 
+from standins.model_service import Turn, fake_openai
+from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
-from tests.support.fake_openai import Turn, fake_openai
-from tests.support.live_server import LiveServer, live_server
 from tests.support.sse import by_type, stream
 
 

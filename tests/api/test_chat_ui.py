@@ -7,7 +7,7 @@ import re
 import requests
 
 from api.chat_ui import static_dir
-from tests.support.live_server import LiveServer
+from standins.processes import LiveServer
 
 
 def test_the_page_and_its_assets_are_served_from_the_package(offline_server: LiveServer) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.support.live_server import LiveServer
+from standins.processes import LiveServer
 
 EMPTY_BATCH = b'{"questions": []}'
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from standins.model_service import FakeOpenAI, Turn, fake_openai
+from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
-from tests.support.fake_openai import FakeOpenAI, Turn, fake_openai
-from tests.support.live_server import LiveServer, live_server
 
 SEARCH = Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "Moon"}}])
 STALL = Turn(chunks=["too late"], header_delay=30)

@@ -6,7 +6,7 @@ import re
 
 import requests
 
-from tests.support.live_server import LiveServer
+from standins.processes import LiveServer
 
 
 def test_docs_page_loads_only_local_assets(offline_server: LiveServer) -> None:

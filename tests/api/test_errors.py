@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from tests.support.live_server import LiveServer
+from standins.processes import LiveServer
 
 JSON = {"Content-Type": "application/json"}
 # Words that would mean Python or pydantic internals leaked into an answer.

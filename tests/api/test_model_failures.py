@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import CORPUS
-from tests.support.fake_openai import (
+from standins.model_service import (
     FakeOpenAI,
     Turn,
     azure_error,
@@ -28,7 +27,8 @@ from tests.support.fake_openai import (
     rate_limited,
     server_error,
 )
-from tests.support.live_server import LiveServer, free_port, live_server
+from standins.processes import LiveServer, free_port, live_server
+from tests.conftest import CORPUS
 from tests.support.sse import Event, by_type, stream
 
 DEPLOYMENT = "gpt-5.4-mini"

@@ -30,7 +30,7 @@ from api.errors import BadRequest
 from api.handlers import _thread_id
 from api.models import WHITESPACE, BatchRequest, InvokeRequest
 from api.streaming import sse_stream
-from tests.support.live_server import LiveServer, live_server
+from standins.processes import LiveServer, live_server
 from tests.support.sse import stream
 
 # Characters around every rule's edges, mixed with arbitrary text.

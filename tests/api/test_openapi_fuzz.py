@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from standins.processes import live_server
 from tests.conftest import CORPUS
-from tests.support.live_server import live_server
 
 SEED = "20261126"
 MAX_EXAMPLES = "40"

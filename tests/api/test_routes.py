@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from api.routes import ROUTES, trigger_methods
-from tests.support.live_server import LiveServer
+from standins.processes import LiveServer
 
 EXAMPLES = {"thread_id": "route-t1", "name": "swagger-ui.css"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from standins.processes import LiveServer
 from tests.support import seed_client
-from tests.support.live_server import LiveServer
 
 
 def test_seed_client_works_unchanged(offline_server: LiveServer,

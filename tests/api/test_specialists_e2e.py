@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from standins.loopback_http import serve_app
+from standins.model_service import FakeOpenAI, Recorded, Turn, fake_openai
+from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
-from tests.support.fake_openai import FakeOpenAI, Recorded, Turn, fake_openai
-from tests.support.live_server import LiveServer, live_server
-from tests.support.loopback_http import serve_app
 from tests.support.sample_api import create_app
 from tests.support.sse import Event, by_type, stream
 

@@ -18,10 +18,10 @@ from sseclient import SSEClient
 
 from agent.events import Answer, BotEvent, Token, ToolEvent
 from api.streaming import STREAM_FAILED, UNSENDABLE, sse_stream
+from standins.loopback_http import serve_app
+from standins.model_service import Turn, fake_openai
+from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
-from tests.support.fake_openai import Turn, fake_openai
-from tests.support.live_server import LiveServer, live_server
-from tests.support.loopback_http import serve_app
 from tests.support.sample_api import create_app as create_sample_api
 from tests.support.sse import Event, by_type, stream
 

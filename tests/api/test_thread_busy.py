@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 import requests
 
+from standins.cosmos import CosmosEndpoint, start_cosmos_server
+from standins.model_service import FakeOpenAI, fake_openai
+from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
-from tests.support.cosmos_server import CosmosEndpoint, start_cosmos_server
-from tests.support.fake_openai import FakeOpenAI, fake_openai
-from tests.support.live_server import LiveServer, live_server
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 

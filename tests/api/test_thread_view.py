@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.support.live_server import LiveServer
+from standins.processes import LiveServer
 
 
 def ask(url: str, question: str, thread_id: str) -> str:

@@ -18,9 +18,9 @@ import pytest
 import requests
 from azure.cosmos import ContainerProxy, CosmosClient
 
+from standins.cosmos import CosmosEndpoint, start_cosmos_server
+from standins.processes import live_server
 from tests.conftest import CORPUS
-from tests.support.cosmos_server import CosmosEndpoint, start_cosmos_server
-from tests.support.live_server import live_server
 from tests.support.sse import stream
 
 TTL_SECONDS = 4321

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.live_server import free_port
+from standins.processes import free_port
 
 STARTUP_SECONDS = 30.0
 

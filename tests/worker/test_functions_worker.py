@@ -25,8 +25,8 @@ from packaging.requirements import Requirement
 from sseclient import SSEClient
 
 from api.routes import ROUTES, trigger_methods
+from standins.model_service import FakeOpenAI, Turn, fake_openai
 from tests.conftest import CORPUS
-from tests.support.fake_openai import FakeOpenAI, Turn, fake_openai
 from tests.support.functions_host.host import FunctionsHost, functions_host
 from tests.support.functions_host.protocol import compile_protocol
 

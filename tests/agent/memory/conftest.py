@@ -13,7 +13,7 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 
 from agent.memory.cosmos import CosmosSaver
-from tests.support.cosmos_server import CosmosEndpoint, create_container, start_cosmos_server
+from standins.cosmos import CosmosEndpoint, create_container, start_cosmos_server
 
 MB = 1024 * 1024
 

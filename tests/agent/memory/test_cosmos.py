@@ -18,8 +18,8 @@ from agent.memory.cosmos import CheckpointTooLargeError, CosmosSaver
 from agent.memory.cosmos_items import CHUNK_CHARS, chunk_ttl
 from agent.memory.cosmos_queries import LATEST_PAGE_SIZE
 from agent.settings import Settings
+from standins.cosmos import CosmosEndpoint, measure_requests_per_turn
 from tests.agent.memory.conftest import MB, checkpoint_with, config, items_of, saver_for
-from tests.support.cosmos_server import CosmosEndpoint, measure_requests_per_turn
 
 
 async def test_retried_aput_is_idempotent(container: ContainerProxy) -> None:

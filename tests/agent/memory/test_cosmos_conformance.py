@@ -10,7 +10,7 @@ from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import BASE_CAPABILITIES, Capability
 
 from agent.memory.cosmos import CosmosSaver
-from tests.support.cosmos_server import CosmosEndpoint, create_container
+from standins.cosmos import CosmosEndpoint, create_container
 
 EXPECTED = {*BASE_CAPABILITIES, Capability.PRUNE}
 

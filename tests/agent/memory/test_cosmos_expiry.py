@@ -10,8 +10,8 @@ from azure.cosmos.aio import ContainerProxy
 from langchain_core.messages import HumanMessage
 
 from agent.memory.cosmos import CosmosSaver
+from standins.cosmos import CosmosEndpoint, build_chat_graph
 from tests.agent.memory.conftest import items_of
-from tests.support.cosmos_server import CosmosEndpoint, build_chat_graph
 
 TTL = 100  # seconds: items live 150, a thread at least 100 after its last turn
 

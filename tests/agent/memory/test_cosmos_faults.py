@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from agent.memory.cosmos import CosmosSaver
 from agent.memory.leases import TurnGate
 from agent.settings import Settings
+from standins.cosmos import CosmosEndpoint, build_chat_graph
 from tests.support.cosmos_faults import fault_proxy
-from tests.support.cosmos_server import CosmosEndpoint, build_chat_graph
 
 # Every fourth data request fails one way or another (each costs the SDK a back-off).
 CYCLE = ["429", "ok", "ok", "ok", "drop", "ok", "ok", "ok", "lost", "ok", "ok", "ok",

@@ -14,6 +14,7 @@ from azure.cosmos.aio import ContainerProxy
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.memory.cosmos_items import CHUNK_CHARS
+from standins.cosmos import CosmosEndpoint
 from tests.agent.memory.conftest import (
     MB,
     checkpoint_with,
@@ -22,7 +23,6 @@ from tests.agent.memory.conftest import (
     saver_for,
     turns,
 )
-from tests.support.cosmos_server import CosmosEndpoint
 
 
 async def test_listing_across_threads_returns_every_thread(container: ContainerProxy) -> None:

@@ -9,7 +9,7 @@ from azure.cosmos.aio import ContainerProxy, CosmosClient
 
 from agent.memory.cosmos_leases import CosmosLeases
 from agent.memory.leases import Lease
-from tests.support.cosmos_server import CosmosEndpoint
+from standins.cosmos import CosmosEndpoint
 
 
 async def test_one_holder_at_a_time_renewed_and_released(container: ContainerProxy) -> None:

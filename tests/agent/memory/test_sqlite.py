@@ -14,8 +14,8 @@ from langgraph.checkpoint.conformance.capabilities import BASE_CAPABILITIES, Cap
 
 from agent.memory.leases import Lease
 from agent.memory.sqlite import ThreadSqliteSaver
+from standins.cosmos import build_chat_graph
 from tests.agent.memory.conftest import checkpoint_with, config
-from tests.support.cosmos_server import build_chat_graph
 
 
 async def test_conformance_with_prune(tmp_path: Path) -> None:

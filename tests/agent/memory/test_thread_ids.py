@@ -10,7 +10,7 @@ from langchain_core.messages import HumanMessage
 
 from agent.memory.cosmos import CosmosSaver
 from agent.memory.sqlite import ThreadSqliteSaver
-from tests.support.cosmos_server import build_chat_graph
+from standins.cosmos import build_chat_graph
 
 THREAD_IDS = [
     "スレッド-1 ✓ ünïcödé",

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from agent.models.factory import COGNITIVE_SERVICES_SCOPE, build_chat_model
 from agent.models.offline import OfflineChatModel
 from agent.settings import Settings
-from tests.support.fake_openai import FakeOpenAI, Turn, fake_openai
+from standins.model_service import FakeOpenAI, Turn, fake_openai
 
 DEPLOYMENT = "chat-deployment"
 API_VERSION = "2024-10-21"

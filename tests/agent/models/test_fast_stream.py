@@ -30,9 +30,9 @@ from agent.models.factory import build_chat_model
 from agent.models.failures import ContentFilteredError, FailureKind, classify, raise_if_filtered
 from agent.models.fast_stream import FastAzureChatOpenAI, FastChatOpenAI, SSEData
 from agent.settings import Settings
-from tests.support.fake_openai import FakeOpenAI, Turn, fake_openai, rate_limited, server_error
-from tests.support.live_server import free_port
-from tests.support.loopback_http import serve_app
+from standins.loopback_http import serve_app
+from standins.model_service import FakeOpenAI, Turn, fake_openai, rate_limited, server_error
+from standins.processes import free_port
 
 DEPLOYMENT = "gpt-5.4-mini"
 TOOLS = [{"type": "function", "function": {

@@ -23,8 +23,8 @@ from agent.events import Answer, Token, ToolEvent
 from agent.models.factory import build_chat_model
 from agent.models.streamed_reply import SINK_KEY, streamed_reply
 from agent.settings import Settings
+from standins.model_service import FakeOpenAI, Turn, fake_openai
 from tests.conftest import CORPUS
-from tests.support.fake_openai import FakeOpenAI, Turn, fake_openai
 
 TOOLS = [{"type": "function", "function": {
     "name": "search_documents", "description": "Search the documents.",

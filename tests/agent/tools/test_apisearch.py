@@ -14,8 +14,8 @@ from starlette.applications import Starlette
 from agent.settings import Settings
 from agent.tools import apisearch
 from agent.tools.results import parse_results
+from standins.loopback_http import serve_app
 from tests.support import sample_api
-from tests.support.loopback_http import serve_app
 
 
 @pytest.fixture(scope="module")

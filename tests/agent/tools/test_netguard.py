@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from agent.tools import netguard
 from agent.tools.netguard import OutboundError, OutboundPolicy, OutboundRefused, fetch, origin
-from tests.support.loopback_http import serve_app
+from standins.loopback_http import serve_app
 
 PRIVATE_OK = OutboundPolicy(allow_private=True, timeout_seconds=5.0, max_bytes=10_000)
 STRICT = OutboundPolicy(allow_private=False, timeout_seconds=5.0, max_bytes=10_000)

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from agent.settings import Settings
 from agent.tools import websearch
 from agent.tools.results import parse_results
-from tests.support.loopback_http import serve_app
+from standins.loopback_http import serve_app
 
 PAGE = """<!doctype html><html><head><title>Ether  price
 history</title><style>body { color: red }</style><script>var secret = "do not show";</script>

@@ -49,8 +49,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from standins.processes import server_env
 from tests.support.functions_host.protocol import PROTOCOL_DIR_ENV, load_protocol
-from tests.support.live_server import server_env
 
 LAUNCHER = Path(__file__).resolve().with_name("launcher.py")
 HOST_VERSION = "4.0.0-worker-test"

@@ -44,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support.loopback_http import serve_app
+from standins.loopback_http import serve_app
 
 Kind = Literal["reasoning", "classic"]
 MAX_TOOLS = 128

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 60.0
 # Settings from the developer's shell must not leak into tests.
 _PREFIXES = ("AZURE_", "OPENAI_", "MODEL_", "COSMOS", "SQL_", "WEBSEARCH_", "APISEARCH_",

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import httpx
 
-from tests.support.live_server import free_port
+from standins.processes import free_port
 
 SERVER_DIR = Path(__file__).resolve().parent / "cosmosdb-server"
 KEY = "c3RhbmQtaW4ta2V5LWZvci10ZXN0cw=="  # any base64 string is accepted by the stand-in
