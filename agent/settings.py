@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     def _strip(cls, value: str) -> str:
         return value.strip()
 
+    @field_validator("thread_ttl_seconds")
+    @classmethod
+    def _ttl(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (never expire) or a number of seconds above 0")
+        return value
+
     @property
     def provider(self) -> ModelProvider:
         """The model provider in effect (explicit setting, else inferred)."""
