@@ -45,7 +45,6 @@ class Settings(BaseSettings):
         "(e.g. 2024-10-21): the classic /openai/deployments/{name} path, for older resources.",
     )
     azure_openai_api_key: SecretStr | None = None
-    azure_openai_embedding_deployment: str = ""
     openai_base_url: str = ""
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-5.4-mini"
