@@ -29,6 +29,13 @@ TOOL_CALL_RESULT = "gen_ai.tool.call.result"  # content: only when capture is on
 INPUT_MESSAGES = "gen_ai.input.messages"  # content: only when capture is on
 OUTPUT_MESSAGES = "gen_ai.output.messages"  # content: only when capture is on
 ERROR_TYPE = "error.type"
+# A person's feedback on an answer: a `gen_ai.evaluation.result` event on a `feedback` span.
+EVALUATION_RESULT = "gen_ai.evaluation.result"
+EVALUATION_NAME = "gen_ai.evaluation.name"
+EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"  # content: only when capture is on
+USER_FEEDBACK = "user_feedback"
 
 INVOKE_AGENT = "invoke_agent"
 CHAT = "chat"

@@ -35,6 +35,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
 from agent.events import TokenUsage
+from agent.memory.thread_index import Feedback
 from agent.settings import Settings
 from agent.telemetry import semconv as sc
 
@@ -90,6 +91,23 @@ class TurnTracer:
                         sc.PROVIDER_NAME: self.provider_name, sc.CONVERSATION_ID: thread_id,
                         sc.RUN_ID: run_id})
         return TurnSpan(span, SpanHandler(self, trace.set_span_in_context(span)))
+
+    def record_feedback(self, thread_id: str, feedback: Feedback) -> None:
+        """A person's feedback on the answer of run `feedback.run_id`: a `feedback` span
+        carrying a `gen_ai.evaluation.result` event (score 1 or -1, label thumbs_up or
+        thumbs_down; the comment only when content capture is on)."""
+        label = "thumbs_up" if feedback.score > 0 else "thumbs_down"
+        attributes: dict[str, Any] = {
+            sc.EVALUATION_NAME: sc.USER_FEEDBACK, sc.EVALUATION_SCORE_VALUE: feedback.score,
+            sc.EVALUATION_SCORE_LABEL: label, sc.CONVERSATION_ID: thread_id,
+            sc.RUN_ID: feedback.run_id}
+        if self.capture_content and feedback.comment:
+            attributes[sc.EVALUATION_EXPLANATION] = feedback.comment[:MAX_CONTENT_CHARS]
+        with self._tracer.start_as_current_span(
+                f"feedback {sc.AGENT}", kind=SpanKind.INTERNAL,
+                attributes={sc.CONVERSATION_ID: thread_id, sc.RUN_ID: feedback.run_id,
+                            sc.AGENT_NAME: sc.AGENT}) as span:
+            span.add_event(sc.EVALUATION_RESULT, attributes=attributes)
 
     def start_span(self, name: str, kind: SpanKind, parent: Context,
                    attributes: dict[str, Any]) -> Span:

@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from agent.bot import Bot, build_bot
 from agent.events import Answer, Token, TokenUsage
+from agent.memory.thread_index import Feedback
 from agent.ownership import Owner, ThreadNotFound
 from agent.settings import Settings
 from agent.telemetry.tracer import TurnTracer
@@ -277,3 +278,31 @@ async def test_content_is_recorded_only_when_capture_is_on(
     assert "384,400" in str(_attrs(tool)["gen_ai.tool.call.result"])
     # Content on, secrets still out: the bot holds the model's key, no span carries it.
     assert KEY not in _every_value(list(exporter.get_finished_spans()))
+
+
+@pytest.mark.parametrize("capture", [False, True])
+async def test_feedback_is_an_evaluation_event_on_a_feedback_span(
+        azure: tuple[FakeOpenAI, str, Path],
+        exported: tuple[InMemorySpanExporter, TracerProvider], capture: bool) -> None:
+    model, url, data_dir = azure
+    exporter, provider = exported
+    bot = await _bot(_settings(url, data_dir, telemetry_capture_content=capture), provider)
+    thread = f"tel-feedback-{capture}"
+    try:
+        _script_moon_turn(model)
+        await bot.answer(TurnRequest(thread, "run-judged", QUESTION))
+        exporter.clear()
+        await bot.give_feedback(thread, None, Feedback("run-judged", -1, "Too long.", 1.0))
+    finally:
+        await bot.aclose()
+    [span] = exporter.get_finished_spans()
+    assert span.name == "feedback smartbot"
+    assert _attrs(span)["gen_ai.conversation.id"] == thread
+    [event] = span.events
+    assert event.name == "gen_ai.evaluation.result"
+    attributes = dict(event.attributes or {})
+    assert {k: attributes[k] for k in ("gen_ai.evaluation.name", "gen_ai.evaluation.score.value",
+                                       "gen_ai.evaluation.score.label", "smartbot.run_id")} == {
+        "gen_ai.evaluation.name": "user_feedback", "gen_ai.evaluation.score.value": -1,
+        "gen_ai.evaluation.score.label": "thumbs_down", "smartbot.run_id": "run-judged"}
+    assert ("gen_ai.evaluation.explanation" in attributes) is capture
