@@ -80,10 +80,12 @@ class ThreadSqliteSaver(KeepLatestPruning, AsyncSqliteSaver):
         saved = await super().aput(config, checkpoint, metadata, new_versions)
         if self.keep_latest and is_base(metadata):
             configurable = saved["configurable"]
-            await self._prune(str(configurable["thread_id"]), configurable["checkpoint_ns"])
+            await self.prune_thread(str(configurable["thread_id"]), configurable["checkpoint_ns"])
         return saved
 
-    async def _prune(self, thread_id: str, only_ns: str | None = None) -> None:
+    async def prune_thread(self, thread_id: str, only_ns: str | None = None) -> None:
+        """Remove the checkpoints of the thread (of one namespace) that keep-latest pruning
+        drops, with their writes."""
         await self.setup()
         async with self.lock:
             cursor = await self.conn.execute(
