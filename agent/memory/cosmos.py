@@ -60,6 +60,7 @@ from agent.memory.cosmos_leases import CosmosLeases
 from agent.memory.cosmos_payloads import Gone, Payloads
 from agent.memory.cosmos_requests import ContainerRequests, Items, Operations
 from agent.memory.pruning import CheckpointRow, KeepLatestPruning, is_base, superseded
+from agent.memory.scrub import scrub_writes
 
 if TYPE_CHECKING:
     from agent.settings import Settings
@@ -321,7 +322,9 @@ class CosmosSaver(KeepLatestPruning, BaseCheckpointSaver[int]):
     ) -> None:
         """Save a task's writes in one transactional batch: all of them or none. A write saved
         before keeps its first value (LangGraph's special channels, such as errors and
-        interrupts, take the last), as LangGraph's own savers do."""
+        interrupts, take the last), as LangGraph's own savers do. A failure on the error
+        channel is stored scrubbed (`agent.memory.scrub`)."""
+        writes = scrub_writes(writes)
         configurable = config["configurable"]
         thread_id, ns = _ids(configurable)
         checkpoint_id = str(configurable["checkpoint_id"])

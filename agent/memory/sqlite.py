@@ -4,7 +4,8 @@
 adds: turn leases in a `thread_leases` table of the same database file (`SqliteLeases`), so two
 processes on one `DATA_DIR` take turns exactly as two app instances on one Cosmos container do;
 LangGraph's `aprune` (keep-latest, `DeltaChannel`-aware, `agent.memory.pruning`), run after each
-self-contained checkpoint when `keep_latest` is on; a busy timeout long enough for two
+self-contained checkpoint when `keep_latest` is on; failures saved as `__error__` writes scrubbed
+of their text (`agent.memory.scrub`); a busy timeout long enough for two
 processes writing the one file; and WAL mode with `synchronous=NORMAL` (a commit appends to the
 log instead of writing a journal and syncing: the per-turn cost of a turn's few commits).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from agent.memory.leases import Lease
 from agent.memory.pruning import CheckpointRow, KeepLatestPruning, is_base, superseded
+from agent.memory.scrub import scrub_writes
 
 # How long a statement waits for another process's write to the file to finish.
 _BUSY_TIMEOUT_MS = 30_000
@@ -82,6 +84,12 @@ class ThreadSqliteSaver(KeepLatestPruning, AsyncSqliteSaver):
             configurable = saved["configurable"]
             await self.prune_thread(str(configurable["thread_id"]), configurable["checkpoint_ns"])
         return saved
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
+                          task_id: str, task_path: str = "") -> None:
+        """Save a task's writes, a failure on the error channel scrubbed
+        (`agent.memory.scrub`)."""
+        await super().aput_writes(config, scrub_writes(writes), task_id, task_path)
 
     async def prune_thread(self, thread_id: str, only_ns: str | None = None) -> None:
         """Remove the checkpoints of the thread (of one namespace) that keep-latest pruning
