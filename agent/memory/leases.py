@@ -21,6 +21,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Protocol
@@ -96,10 +97,12 @@ class Claim:
     """A held lease. Used as `async with claim:` it is renewed every third of its length
     until the block exits, then released. A claim never entered expires on its own."""
 
-    def __init__(self, store: LeaseStore, lease: Lease, seconds: float) -> None:
+    def __init__(self, store: LeaseStore, lease: Lease, seconds: float, *,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.store = store
         self.lease = lease
         self.seconds = seconds
+        self._sleep = sleep  # tests pass a fake clock's
         self.lost = False
         self._entered = False
         self._released = False
@@ -107,7 +110,7 @@ class Claim:
 
     async def _renew_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.seconds / 3)
+            await self._sleep(self.seconds / 3)
             try:
                 kept = await self.store.renew(self.lease, self.seconds)
             except Exception:  # a failed renewal is retried at the next interval
