@@ -25,7 +25,7 @@ from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMet
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from agent.memory.leases import Lease
+from agent.memory.leases import Holder, Lease
 from agent.memory.pruning import CheckpointRow, KeepLatestPruning, is_base, superseded
 from agent.memory.scrub import scrub_writes
 
@@ -66,7 +66,11 @@ class ThreadSqliteSaver(KeepLatestPruning, AsyncSqliteSaver):
                 return
             await self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS thread_leases (thread_id TEXT PRIMARY KEY, "
-                "owner TEXT NOT NULL, expires_at REAL NOT NULL)")
+                "owner TEXT NOT NULL, expires_at REAL NOT NULL, run_id TEXT)")
+            cursor = await self.conn.execute("PRAGMA table_info(thread_leases)")
+            if "run_id" not in {row[1] for row in await cursor.fetchall()}:
+                # a file written before leases named their run
+                await self.conn.execute("ALTER TABLE thread_leases ADD COLUMN run_id TEXT")
             await self.conn.commit()
             self._leases_ready = True
 
@@ -125,16 +129,18 @@ class SqliteLeases:
     def __init__(self, saver: ThreadSqliteSaver) -> None:
         self.saver = saver
 
-    async def acquire(self, thread_id: str, owner: str, seconds: float) -> Lease | float:
+    async def acquire(self, thread_id: str, owner: str, seconds: float,
+                      run_id: str | None = None) -> Lease | float:
         saver = self.saver
         await saver.setup()
         now = time.time()
         async with saver.lock:
             cursor = await saver.conn.execute(
-                "INSERT INTO thread_leases (thread_id, owner, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (thread_id) DO UPDATE SET owner = excluded.owner, "
-                "expires_at = excluded.expires_at WHERE thread_leases.expires_at <= ?",
-                (thread_id, owner, now + seconds, now))
+                "INSERT INTO thread_leases (thread_id, owner, expires_at, run_id) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id) DO UPDATE SET "
+                "owner = excluded.owner, expires_at = excluded.expires_at, "
+                "run_id = excluded.run_id WHERE thread_leases.expires_at <= ?",
+                (thread_id, owner, now + seconds, run_id, now))
             taken = cursor.rowcount == 1
             left = 0.0
             if not taken:
@@ -143,7 +149,7 @@ class SqliteLeases:
                 row = await cursor.fetchone()
                 left = float(row[0]) - now if row else 0.0
             await saver.conn.commit()
-        return Lease(thread_id, owner) if taken else max(left, 0.0)
+        return Lease(thread_id, owner, run_id=run_id) if taken else max(left, 0.0)
 
     async def renew(self, lease: Lease, seconds: float) -> bool:
         saver = self.saver
@@ -162,3 +168,14 @@ class SqliteLeases:
                 "DELETE FROM thread_leases WHERE thread_id = ? AND owner = ?",
                 (lease.thread_id, lease.owner))
             await saver.conn.commit()
+
+    async def holder(self, thread_id: str) -> Holder | None:
+        saver = self.saver
+        await saver.setup()
+        async with saver.lock:
+            cursor = await saver.conn.execute(
+                "SELECT run_id, expires_at FROM thread_leases WHERE thread_id = ?", (thread_id,))
+            row = await cursor.fetchone()
+        if row is None or float(row[1]) <= time.time():
+            return None
+        return Holder(row[0], float(row[1]))
