@@ -12,7 +12,8 @@ into chunk items that outlive their owner (`agent.memory.cosmos_payloads`,
 delete never shows an older turn. Threads expire as a whole, and active ones are re-snapshotted
 as they age (`agent.memory.cosmos_expiry`). With `keep_latest`, superseded checkpoints are
 pruned when a self-contained checkpoint is saved (`agent.memory.pruning`). Turn leases live in
-the same container (`agent.memory.cosmos_leases`). Throttling (429), unavailability (503) and
+the same container (`agent.memory.cosmos_leases`), and so does the run event log (`runs`,
+`agent.memory.cosmos_runlog`). Throttling (429), unavailability (503) and
 dropped connections are retried by the SDK. See docs/memory-cosmos.md.
 """
 
@@ -59,7 +60,10 @@ from agent.memory.cosmos_items import (
 from agent.memory.cosmos_leases import CosmosLeases
 from agent.memory.cosmos_payloads import Gone, Payloads
 from agent.memory.cosmos_requests import ContainerRequests, Items, Operations
+from agent.memory.cosmos_runlog import CosmosRunEvents
 from agent.memory.pruning import CheckpointRow, KeepLatestPruning, is_base, superseded
+from agent.memory.runlog import DEFAULT_TTL_SECONDS as DEFAULT_RUN_EVENTS_TTL
+from agent.memory.runlog import RunLog
 from agent.memory.scrub import scrub_writes
 
 if TYPE_CHECKING:
@@ -94,6 +98,7 @@ class CosmosSaver(KeepLatestPruning, BaseCheckpointSaver[int]):
         keep_latest: bool = False,
         serde: SerializerProtocol | None = None,
         clock: Callable[[], float] = time.time,
+        run_events_ttl_seconds: int = DEFAULT_RUN_EVENTS_TTL,
     ) -> None:
         super().__init__(serde=serde)
         self.expiry = ThreadExpiry(ttl_seconds, clock)
@@ -104,6 +109,7 @@ class CosmosSaver(KeepLatestPruning, BaseCheckpointSaver[int]):
         self.max_bytes = max_bytes
         self.keep_latest = keep_latest
         self.leases = CosmosLeases(container)
+        self.runs = RunLog(CosmosRunEvents(self.requests, run_events_ttl_seconds), self.leases)
 
     @classmethod
     @asynccontextmanager
@@ -116,6 +122,7 @@ class CosmosSaver(KeepLatestPruning, BaseCheckpointSaver[int]):
                 ttl_seconds=settings.thread_ttl_seconds,
                 max_bytes=settings.checkpoint_max_bytes,
                 keep_latest=True,
+                run_events_ttl_seconds=settings.run_events_ttl_seconds,
             )
 
     @property

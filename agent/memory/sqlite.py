@@ -5,7 +5,8 @@ adds: turn leases in a `thread_leases` table of the same database file (`SqliteL
 processes on one `DATA_DIR` take turns exactly as two app instances on one Cosmos container do;
 LangGraph's `aprune` (keep-latest, `DeltaChannel`-aware, `agent.memory.pruning`), run after each
 self-contained checkpoint when `keep_latest` is on; failures saved as `__error__` writes scrubbed
-of their text (`agent.memory.scrub`); a busy timeout long enough for two
+of their text (`agent.memory.scrub`); the run event log (`runs`, `agent.memory.runlog_sqlite`)
+in the same file; a busy timeout long enough for two
 processes writing the one file; and WAL mode with `synchronous=NORMAL` (a commit appends to the
 log instead of writing a journal and syncing: the per-turn cost of a turn's few commits).
 """
@@ -27,6 +28,10 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from agent.memory.leases import Holder, Lease
 from agent.memory.pruning import CheckpointRow, KeepLatestPruning, is_base, superseded
+from agent.memory.runlog import DEFAULT_TTL_SECONDS as DEFAULT_RUN_EVENTS_TTL
+from agent.memory.runlog import RunLog
+from agent.memory.runlog_sqlite import SCHEMA as RUN_EVENTS_SCHEMA
+from agent.memory.runlog_sqlite import SqliteRunEvents
 from agent.memory.scrub import scrub_writes
 
 # How long a statement waits for another process's write to the file to finish.
@@ -37,27 +42,32 @@ class ThreadSqliteSaver(KeepLatestPruning, AsyncSqliteSaver):
     """`AsyncSqliteSaver` with turn leases and keep-latest pruning."""
 
     def __init__(self, conn: aiosqlite.Connection, *, serde: SerializerProtocol | None = None,
-                 keep_latest: bool = False) -> None:
+                 keep_latest: bool = False,
+                 run_events_ttl_seconds: int = DEFAULT_RUN_EVENTS_TTL) -> None:
         super().__init__(conn, serde=serde)
         self.keep_latest = keep_latest
         self.leases = SqliteLeases(self)
+        self.run_events = SqliteRunEvents(self, run_events_ttl_seconds)
+        self.runs = RunLog(self.run_events, self.leases)
         self._leases_ready = False
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path, *, keep_latest: bool = True
+    async def open(cls, path: Path, *, keep_latest: bool = True,
+                   run_events_ttl_seconds: int = DEFAULT_RUN_EVENTS_TTL,
                    ) -> AsyncIterator[ThreadSqliteSaver]:
         """A saver on the database file at `path` (created if missing), set up."""
         async with aiosqlite.connect(str(path)) as conn:
             await conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
-            saver = cls(conn, keep_latest=keep_latest)
+            saver = cls(conn, keep_latest=keep_latest,
+                        run_events_ttl_seconds=run_events_ttl_seconds)
             await saver.setup()
             yield saver
 
     async def setup(self) -> None:
-        """The saver's tables, and the lease table."""
+        """The saver's tables, the lease table and the run event log's tables."""
         if self._leases_ready:
             return
         await super().setup()
@@ -71,6 +81,8 @@ class ThreadSqliteSaver(KeepLatestPruning, AsyncSqliteSaver):
             if "run_id" not in {row[1] for row in await cursor.fetchall()}:
                 # a file written before leases named their run
                 await self.conn.execute("ALTER TABLE thread_leases ADD COLUMN run_id TEXT")
+            for statement in RUN_EVENTS_SCHEMA:
+                await self.conn.execute(statement)
             await self.conn.commit()
             self._leases_ready = True
 
@@ -94,6 +106,14 @@ class ThreadSqliteSaver(KeepLatestPruning, AsyncSqliteSaver):
         """Save a task's writes, a failure on the error channel scrubbed
         (`agent.memory.scrub`)."""
         await super().aput_writes(config, scrub_writes(writes), task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete the thread's checkpoints and writes, then its run event log."""
+        await super().adelete_thread(thread_id)
+        await self.setup()
+        async with self.lock:
+            await self.run_events.delete_thread(thread_id)
+            await self.conn.commit()
 
     async def prune_thread(self, thread_id: str, only_ns: str | None = None) -> None:
         """Remove the checkpoints of the thread (of one namespace) that keep-latest pruning

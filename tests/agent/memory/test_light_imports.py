@@ -10,7 +10,8 @@ import pytest
 HEAVY = ("langgraph", "langchain_core", "azure", "aiosqlite", "pydantic", "cachetools")
 
 
-@pytest.mark.parametrize("module", ["agent.memory.leases"])
+@pytest.mark.parametrize(
+    "module", ["agent.memory.leases", "agent.memory.runlog", "agent.memory.runlog_recorder"])
 def test_module_imports_no_store_sdk_or_langgraph(module: str) -> None:
     code = (f"import sys, {module}\n"
             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
