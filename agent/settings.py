@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     thread_busy: Literal["reject", "wait"] = "reject"
     thread_busy_wait_seconds: float = Field(default=30.0, ge=0)
     thread_lease_seconds: float = Field(default=30.0, ge=1)
+    # How long a streamed run's events are kept in the thread store, to rejoin it.
+    run_events_ttl_seconds: int = Field(default=3600, ge=60)
 
     # --- docsearch ----------------------------------------------------------------------
     docs_dir: Path = PROJECT_ROOT / "docs"

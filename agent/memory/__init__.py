@@ -3,8 +3,10 @@
 Azure Cosmos DB when `AZURE_COSMOSDB_ENDPOINT` is set (`agent.memory.cosmos`), otherwise
 SQLite in the data folder (`agent.memory.sqlite`, on `langgraph-checkpoint-sqlite`). Both prune
 superseded checkpoints and carry the thread leases (`.leases`, `agent.memory.leases`) that let
-one turn at a time run on a thread across processes. `open_thread_index` opens the thread index
-(titles, times, feedback: `agent.memory.thread_index`) beside the checkpoints.
+one turn at a time run on a thread across processes, and the run event log (`.runs`,
+`agent.memory.runlog`) from which any process can rejoin a streamed run. `open_thread_index`
+opens the thread index (titles, times, feedback: `agent.memory.thread_index`) beside the
+checkpoints.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointS
     from agent.memory.sqlite import ThreadSqliteSaver
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    async with ThreadSqliteSaver.open(settings.data_dir / "threads.sqlite") as sqlite_saver:
+    async with ThreadSqliteSaver.open(
+        settings.data_dir / "threads.sqlite",
+        run_events_ttl_seconds=settings.run_events_ttl_seconds,
+    ) as sqlite_saver:
         yield sqlite_saver
 
 
