@@ -11,6 +11,7 @@ import asyncio
 import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -245,12 +246,14 @@ async def build_bot(settings: Settings) -> Bot:
                                                              model_closers)
         from agent.graph import build_graph  # already imported, off the loop
         from agent.memory import open_checkpointer
+        from agent.models.factory import decision_options
 
         for close in [*_tool_closers(specialists.values()), *model_closers]:
             stack.push_async_callback(close)
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))
-        graph = await asyncio.to_thread(build_graph, model, specialists, checkpointer,
-                                        settings.tool_preview_chars)
+        graph = await asyncio.to_thread(partial(
+            build_graph, model, specialists, checkpointer, settings.tool_preview_chars,
+            decision_options=decision_options(settings)))
     except BaseException:
         await stack.aclose()
         raise
