@@ -83,7 +83,8 @@ def _busy(exc: ThreadBusy) -> JSONResponse:
 
 def _usage(usage: TokenUsage) -> Usage:
     return Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                 reasoning_tokens=usage.reasoning_tokens, total_tokens=usage.total_tokens)
+                 reasoning_tokens=usage.reasoning_tokens, total_tokens=usage.total_tokens,
+                 cached_input_tokens=usage.cached_input_tokens)
 
 
 def _not_found(thread_id: str) -> JSONResponse:
