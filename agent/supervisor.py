@@ -57,7 +57,7 @@ class Toolbox:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Selection:
     """Who answers the turn, and the reply to store (None: the specialist makes its own
     first call, as after an @mention)."""
 
@@ -139,23 +139,24 @@ def build_toolbox(specialists: Mapping[str, Specialist], max_tools: int = MAX_TO
                    supervisor_prompt(specialists, "\n".join(lines)))
 
 
-def decide(reply: AIMessage, toolbox: Toolbox) -> Decision | None:
-    """The decision a first-call reply makes (see the module doc); None when it calls no tool
-    the toolbox knows (the caller then routes another way)."""
+def decide(reply: AIMessage, toolbox: Toolbox) -> Selection | None:
+    """Who a first-call reply selects (see the module doc); None when it calls no tool the
+    toolbox knows (the caller then routes another way)."""
     calls = list(reply.tool_calls)
     invalid = list(reply.invalid_tool_calls)
     if not calls and not invalid:
         reply.name = CHAT
-        return Decision(CHAT, reply)
+        return Selection(CHAT, reply)
     named = [c["name"] for c in calls] + [c.get("name") or "" for c in invalid]
-    route = next((s for name in named if (s := toolbox.specialist_of(name))), None)
-    if route is None:
+    first = next((name for name in named if toolbox.specialist_of(name)), None)
+    route = toolbox.specialist_of(first) if first is not None else None
+    if first is None or route is None:
         return None
-    if any(toolbox.handoffs.get(name) == route for name in named):
-        return Decision(route)
+    if first in toolbox.handoffs:
+        return Selection(route)
     kept = [c for c in calls if toolbox.owner.get(c["name"]) == route]
     kept_invalid = [c for c in invalid if toolbox.owner.get(c.get("name") or "") == route]
     extra = {k: v for k, v in reply.additional_kwargs.items() if k != "tool_calls"}
     message = reply.model_copy(update={"tool_calls": kept, "invalid_tool_calls": kept_invalid,
                                        "additional_kwargs": extra, "name": route})
-    return Decision(route, message)
+    return Selection(route, message)
