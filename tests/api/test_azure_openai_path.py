@@ -220,7 +220,7 @@ def test_token_usage_of_every_model_call_is_in_invoke_and_each_batch_result(
                 Turn(chunks=["The Moon ", "is ", "far."], reasoning_tokens=5))
 
     expected = {"input_tokens": 20, "output_tokens": 15, "reasoning_tokens": 12,
-                "total_tokens": 35}
+                "total_tokens": 35, "cached_input_tokens": 0}
     model.script.clear()
     model.add(*turn())
     invoked = requests.post(f"{server.url}/invoke", timeout=60,
