@@ -13,6 +13,7 @@ import importlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import (
@@ -380,15 +381,19 @@ async def build_bot(settings: Settings) -> Bot:
                                                              model_closers)
         from agent.graph import build_graph  # already imported, off the loop
         from agent.memory import open_checkpointer, open_thread_index
+        from agent.models.factory import decision_options
 
         for close in [*_tool_closers(specialists.values()), *model_closers]:
             stack.push_async_callback(close)
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))
         index = await stack.enter_async_context(open_thread_index(settings, checkpointer))
-        graph = await asyncio.to_thread(build_graph, model, specialists, checkpointer,
-                                        settings.tool_preview_chars)
-        stateless = await asyncio.to_thread(build_graph, model, specialists, None,
-                                            settings.tool_preview_chars)
+        options = decision_options(settings)
+        graph = await asyncio.to_thread(partial(
+            build_graph, model, specialists, checkpointer, settings.tool_preview_chars,
+            decision_options=options))
+        stateless = await asyncio.to_thread(partial(
+            build_graph, model, specialists, None, settings.tool_preview_chars,
+            decision_options=options))
     except BaseException:
         await stack.aclose()
         raise

@@ -37,6 +37,7 @@ class TokenUsage:
     output_tokens: int = 0  # reasoning tokens included
     reasoning_tokens: int = 0
     total_tokens: int = 0
+    cached_input_tokens: int = 0  # of input_tokens, served from the service's prompt cache
 
 
 @dataclass(frozen=True, slots=True)

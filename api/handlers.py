@@ -56,7 +56,8 @@ async def parse(request: Request, model: type[M]) -> M:
 def usage_out(usage: TokenUsage) -> Usage:
     """A turn's token usage as the API reports it."""
     return Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                 reasoning_tokens=usage.reasoning_tokens, total_tokens=usage.total_tokens)
+                 reasoning_tokens=usage.reasoning_tokens, total_tokens=usage.total_tokens,
+                 cached_input_tokens=usage.cached_input_tokens)
 
 
 async def _turn(request: Request) -> TurnRequest:

@@ -136,6 +136,8 @@ class Usage(BaseModel):
     output_tokens: int = Field(default=0, description="Reasoning tokens included.")
     reasoning_tokens: int = 0
     total_tokens: int = 0
+    cached_input_tokens: int = Field(
+        default=0, description="Of input_tokens, those served from the prompt cache.")
 
 
 class InvokeResponse(BaseModel):

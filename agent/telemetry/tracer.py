@@ -1,7 +1,8 @@
 """The spans of a turn, named and attributed by the OpenTelemetry GenAI semantic conventions.
 
     invoke_agent smartbot          one per turn: thread, run, specialist, outcome, token totals
-    ├── chat <deployment>          one per model call: node, tokens (input, output, reasoning),
+    ├── chat <deployment>          one per model call: node, tokens (input, cached input,
+    │                              output, reasoning),
     │                              time to first chunk, finish reason, response model
     └── execute_tool <tool>        one per tool call: tool, specialist, status (its duration is
                                    the span's)
@@ -132,6 +133,7 @@ class TurnSpan:
         span.set_attributes({sc.USAGE_INPUT_TOKENS: usage.input_tokens,
                              sc.USAGE_OUTPUT_TOKENS: usage.output_tokens,
                              sc.USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning_tokens,
+                             sc.USAGE_CACHE_READ_INPUT_TOKENS: usage.cached_input_tokens,
                              sc.USAGE_TOTAL_TOKENS: usage.total_tokens})
         if exc is not None and outcome in ("error", "not_found"):
             span.set_attribute(sc.ERROR_TYPE, error_type(exc))
@@ -211,6 +213,10 @@ class SpanHandler(BaseCallbackHandler):
             reasoning = (usage.get("output_token_details") or {}).get("reasoning")
             if reasoning is not None:
                 span.set_attribute(sc.USAGE_REASONING_OUTPUT_TOKENS, reasoning)
+            details: dict[str, Any] = dict(usage.get("input_token_details") or {})
+            if details:  # cache_read, also under a service-tier prefix (priority_cache_read)
+                span.set_attribute(sc.USAGE_CACHE_READ_INPUT_TOKENS, sum(
+                    int(v or 0) for k, v in details.items() if k.endswith("cache_read")))
         metadata = message.response_metadata or {}
         if metadata.get("model_name"):
             span.set_attribute(sc.RESPONSE_MODEL, str(metadata["model_name"]))
