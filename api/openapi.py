@@ -126,6 +126,11 @@ def finish_document(document: dict[str, Any]) -> dict[str, Any]:
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     _apply_limits(schemas, get_settings())
+    for route in ROUTES:  # the protocols document themselves, in their own shapes
+        if route.doc is not None and route.in_schema:
+            operation, components = route.doc()
+            document["paths"][route.path][route.method.lower()].update(operation)
+            schemas.update(components)
     stream = document["paths"]["/stream"]["post"]["responses"]["200"]
     stream["content"].pop("application/json", None)  # FastAPI's default media type
     document["components"].setdefault("securitySchemes", {}).update(FUNCTION_KEY)

@@ -12,14 +12,14 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import compile_path
 
-from api import chat_ui, docs_ui, handlers
+from api import agui, chat_ui, docs_ui, handlers, mcp_server, openai_compat
 from api.models import (
     BatchRequest,
     BatchResponse,
@@ -31,6 +31,10 @@ from api.models import (
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
+# A protocol's own documentation of its operation (request and responses in that protocol's
+# shapes): the operation's fields, which replace the generated ones, and the component schemas
+# they refer to.
+OperationDoc = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Route:
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = field(default=("chat",))
     in_schema: bool = True
+    doc: OperationDoc | None = None
 
 
 async def openapi_json(request: Request) -> Response:
@@ -72,6 +77,13 @@ ROUTES: tuple[Route, ...] = (
           response_model=ThreadOut, errors=(401, 404, 422, 500, 502), tags=("threads",)),
     Route("/threads/{thread_id}", "DELETE", handlers.delete_thread, "Delete a thread",
           status_code=204, errors=(401, 404, 409, 422, 500, 502), tags=("threads",)),
+    Route("/v1/chat/completions", "POST", openai_compat.chat_completions,
+          "OpenAI-compatible chat completion", tags=("openai",), doc=openai_compat.chat_openapi),
+    Route("/v1/models", "GET", openai_compat.list_models, "OpenAI-compatible model list",
+          tags=("openai",), doc=openai_compat.models_openapi),
+    Route("/mcp", "POST", mcp_server.mcp, "MCP server (streamable HTTP)", tags=("mcp",),
+          doc=mcp_server.openapi),
+    Route("/ag-ui", "POST", agui.ag_ui, "AG-UI agent run", tags=("ag-ui",), doc=agui.openapi),
     Route("/health", "GET", handlers.health, "Liveness", auth="anonymous",
           response_model=Health, tags=("meta",)),
     Route("/openapi.json", "GET", openapi_json, "OpenAPI document", auth="anonymous",
