@@ -45,8 +45,12 @@ def wait_for(predicate: Any, what: str, seconds: float = 20.0) -> None:
 
 
 def stored_threads(data_dir: Path) -> set[str]:
-    with sqlite3.connect(data_dir / "threads.sqlite") as db:
-        return {row[0] for row in db.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+    """The threads in the server's SQLite store (none before the bot has built it)."""
+    try:
+        with sqlite3.connect(f"file:{data_dir / 'threads.sqlite'}?mode=ro", uri=True) as db:
+            return {row[0] for row in db.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+    except sqlite3.OperationalError:  # no store yet
+        return set()
 
 
 @pytest.fixture(scope="module")
@@ -305,3 +309,23 @@ def test_the_sdk_sends_the_function_key_as_a_default_header(offline_server: Live
                  http_client=httpx.Client(event_hooks={"request": [seen.append]}))
     sdk.models.list()
     assert seen[0].headers["x-functions-key"] == "the-key"
+
+
+def test_a_client_leaving_mid_stream_cancels_the_run_and_keeps_nothing(
+        stand_in: tuple[LiveServer, FakeOpenAI, Path]) -> None:
+    server, model, data_dir = stand_in
+    model.add(SEARCH, Turn(chunks=[f"tok{i} " for i in range(400)], delay=0.02))
+    first_outcome = len(model.outcomes)
+    before = stored_threads(data_dir)
+    stream = client(server).chat.completions.create(
+        model="smartbot-docsearch", stream=True,
+        messages=[{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hi!"},
+                  *MOON])  # a history: the turn runs on a thread seeded with it
+    for seen, _ in enumerate(stream):
+        if seen == 3:
+            break
+    stream.close()
+    wait_for(lambda: len(model.outcomes) == first_outcome + 2 and model.outcomes[-1].cancelled,
+             "the model stream to be cancelled")
+    assert model.outcomes[-1].chunks_sent < 200 and not model.outcomes[-1].completed
+    wait_for(lambda: stored_threads(data_dir) == before, "the throwaway thread to be deleted")
