@@ -24,7 +24,10 @@ def test_docs_page_loads_only_local_assets(offline_server: LiveServer) -> None:
 def test_openapi_documents_models_and_examples(offline_server: LiveServer) -> None:
     spec = requests.get(f"{offline_server.url}/openapi.json", timeout=10).json()
     paths = spec["paths"]
-    assert set(paths) == {"/invoke", "/stream", "/batch", "/threads/{thread_id}", "/health"}
+    assert set(paths) == {"/invoke", "/stream", "/batch", "/threads/{thread_id}", "/health",
+                          "/v1/chat/completions", "/v1/models", "/mcp", "/ag-ui"}
+    for path in ("/v1/chat/completions", "/mcp", "/ag-ui"):  # the protocols need the key too
+        assert paths[path]["post"]["security"] == [{"functionKey": []}]
     assert set(paths["/threads/{thread_id}"]) == {"get", "delete"}
     schemas = spec["components"]["schemas"]
     assert {"InvokeRequest", "InvokeResponse", "BatchRequest", "BatchResponse", "ThreadOut",
