@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -43,7 +44,10 @@ SURROGATE = re.compile(r"[\ud800-\udfff]")  # an unpaired UTF-16 surrogate
 UNICODE_NOTE = "Valid Unicode text (no unpaired surrogates)."
 TITLE_MAX = 200
 COMMENT_MAX = 2000
-_BAD_TITLE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAKING = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_BAD_TITLE_CHARS = re.compile(f"[{_LINE_BREAKING}]")
+# One line of text (no control characters) that is not only white space.
+TITLE_PATTERN = f"^[^{_LINE_BREAKING}]*[^{_LINE_BREAKING}{WHITESPACE}][^{_LINE_BREAKING}]*$"
 
 
 def check_thread_id(value: str) -> str:
@@ -91,17 +95,24 @@ class InvokeRequest(BaseModel):
     """One question on a thread (used by `/invoke` and `/stream`), or, with `regenerate`, the
     thread's last question answered again."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"user_input": "@docsearch, how are conversation threads stored?", "thread_id": ""},
-        {"thread_id": "session-5e426240-c770-4997-889d-519ab6153b80", "regenerate": True}]})
+    model_config = ConfigDict(json_schema_extra={
+        "examples": [
+            {"user_input": "@docsearch, how are conversation threads stored?", "thread_id": ""},
+            {"thread_id": "session-5e426240-c770-4997-889d-519ab6153b80", "regenerate": True}],
+        # Either a question, or `regenerate` on a named thread without one.
+        "anyOf": [{"required": ["user_input"], "properties": {"regenerate": {"const": False}}},
+                  {"required": ["thread_id", "regenerate"], "not": {"required": ["user_input"]},
+                   "properties": {"regenerate": {"const": True},
+                                  "thread_id": {"minLength": 1}}}]})
 
-    user_input: str | None = Field(
-        default=None, description="The user's question: not only white space, at most "
-        "MAX_INPUT_CHARS characters. Start it with @docsearch, @sqlsearch, @apisearch, "
-        "@websearch or @chat to pick the specialist. Required, unless `regenerate`. "
-        + UNICODE_NOTE, json_schema_extra=QUESTION_SCHEMA)
+    user_input: Annotated[str | None, WithJsonSchema({
+        "type": "string", **QUESTION_SCHEMA,
+        "description": "The user's question: not only white space, at most MAX_INPUT_CHARS "
+        "characters. Start it with @docsearch, @sqlsearch, @apisearch, @websearch or @chat to "
+        "pick the specialist. Required, unless `regenerate`. " + UNICODE_NOTE})] = None
     thread_id: ThreadId = ""
-    regenerate: bool = Field(default=False, description="Answer the thread's last question "
+    regenerate: bool = Field(
+        default=False, strict=True, description="Answer the thread's last question "
                              "again, replacing its answer (needs `thread_id`, no `user_input`).")
 
     @field_validator("user_input", mode="before")
@@ -285,7 +296,7 @@ class RenameRequest(BaseModel):
     """A thread's new title."""
 
     title: Annotated[str, Field(min_length=1, max_length=TITLE_MAX,
-                                json_schema_extra={"pattern": QUESTION_PATTERN}),
+                                json_schema_extra={"pattern": TITLE_PATTERN}),
                      AfterValidator(_check_title)] = Field(
         description=f"1 to {TITLE_MAX} characters on one line.")
 
