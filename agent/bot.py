@@ -21,13 +21,13 @@ from agent.models.streamed_reply import SINK_KEY, TokenSink
 from agent.observe import Turn
 from agent.ownership import OWNER_KEY, ThreadNotFound, may_use
 from agent.settings import Settings, get_platform_settings
-from agent.specialists import Specialist
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import BaseCallbackHandler
     from langchain_core.language_models import BaseChatModel
 
     from agent.telemetry.tracer import TurnTracer
+    from agent.tools.registry import Specialists
 
 
 def _config(thread_id: str, run_id: str | None = None, owner: str | None = None,
@@ -194,17 +194,6 @@ def _final_message(update: Any) -> AIMessage | None:
     return found
 
 
-def _tool_closers(specialists: Iterable[Specialist]) -> list[Callable[[], Awaitable[None]]]:
-    """Each distinct `aclose` the specialists' tools carry in their metadata."""
-    closers: dict[int, Callable[[], Awaitable[None]]] = {}
-    for specialist in specialists:
-        for tool in specialist.tools:
-            close = (tool.metadata or {}).get("aclose")
-            if callable(close):
-                closers.setdefault(id(getattr(close, "__self__", close)), close)
-    return list(closers.values())
-
-
 # What LangChain imports lazily on a graph's first run; imported with the bot instead.
 _IMPORTED_ON_FIRST_RUN = (
     "langchain_core.tracers.context",
@@ -216,7 +205,7 @@ _IMPORTED_ON_FIRST_RUN = (
 
 def _model_and_specialists(
     settings: Settings, model_closers: list[Callable[[], Awaitable[None]]]
-) -> tuple[BaseChatModel, dict[str, Specialist], TurnTracer | None]:
+) -> tuple[BaseChatModel, Specialists, TurnTracer | None]:
     """The imports and CPU-bound parts of building the bot (run in a worker thread)."""
     from agent.models.factory import build_chat_model
     from agent.telemetry import start as start_telemetry
@@ -246,13 +235,13 @@ async def build_bot(settings: Settings) -> Bot:
         from agent.graph import build_graph  # already imported, off the loop
         from agent.memory import open_checkpointer
 
-        for close in [*_tool_closers(specialists.values()), *model_closers]:
+        for close in [*specialists.closers, *model_closers]:
             stack.push_async_callback(close)
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))
-        graph = await asyncio.to_thread(build_graph, model, specialists, checkpointer,
+        graph = await asyncio.to_thread(build_graph, model, specialists.by_name, checkpointer,
                                         settings.tool_preview_chars)
     except BaseException:
         await stack.aclose()
         raise
-    enabled = {name for name, s in specialists.items() if s.enabled}
+    enabled = {name for name, s in specialists.by_name.items() if s.enabled}
     return Bot(settings, graph, enabled, stack, tracer)

@@ -54,6 +54,7 @@ from agent.settings import Settings
 from agent.tools import covid_db
 from agent.tools.results import SearchResult, results_json
 from agent.tools.sql_guard import ALLOWED_FUNCTIONS, UnsafeSQLError, check_select, sqlglot_dialect
+from agent.tools.toolset import Toolset
 
 if TYPE_CHECKING:  # the asyncio extension needs greenlet; imported only for async drivers
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -157,11 +158,6 @@ class SqlDatabase:
             await engine.dispose()
 
     # --- operations -------------------------------------------------------------------
-    async def query(self, sql: str) -> QueryResult:
-        """Check `sql` with the guard, then run it (raises UnsafeSQLError if refused)."""
-        checked = check_select(sql, sqlglot_dialect(self.dialect))
-        return await self.execute_unchecked(checked.sql)
-
     async def execute_unchecked(self, sql: str) -> QueryResult:
         """Run one statement WITHOUT the guard; the read-only connection still applies."""
         return await self._run(lambda conn: self._execute(conn, sql))
@@ -478,12 +474,9 @@ def make_tools(db: SqlDatabase) -> list[BaseTool]:
     ]
 
 
-def build_tools(settings: Settings) -> list[BaseTool]:
-    """The sqlsearch tools: over SQL_DATABASE_URL, or the embedded COVID sample if unset.
-    The engine is closed with the bot (`metadata["aclose"]`)."""
+def build_tools(settings: Settings) -> Toolset:
+    """The sqlsearch tools: over SQL_DATABASE_URL, or the embedded COVID sample if unset; the
+    database's engine is closed with the bot."""
     db = SqlDatabase(settings.sql_database_url, data_dir=settings.data_dir,
                      max_rows=settings.sql_max_rows, timeout_seconds=settings.sql_timeout_seconds)
-    tools = make_tools(db)
-    for tool in tools:
-        tool.metadata = {**(tool.metadata or {}), "aclose": db.aclose}
-    return tools
+    return Toolset(tuple(make_tools(db)), closers=(db.aclose,))

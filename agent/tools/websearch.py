@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from langchain_core.tools import StructuredTool, ToolException
 from pydantic import BaseModel, Field
 
 from agent.settings import Settings
 from agent.tools import web_providers
 from agent.tools.netguard import OutboundError, OutboundPolicy, fetch
 from agent.tools.results import SearchResult, results_json
+from agent.tools.toolset import Toolset
 
 MAX_PAGE_CHARS = 20_000
 MAX_RESULTS = 5
@@ -47,13 +48,13 @@ class FetchArgs(BaseModel):
                      "result's source.")
 
 
-def build_tools(settings: Settings) -> list[BaseTool]:
-    """web_search and fetch_page when a provider is configured; [] otherwise."""
+def build_tools(settings: Settings) -> Toolset:
+    """web_search and fetch_page when a provider is configured; none otherwise."""
     provider = settings.websearch_provider
     endpoint = web_providers.endpoint_for(provider, settings.websearch_endpoint)
     key = settings.websearch_api_key.get_secret_value() if settings.websearch_api_key else None
     if not provider or not endpoint or (provider in web_providers.NEEDS_KEY and not key):
-        return []
+        return Toolset()
     search_policy = web_providers.provider_policy(
         endpoint, settings.outbound_timeout_seconds, settings.outbound_max_bytes)
     page_policy = OutboundPolicy.from_settings(settings)
@@ -72,7 +73,7 @@ def build_tools(settings: Settings) -> list[BaseTool]:
     async def fetch_page_tool(url: str) -> str:
         return await fetch_page(url, page_policy)
 
-    return [
+    return Toolset((
         StructuredTool.from_function(
             coroutine=web_search, name="web_search", args_schema=SearchArgs,
             description="Search the public web. Returns results with title, source (the page "
@@ -83,7 +84,7 @@ def build_tools(settings: Settings) -> list[BaseTool]:
             description="Read the text of one public web page (for example a search result) "
             "when its snippet is not enough. Returns the page text with its URL as source.",
         ),
-    ]
+    ))
 
 
 async def fetch_page(url: str, policy: OutboundPolicy) -> str:

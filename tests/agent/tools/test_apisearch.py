@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from agent.settings import Settings
 from agent.tools import apisearch
 from agent.tools.results import parse_results
+from agent.tools.toolset import Toolset
 from standins.loopback_http import serve_app
 from tests.support import sample_api
 
@@ -48,19 +49,19 @@ def _spec_file(tmp_path: Path, server_url: str) -> Path:
     return path
 
 
-def _by_name(tools: list[BaseTool]) -> dict[str, BaseTool]:
-    return {t.name: t for t in tools}
+def _by_name(toolset: Toolset) -> dict[str, BaseTool]:
+    return {t.name: t for t in toolset.tools}
 
 
 def test_unset_spec_gives_no_tools() -> None:
-    assert apisearch.build_tools(Settings(apisearch_openapi_spec="")) == []
+    assert apisearch.build_tools(Settings(apisearch_openapi_spec="")) == Toolset()
 
 
 def test_unusable_spec_gives_no_tools(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"swagger": "2.0", "paths": {}}', encoding="utf-8")
-    assert apisearch.build_tools(_settings(str(bad))) == []
-    assert apisearch.build_tools(_settings(str(tmp_path / "missing.json"))) == []
+    assert apisearch.build_tools(_settings(str(bad))) == Toolset()
+    assert apisearch.build_tools(_settings(str(tmp_path / "missing.json"))) == Toolset()
 
 
 def test_get_operations_become_typed_tools(tmp_path: Path, api: tuple[str, Starlette]) -> None:
@@ -115,7 +116,7 @@ async def test_spec_from_url_with_relative_server(
     assert json.loads(parse_results(out)[0].content)["name"] == "Bitcoin"
 
 
-async def test_async_builder_and_yaml_spec(tmp_path: Path, api: tuple[str, Starlette]) -> None:
+async def test_yaml_spec(tmp_path: Path, api: tuple[str, Starlette]) -> None:
     import yaml
 
     base, _ = api
@@ -123,19 +124,20 @@ async def test_async_builder_and_yaml_spec(tmp_path: Path, api: tuple[str, Starl
     spec["servers"] = [{"url": base + "/v1"}]
     path = tmp_path / "openapi.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
-    tools = _by_name(await apisearch.abuild_tools(_settings(str(path))))
+    tools = _by_name(apisearch.build_tools(_settings(str(path))))
     out = await tools["getPrice"].ainvoke({"symbol": "BTC"})
     assert json.loads(parse_results(out)[0].content)["price"] == 97000.5
 
 
-async def test_spec_url_on_loopback_refused_without_allow_private(
-    api: tuple[str, Starlette],
+def test_spec_url_on_loopback_refused_without_allow_private(
+    api: tuple[str, Starlette], app_state: Any, caplog: pytest.LogCaptureFixture,
 ) -> None:
     base, _ = api
     settings = _settings(f"{base}/openapi.json", outbound_allow_private=False)
-    assert apisearch.build_tools(settings) == []
-    with pytest.raises(Exception, match=r"refused: 127\.0\.0\.1 is a loopback address"):
-        await apisearch.abuild_tools(settings)
+    with caplog.at_level("ERROR", logger="agent.tools.apisearch"):
+        assert apisearch.build_tools(settings) == Toolset()
+    assert "refused: 127.0.0.1 is a loopback address" in caplog.text
+    assert app_state.requests == []  # refused before sending
 
 
 async def test_call_to_host_other_than_spec_server_refused(
@@ -194,7 +196,7 @@ async def test_path_dot_segments_and_control_chars_refused(
 def test_relative_server_in_a_file_spec_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "openapi.json"
     path.write_text(json.dumps(sample_api.load_spec()), encoding="utf-8")  # servers: /v1
-    assert apisearch.build_tools(_settings(str(path))) == []
+    assert apisearch.build_tools(_settings(str(path))) == Toolset()
 
 
 def _many_operations_spec(tmp_path: Path, count: int) -> Path:
@@ -215,7 +217,7 @@ def test_a_spec_over_azure_openais_tool_limit_is_cut_to_the_first_128(
 ) -> None:
     spec = _many_operations_spec(tmp_path, 150)
     with caplog.at_level("WARNING", logger="agent.tools.openapi_tools"):
-        tools = apisearch.build_tools(_settings(str(spec)))
+        tools = apisearch.build_tools(_settings(str(spec))).tools
     assert [t.name for t in tools] == [f"op_{n}" for n in range(128)]
     [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
     assert "150 GET operations" in warning.getMessage()
@@ -228,7 +230,7 @@ def test_apisearch_operations_chooses_the_tools(
     spec = _many_operations_spec(tmp_path, 150)
     with caplog.at_level("WARNING", logger="agent.tools.openapi_tools"):
         tools = apisearch.build_tools(_settings(
-            str(spec), apisearch_operations=" op_149, op_7,no_such_op ,op_7"))
+            str(spec), apisearch_operations=" op_149, op_7,no_such_op ,op_7")).tools
     assert [t.name for t in tools] == ["op_149", "op_7"]
     [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
     assert "no_such_op" in warning.getMessage()
@@ -238,5 +240,5 @@ def test_a_spec_within_the_limit_keeps_every_operation_silently(
     tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level("WARNING", logger="agent.tools.openapi_tools"):
-        tools = apisearch.build_tools(_settings(str(_many_operations_spec(tmp_path, 128))))
+        tools = apisearch.build_tools(_settings(str(_many_operations_spec(tmp_path, 128)))).tools
     assert len(tools) == 128 and not caplog.records

@@ -188,7 +188,8 @@ async def test_a_result_over_the_byte_budget_is_refused(covid_dir: Path) -> None
 
 async def test_the_time_limit_is_the_setting_and_stops_a_recursive_cte(covid_dir: Path) -> None:
     settings = Settings(data_dir=covid_dir, sql_timeout_seconds=0.3)
-    tools = {t.name: t for t in sqlsearch.build_tools(settings)}
+    toolset = sqlsearch.build_tools(settings)
+    tools = {t.name: t for t in toolset.tools}
     endless = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                "SELECT MAX(x) FROM c")
     try:
@@ -197,5 +198,6 @@ async def test_the_time_limit_is_the_setting_and_stops_a_recursive_cte(covid_dir
         out = json.loads(await tools["sql_query"].ainvoke(
             {"query": "SELECT COUNT(*) FROM covid_daily"}))
     finally:
-        await tools["sql_query"].metadata["aclose"]()
+        for close in toolset.closers:
+            await close()
     assert out["rows"] == [[20780]]

@@ -133,8 +133,9 @@ async def test_what_a_read_only_transaction_allows_leaves_nothing_behind(
 
 
 async def test_sql_timeout_seconds_reaches_postgresql(pg_url: str, tmp_path: Path) -> None:
-    tools = {t.name: t for t in sqlsearch.build_tools(
-        Settings(sql_database_url=pg_url, data_dir=tmp_path, sql_timeout_seconds=0.3))}
+    toolset = sqlsearch.build_tools(
+        Settings(sql_database_url=pg_url, data_dir=tmp_path, sql_timeout_seconds=0.3))
+    tools = {t.name: t for t in toolset.tools}
     slow = "SELECT COUNT(*) FROM generate_series(1, 10000000000) AS n"
     try:
         with pytest.raises(ToolException, match="statement timeout"):
@@ -142,5 +143,6 @@ async def test_sql_timeout_seconds_reaches_postgresql(pg_url: str, tmp_path: Pat
         out = json.loads(await tools["sql_query"].ainvoke(
             {"query": "SELECT COUNT(*) AS n FROM sales"}))
     finally:
-        await tools["sql_query"].metadata["aclose"]()
+        for close in toolset.closers:
+            await close()
     assert out["rows"] == [[4]]
