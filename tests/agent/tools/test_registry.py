@@ -8,7 +8,7 @@ from pathlib import Path
 from agent.settings import Settings
 from agent.specialists import SPECIALIST_NAMES
 from agent.tools.registry import build_specialists
-from agent.tools.sql_guard import check_select
+from agent.tools.sql.guard import check_select
 from tests.conftest import CORPUS
 
 

@@ -16,7 +16,9 @@ from sqlalchemy.exc import DatabaseError
 from agent.settings import Settings
 from agent.tools import sqlsearch
 from agent.tools.covid_db import ensure_covid_db
-from agent.tools.sqlsearch import RESULT_MAX_BYTES, SqlDatabase, make_tools
+from agent.tools.sql.database import SqlDatabase
+from agent.tools.sql.rows import RESULT_MAX_BYTES
+from agent.tools.sqlsearch import make_tools
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -134,7 +136,7 @@ async def test_an_aiosqlite_url_gets_the_contained_stdlib_driver(tmp_path: Path,
 MEMORY_PROBE = """
 import asyncio, json, resource, sys
 from pathlib import Path
-from agent.tools.sqlsearch import SqlDatabase
+from agent.tools.sql.database import SqlDatabase
 
 async def main() -> None:
     db = SqlDatabase("", data_dir=Path(sys.argv[1]), max_rows=5)

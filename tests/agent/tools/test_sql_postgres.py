@@ -19,7 +19,8 @@ from sqlalchemy.exc import DBAPIError
 
 from agent.settings import Settings
 from agent.tools import sqlsearch
-from agent.tools.sqlsearch import SqlDatabase, make_tools
+from agent.tools.sql.database import SqlDatabase
+from agent.tools.sqlsearch import make_tools
 from tests.support.postgres_server import postgres_bin_dir, postgres_server
 
 

@@ -18,7 +18,9 @@ from agent.settings import Settings
 from agent.tools import sqlsearch
 from agent.tools.covid_db import ensure_covid_db
 from agent.tools.results import parse_results
-from agent.tools.sqlsearch import SqlDatabase, make_tools, sqlite_authorizer
+from agent.tools.sql.database import SqlDatabase
+from agent.tools.sql.sqlite_containment import sqlite_authorizer
+from agent.tools.sqlsearch import make_tools
 
 MOST_DEATHS_2020 = (
     "SELECT state, MAX(death) AS deaths_2020 FROM covid_daily "
@@ -131,7 +133,7 @@ async def test_the_connection_is_read_only_even_without_the_guard(
             raw.set_authorizer(sqlite_authorizer)
 
     with pytest.raises(OperationalError, match="readonly database"):  # and mode=ro under it
-        await db._run(without_authorizer)
+        await db.run(without_authorizer)
     with contextlib.closing(sqlite3.connect(covid_dir / "covid.sqlite")) as conn:
         assert conn.execute("SELECT MAX(death) FROM covid_daily").fetchone()[0] > 0
 
