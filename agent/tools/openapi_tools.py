@@ -6,8 +6,11 @@ Each GET operation becomes a `StructuredTool` named after its `operationId` (san
 enum, arrays of those; required or optional; with their descriptions). A call goes to the
 spec's `servers[0]` URL only (a relative one is resolved against the spec's own URL), through
 `netguard` with that server's host as the only allowed host, so neither redirects nor odd
-parameters can send it elsewhere. Path parameters are percent-encoded (`/`, `?`, `#`, `%` included)
-and dot segments are refused. The JSON response, bounded, is returned in the shared results
+parameters can send it elsewhere. A path parameter is refused in the args model (so before any
+call, and by `agent.tools.calls.prepare_call`) if it could leave its segment on a server that
+decodes it: `.`/`..`, `/` or `\\`, control characters, in any percent-encoded or Unicode
+compatibility form (`check_path_value`); what passes is percent-encoded (`?`, `#`, `%`
+included). The JSON response, bounded, is returned in the shared results
 shape with `source` = the URL called, so answers can cite it.
 
 Azure OpenAI accepts at most `MAX_TOOLS` (128) tools per request: a spec with more GET
@@ -20,14 +23,16 @@ import json
 import keyword
 import logging
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-from urllib.parse import quote, urljoin, urlsplit
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field, create_model
+from pydantic import AfterValidator, BaseModel, Field, create_model
 
+from agent.tools.calls import ToolCallRefused
 from agent.tools.netguard import OutboundError, OutboundPolicy, fetch
 from agent.tools.results import SearchResult, results_json
 
@@ -40,6 +45,7 @@ MAX_TOOL_NAME = 64
 _ERROR_BODY_CHARS = 300
 _SUPPORTED_LOCATIONS = ("path", "query")
 _SCALARS: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
+_PATH_DECODINGS = 4  # percent-decodings of a path parameter checked; more layers are refused
 
 
 class OpenAPISpecError(ValueError):
@@ -212,13 +218,39 @@ async def call_operation(
 
 
 def encode_path_value(name: str, value: Any) -> str:
-    """Percent-encode one path segment; refuse dot segments and control characters."""
+    """One path segment, percent-encoded, once `check_path_value` let it through."""
+    return quote(check_path_value(name, value), safe="")
+
+
+def check_path_value(name: str, value: Any) -> str:
+    """The text of a path parameter, refused (ToolCallRefused) if it could leave its segment
+    on a server that decodes it, once or again: `.` or `..`, `/` or `\\`, control characters,
+    in any percent-encoded form (`%2F`, `%252F`, `%2e%2e`, ...) or Unicode compatibility form
+    (`／`, `‥`), and percent-encoding that doesn't decode to UTF-8."""
     text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    if text in ("", ".", ".."):
-        raise ToolException(f"refused: path parameter {name!r} may not be {text!r}")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise ToolException(f"refused: path parameter {name!r} contains control characters")
-    return quote(text, safe="")
+    form = text
+    for _ in range(_PATH_DECODINGS):
+        for variant in (form, unicodedata.normalize("NFKC", form)):
+            if variant in ("", ".", ".."):
+                means = "" if variant == text else f", which a server may read as {variant!r}"
+                raise ToolCallRefused(f"refused: path parameter {name!r} may not be {text!r}"
+                                      f"{means} (an empty or dot segment)")
+            if "/" in variant or "\\" in variant:
+                raise ToolCallRefused(f"refused: path parameter {name!r} may not contain '/' or "
+                                      f"'\\', nor encode one: {text!r}")
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in variant):
+                raise ToolCallRefused(
+                    f"refused: path parameter {name!r} contains control characters")
+        try:
+            decoded = unquote(form, errors="strict")
+        except UnicodeDecodeError:
+            raise ToolCallRefused(f"refused: path parameter {name!r} has percent-encoding that "
+                                  f"is not UTF-8: {text!r}") from None
+        if decoded == form:
+            return text
+        form = decoded
+    raise ToolCallRefused(f"refused: path parameter {name!r} is percent-encoded "
+                          f"{_PATH_DECODINGS} times over: {text!r}")
 
 
 def _operation(
@@ -234,6 +266,8 @@ def _operation(
         required = bool(param.get("required")) or location == "path"
         schema = _as_dict(param.get("schema"))
         annotation = _python_type(schema)
+        if location == "path":  # refused in the args model, before any call
+            annotation = Annotated[annotation, AfterValidator(_path_check(str(param["name"])))]
         description = str(param.get("description") or "")
         if field_name != param["name"]:
             description = f"(API parameter {param['name']!r}) {description}".strip()
@@ -255,6 +289,14 @@ def _operation(
         parameters=tuple(parameters),
         args_schema=model,
     )
+
+
+def _path_check(name: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        check_path_value(name, value)
+        return value
+
+    return check
 
 
 def _with_default(description: str, schema: dict[str, Any]) -> str:

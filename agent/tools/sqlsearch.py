@@ -7,6 +7,10 @@ exactly one SELECT calling only allow-listed functions, regenerated from its par
 engine contains what runs as well (read-only connections, SQLite's authorizer, length, time,
 row and byte limits). Queries run in their own lane, at most `SQL_MAX_CONCURRENT_QUERIES` at a
 time (`sql.lane`). A refusal or a database error is a `ToolException` the model reads.
+
+The guard runs in `sql_query`'s args model (`query_args`), so validating a call's arguments,
+with no I/O, refuses what the guard refuses and yields the exact statement that will run:
+`agent.tools.calls.prepare_call(tool, args)`.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from __future__ import annotations
 import json
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.settings import Settings
+from agent.tools.calls import ToolCallRefused
 from agent.tools.results import SearchResult, results_json
 from agent.tools.sql.database import SAMPLE_ROWS, SqlDatabase
 from agent.tools.sql.guard import UnsafeSQLError, check_select, sqlglot_dialect
@@ -34,13 +39,30 @@ class _DescribeArgs(BaseModel):
     table: str = Field(description="Table or view name, as listed by sql_list_tables.")
 
 
-class _QueryArgs(BaseModel):
-    query: str = Field(description="Exactly one read-only SELECT statement.")
+def query_args(dialect: str) -> type[BaseModel]:
+    """`sql_query`'s args model for a database of `dialect`. Validating runs the guard: a
+    refused statement raises `ToolCallRefused` ("Refused: <why>"), and the validated `query` is
+    the exact statement the engine will run (regenerated from the checked parse tree, without
+    comments), so a person can approve or edit it before it runs (`agent.tools.calls`)."""
+    sqlglot_name = sqlglot_dialect(dialect)
+
+    class SqlQueryArgs(BaseModel):
+        query: str = Field(description="Exactly one read-only SELECT statement.")
+
+        @field_validator("query")
+        @classmethod
+        def _guarded(cls, query: str) -> str:
+            try:
+                return check_select(query, sqlglot_name).sql
+            except UnsafeSQLError as err:
+                raise ToolCallRefused(f"Refused: {err}") from err
+
+    return SqlQueryArgs
 
 
 def _wrap_db_errors(err: Exception) -> ToolException:
     if isinstance(err, UnsafeSQLError):
-        return ToolException(f"Refused: {err}")
+        return ToolCallRefused(f"Refused: {err}")
     orig = getattr(err, "orig", None) or err
     first = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]
     return ToolException(f"The database could not run the query: {first}")
@@ -69,7 +91,7 @@ def make_tools(db: SqlDatabase) -> list[BaseTool]:
         return json.dumps(info, ensure_ascii=False)
 
     async def sql_query(query: str) -> str:
-        try:
+        try:  # `query` passed the guard in the args model; checked again where it runs
             checked = check_select(query, sqlglot_dialect(db.dialect))
             result = await db.execute_unchecked(checked.sql)
         except (UnsafeSQLError, SQLAlchemyError, OSError) as err:
@@ -121,7 +143,7 @@ def make_tools(db: SqlDatabase) -> list[BaseTool]:
             "rows plus the SQL that ran. Writes, several statements, PRAGMA/ATTACH and "
             "SELECT INTO are refused. Aggregate (GROUP BY, ORDER BY ... LIMIT) rather than "
             "fetching raw rows. " + dialect_hint + sample_hint,
-            args_schema=_QueryArgs,
+            args_schema=query_args(db.dialect),
         ),
     ]
 

@@ -166,10 +166,11 @@ async def test_spec_server_elsewhere_is_never_called(
 @pytest.mark.parametrize(
     ("symbol", "raw_path"),
     [
-        ("../price", "/v1/assets/..%2Fprice"),
         ("ETH?symbol=BTC", "/v1/assets/ETH%3Fsymbol%3DBTC"),
         ("ETH#frag", "/v1/assets/ETH%23frag"),
-        ("%2e%2e", "/v1/assets/%252e%252e"),
+        ("50%", "/v1/assets/50%25"),
+        ("%41", "/v1/assets/%2541"),
+        ("...", "/v1/assets/..."),
     ],
 )
 async def test_path_parameter_injection_is_encoded(
@@ -182,15 +183,37 @@ async def test_path_parameter_injection_is_encoded(
     assert [(r["raw_path"], r["query"]) for r in app_state.requests] == [(raw_path, "")]
 
 
-@pytest.mark.parametrize("symbol", ["..", ".", "ETH\r\nX-Injected: 1"])
-async def test_path_dot_segments_and_control_chars_refused(
-    tmp_path: Path, api: tuple[str, Starlette], app_state: Any, symbol: str
+@pytest.mark.parametrize(("symbol", "reason"), [
+    ("..", "dot segment"),
+    (".", "dot segment"),
+    ("", "dot segment"),
+    ("%2e%2e", "read as '..'"),
+    ("%2E.", "read as '..'"),
+    ("%252e%252e", "read as '..'"),
+    ("．．", "read as '..'"),  # fullwidth full stops: NFKC makes them '..'
+    ("../../admin", "may not contain '/'"),
+    ("ETH/../admin", "may not contain '/'"),
+    ("..\\admin", "may not contain '/' or '\\\\'"),
+    ("..%2Fadmin", "nor encode one"),
+    ("..%2fadmin", "nor encode one"),
+    ("..%5Cadmin", "nor encode one"),
+    ("..%252Fadmin", "nor encode one"),
+    ("..%25252Fadmin", "nor encode one"),
+    ("..%255cadmin", "nor encode one"),
+    ("..／admin", "nor encode one"),  # fullwidth solidus
+    ("%2525252F", "percent-encoded 4 times over"),
+    ("%C0%AF", "not UTF-8"),  # an overlong '/'
+    ("ETH\r\nX-Injected: 1", "control characters"),
+    ("ETH%0d%0aX-Injected: 1", "control characters"),
+])
+async def test_path_parameters_that_could_leave_their_segment_are_refused(
+    tmp_path: Path, api: tuple[str, Starlette], app_state: Any, symbol: str, reason: str
 ) -> None:
     base, _ = api
     tools = _by_name(apisearch.build_tools(_settings(str(_spec_file(tmp_path, base + "/v1")))))
-    with pytest.raises(ToolException, match="refused: path parameter 'symbol'"):
+    with pytest.raises(ToolException, match=rf"refused: path parameter 'symbol' .*{reason}"):
         await tools["getAsset"].ainvoke({"symbol": symbol})
-    assert app_state.requests == []
+    assert app_state.requests == []  # nothing reached the API
 
 
 def test_relative_server_in_a_file_spec_is_rejected(tmp_path: Path) -> None:
