@@ -3,7 +3,10 @@
 Each tool's `args_schema` does all the checking that needs neither the network nor a database:
 types, enums and required fields, and the tool's own refusals. `sql_query`'s model runs the SQL
 guard and holds the exact statement the engine will run (the SQL regenerated from the checked
-parse tree); apisearch's models refuse path parameters that could leave their path segment.
+parse tree); apisearch's models refuse path parameters that could leave their path segment;
+`fetch_page`'s refuses a URL the outbound rules refuse without DNS (scheme, credentials, a
+private or metadata IP literal) and `web_search`'s an empty query. What needs I/O (a name's
+DNS answers, whether a table exists) is checked when the call runs.
 So a call can be checked, and shown to a person as it will run, without running it (issue 24:
 a person approves or edits a call first):
 

@@ -5,6 +5,7 @@ arguments as the tool will run them: for `sql_query`, the exact statement the en
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from agent.settings import Settings
-from agent.tools import apisearch, sqlsearch
+from agent.tools import apisearch, sqlsearch, websearch
 from agent.tools.calls import ToolCallRefused, prepare_call
 from agent.tools.covid_db import ensure_covid_db
 from standins.loopback_http import serve_app
@@ -126,3 +127,26 @@ def test_a_tool_with_a_json_schema_takes_its_arguments_as_given() -> None:
         func=lambda text: text, name="echo", description="Echo.",
         args_schema={"type": "object", "properties": {"text": {"type": "string"}}})
     assert prepare_call(echo, {"text": "hi"}) == {"text": "hi"}
+
+
+def test_web_calls_are_refused_before_any_lookup_when_their_form_is_wrong() -> None:
+    toolset = websearch.build_tools(Settings(websearch_provider="searxng",
+                                             websearch_endpoint="http://127.0.0.1:9/searx"))
+    tools = {t.name: t for t in toolset.tools}
+    with pytest.raises(ToolCallRefused, match=r"^the search query is empty$"):
+        prepare_call(tools["web_search"], {"query": "  "})
+    assert prepare_call(tools["web_search"], {"query": "ethereum"}) == {"query": "ethereum"}
+    page = tools["fetch_page"]
+    for url, reason in [
+        ("file:///etc/passwd", "scheme 'file' is not http or https"),
+        ("http://user:pw@example.com/", "credentials in URLs are not allowed"),
+        ("http://169.254.169.254/metadata", "169.254.169.254 is a cloud metadata address"),
+        ("http://[::ffff:10.0.0.1]/", "is a private address"),
+        ("http://127.0.0.1:8080/admin", "127.0.0.1 is a loopback address"),
+        ("http://[::1/", "invalid URL"),
+        ("http://:80/", "the URL has no host"),
+    ]:
+        with pytest.raises(ToolCallRefused, match=re.escape(reason)):
+            prepare_call(page, {"url": url})
+    # A name is only resolved (and checked) when the call runs.
+    assert prepare_call(page, {"url": "https://example.com/a"}) == {"url": "https://example.com/a"}
