@@ -265,3 +265,50 @@ def test_a_spec_within_the_limit_keeps_every_operation_silently(
     with caplog.at_level("WARNING", logger="agent.tools.openapi_tools"):
         tools = apisearch.build_tools(_settings(str(_many_operations_spec(tmp_path, 128)))).tools
     assert len(tools) == 128 and not caplog.records
+
+
+def test_local_refs_are_followed_and_other_documents_never_fetched(
+    tmp_path: Path, api: tuple[str, Starlette], app_state: Any,
+) -> None:
+    base, _ = api
+    spec = {
+        "openapi": "3.1.0", "info": {"title": "Refs", "version": "1"},
+        "servers": [{"url": base + "/v1"}],
+        "paths": {
+            "/assets/{symbol}": {"$ref": "#/components/pathItems/Asset"},
+            "/trees": {"get": {"operationId": "getTree", "parameters": [
+                {"$ref": "#/components/parameters/Tree"},
+                {"$ref": f"{base}/openapi.json#/components/parameters/Currency"},
+                {"$ref": "#/components/parameters/Missing"},
+                {"$ref": "#/components/parameters/Loop"},
+            ]}},
+        },
+        "components": {
+            "pathItems": {"Asset": {
+                "parameters": [{"$ref": "#/components/parameters/Symbol"}],
+                "get": {"operationId": "getAsset", "summary": "One asset"}}},
+            "parameters": {
+                "Symbol": {"$ref": "#/components/parameters/SymbolBase"},  # a chain of refs
+                "SymbolBase": {"name": "symbol", "in": "path", "required": True,
+                               "schema": {"$ref": "#/components/schemas/a~1b~0c"}},
+                "Tree": {"name": "tree", "in": "query",
+                         "schema": {"$ref": "#/components/schemas/Tree"}},
+                "Loop": {"$ref": "#/components/parameters/Loop"},
+            },
+            "schemas": {
+                "a/b~c": {"type": "string", "enum": ["BTC", "ETH"]},  # JSON pointer escapes
+                "Tree": {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}},
+            },
+        },
+    }
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    tools = _by_name(apisearch.build_tools(_settings(str(path))))
+    assert sorted(tools) == ["getAsset", "getTree"]
+    asset = tools["getAsset"].tool_call_schema.model_json_schema()
+    assert asset["required"] == ["symbol"]
+    assert asset["properties"]["symbol"]["enum"] == ["BTC", "ETH"]
+    tree = tools["getTree"].tool_call_schema.model_json_schema()
+    assert list(tree["properties"]) == ["tree"]  # the unresolvable refs are left out
+    assert tree["properties"]["tree"]["anyOf"][0]["type"] == "array"  # typed, not endless
+    assert app_state.requests == []  # the ref to another document was not fetched
