@@ -11,7 +11,7 @@ spec's `servers[0]` URL only (a relative one is resolved against the spec's own 
 parameters can send it elsewhere. A path parameter is refused in the args model (so before any
 call, and by `agent.tools.calls.prepare_call`) if it could leave its segment on a server that
 decodes it: `.`/`..`, `/` or `\\`, control characters, in any percent-encoded or Unicode
-compatibility form (`check_path_value`); what passes is percent-encoded (`?`, `#`, `%`
+compatibility form (`agent.tools.path_params`); what passes is percent-encoded (`?`, `#`, `%`
 included). The JSON response, bounded, is returned in the shared results
 shape with `source` = the URL called, so answers can cite it.
 
@@ -25,18 +25,17 @@ import json
 import keyword
 import logging
 import re
-import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import jsonref
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import AfterValidator, BaseModel, Field, create_model
 
-from agent.tools.calls import ToolCallRefused
 from agent.tools.netguard import OutboundError, OutboundPolicy, fetch
+from agent.tools.path_params import encode_path_value, path_check
 from agent.tools.results import SearchResult, results_json
 
 logger = logging.getLogger(__name__)
@@ -48,7 +47,6 @@ MAX_TOOL_NAME = 64
 _ERROR_BODY_CHARS = 300
 _SUPPORTED_LOCATIONS = ("path", "query")
 _SCALARS: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
-_PATH_DECODINGS = 4  # percent-decodings of a path parameter checked; more layers are refused
 _MAX_REF_CHAIN = 20  # a $ref to a $ref to ...: longer chains (or loops) count as unresolvable
 _MAX_ARRAY_DEPTH = 8  # arrays of arrays typed this deep; deeper (a self-reference) is untyped
 
@@ -224,42 +222,6 @@ async def call_operation(
     return results_json([result], **({"truncated": True} if truncated else {}))
 
 
-def encode_path_value(name: str, value: Any) -> str:
-    """One path segment, percent-encoded, once `check_path_value` let it through."""
-    return quote(check_path_value(name, value), safe="")
-
-
-def check_path_value(name: str, value: Any) -> str:
-    """The text of a path parameter, refused (ToolCallRefused) if it could leave its segment
-    on a server that decodes it, once or again: `.` or `..`, `/` or `\\`, control characters,
-    in any percent-encoded form (`%2F`, `%252F`, `%2e%2e`, ...) or Unicode compatibility form
-    (`／`, `‥`), and percent-encoding that doesn't decode to UTF-8."""
-    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    form = text
-    for _ in range(_PATH_DECODINGS):
-        for variant in (form, unicodedata.normalize("NFKC", form)):
-            if variant in ("", ".", ".."):
-                means = "" if variant == text else f", which a server may read as {variant!r}"
-                raise ToolCallRefused(f"refused: path parameter {name!r} may not be {text!r}"
-                                      f"{means} (an empty or dot segment)")
-            if "/" in variant or "\\" in variant:
-                raise ToolCallRefused(f"refused: path parameter {name!r} may not contain '/' or "
-                                      f"'\\', nor encode one: {text!r}")
-            if any(ord(ch) < 32 or ord(ch) == 127 for ch in variant):
-                raise ToolCallRefused(
-                    f"refused: path parameter {name!r} contains control characters")
-        try:
-            decoded = unquote(form, errors="strict")
-        except UnicodeDecodeError:
-            raise ToolCallRefused(f"refused: path parameter {name!r} has percent-encoding that "
-                                  f"is not UTF-8: {text!r}") from None
-        if decoded == form:
-            return text
-        form = decoded
-    raise ToolCallRefused(f"refused: path parameter {name!r} is percent-encoded "
-                          f"{_PATH_DECODINGS} times over: {text!r}")
-
-
 def _operation(
     operation_id: str, name: str, path: str, get: dict[str, Any], params: list[dict[str, Any]]
 ) -> Operation:
@@ -274,7 +236,7 @@ def _operation(
         schema = _as_dict(param.get("schema"))
         annotation = _python_type(schema)
         if location == "path":  # refused in the args model, before any call
-            annotation = Annotated[annotation, AfterValidator(_path_check(str(param["name"])))]
+            annotation = Annotated[annotation, AfterValidator(path_check(str(param["name"])))]
         description = str(param.get("description") or "")
         if field_name != param["name"]:
             description = f"(API parameter {param['name']!r}) {description}".strip()
@@ -296,14 +258,6 @@ def _operation(
         parameters=tuple(parameters),
         args_schema=model,
     )
-
-
-def _path_check(name: str) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        check_path_value(name, value)
-        return value
-
-    return check
 
 
 def _with_default(description: str, schema: dict[str, Any]) -> str:
