@@ -8,6 +8,7 @@ on first use. Nothing is built at import time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
@@ -18,9 +19,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from agent.events import Answer, BotEvent, ThreadMessage, Token, ToolCall, ToolEvent
 from agent.memory.leases import Claim, LocalLeases, TurnGate
 from agent.models.streamed_reply import SINK_KEY, TokenSink
-from agent.observe import Turn
-from agent.ownership import OWNER_KEY, ThreadNotFound, may_use
+from agent.ownership import OWNER_KEY, Owner, ThreadNotFound, may_use
 from agent.settings import Settings, get_platform_settings
+from agent.telemetry.usage import Turn
+from agent.turns import SPECIALIST_KEY, TurnRequest
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import BaseCallbackHandler
@@ -30,25 +32,41 @@ if TYPE_CHECKING:
     from agent.tools.registry import Specialists
 
 
-def _config(thread_id: str, run_id: str | None = None, owner: str | None = None,
-            callbacks: list[BaseCallbackHandler] | None = None) -> dict[str, Any]:
+def _config(thread_id: str, run_id: str | None = None, owner: Owner | None = None,
+            callbacks: list[BaseCallbackHandler] | None = None,
+            specialist: str | None = None) -> dict[str, Any]:
     config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
+    if specialist:
+        config["configurable"][SPECIALIST_KEY] = specialist
     if run_id:
         config["run_id"] = run_id
     if owner is not None:  # LangGraph copies it into the metadata of the turn's checkpoint
-        config["metadata"] = {OWNER_KEY: owner}
+        config["metadata"] = {OWNER_KEY: owner.key}
     if callbacks:
         config["callbacks"] = callbacks
     return config
+
+
+def _input(turn: TurnRequest) -> dict[str, Any]:
+    """The graph input of a turn: its question, after the history of a stateless turn."""
+    if turn.question is None:
+        raise ValueError("a turn needs a question")
+    earlier: list[BaseMessage] = [
+        HumanMessage(text) if role == "user" else AIMessage(text) for role, text in turn.history
+    ]
+    return {"messages": [*earlier, HumanMessage(turn.question)]}
 
 
 class Bot:
     """The agent, ready to serve turns on conversation threads."""
 
     def __init__(self, settings: Settings, graph: Any, specialists: set[str],
-                 stack: AsyncExitStack, tracer: TurnTracer | None = None) -> None:
+                 stack: AsyncExitStack, tracer: TurnTracer | None = None,
+                 stateless_graph: Any = None) -> None:
         self.settings = settings
         self.graph = graph
+        # The same graph without a checkpointer: turns that read and write no thread.
+        self.stateless_graph = stateless_graph if stateless_graph is not None else graph
         self.specialists = specialists
         self.tracer = tracer  # spans of each turn, when telemetry is on
         self._stack = stack
@@ -62,78 +80,89 @@ class Bot:
         """The thread's lease for one turn (or a delete); `ThreadBusy` if another holds it."""
         return await self.gate.claim(thread_id)
 
-    async def check_owner(self, thread_id: str, owner: str | None) -> None:
+    async def check_owner(self, thread_id: str, owner: Owner | None) -> None:
         """Raise `ThreadNotFound` if the thread exists and `owner` may not use it (a thread that
-        does not exist yet is anyone's to create; owner None: no check). Called with the thread's
-        lease held, so two first turns of different users can't both pass."""
+        does not exist yet is anyone's to create; owner None: no check). Checked before the
+        thread's lease is taken, so another user's requests never hold up the owner's turns,
+        and again under the lease, so two first turns of different users can't both pass."""
         if owner is None:
             return
         saved = await self.graph.checkpointer.aget_tuple(_config(thread_id))
         if saved is not None and not may_use(saved.metadata, owner):
             raise ThreadNotFound(thread_id)
 
-    async def answer(self, question: str, thread_id: str, run_id: str,
-                     owner: str | None = None) -> Answer:
-        """Run one turn to completion (for `owner`, on a thread of theirs or a new one;
-        `ThreadBusy` if the thread is busy)."""
-        turn = Turn(thread_id, run_id, self.tracer)
-        async with turn, await self.claim(thread_id):
-            await self.check_owner(thread_id, owner)
-            state = await self.graph.ainvoke(
-                {"messages": [HumanMessage(question)]},
-                _config(thread_id, run_id, owner, turn.callbacks),
-                durability=self.settings.checkpoint_durability,
-            )
-            last = state["messages"][-1]
-            turn.agent = getattr(last, "name", None) or ""
-        return Answer(text=last.text, agent=turn.agent, usage=turn.usage)
+    async def admit(self, turn: TurnRequest) -> Claim | None:
+        """What a turn must pass before it runs: the owner check, then the thread's lease
+        (None for a stateless turn). `ThreadNotFound` or `ThreadBusy` otherwise."""
+        if turn.stateless:
+            return None
+        await self.check_owner(turn.thread_id, turn.owner)
+        return await self.claim(turn.thread_id)
 
-    async def events(self, question: str, thread_id: str, run_id: str,
-                     claim: Claim | None = None, owner: str | None = None,
-                     on_token: TokenSink | None = None) -> AsyncIterator[BotEvent]:
-        """Run one turn, yielding answer tokens and tool events, then the `Answer`. `claim`:
-        the thread's lease, taken beforehand (else taken here, or `ThreadBusy`). With
+    async def answer(self, turn: TurnRequest) -> Answer:
+        """Run one turn to completion (`ThreadNotFound`, `ThreadBusy` or the run's failure)."""
+        async for event in self.run(turn):
+            if isinstance(event, Answer):
+                return event
+        raise RuntimeError("the run ended without an answer")  # pragma: no cover
+
+    async def run(self, turn: TurnRequest, *, claim: Claim | None = None,
+                  on_token: TokenSink | None = None) -> AsyncIterator[BotEvent]:
+        """Run one turn, yielding tool events and answer tokens, then the `Answer`.
+
+        `claim`: the thread's lease, from `admit` beforehand (else admitted here). With
         `on_token`, each answer token goes to it as it arrives instead of being yielded
         (straight to the caller's queue, not through LangGraph's stream)."""
         final: AIMessage | None = None
         emitted: list[str] = []
-        turn = Turn(thread_id, run_id, self.tracer)
-        async with turn, claim or await self.claim(thread_id):
-            await self.check_owner(thread_id, owner)
-            config = _config(thread_id, run_id, owner, turn.callbacks)  # the turn's span is on
-            if on_token is not None:
-                def sink(text: str) -> None:
-                    emitted.append(text)
-                    on_token(text)
+        observed = Turn(turn.thread_id, turn.run_id, self.tracer)
+        graph = self.stateless_graph if turn.stateless else self.graph
+        async with observed:
+            held = claim if claim is not None else await self.admit(turn)
+            async with held if held is not None else contextlib.nullcontext():
+                if held is not None:
+                    await self.check_owner(turn.thread_id, turn.owner)  # again, under the lease
+                config = _config(turn.thread_id, turn.run_id, turn.owner, observed.callbacks,
+                                 turn.specialist)
+                if on_token is not None:
+                    def sink(text: str) -> None:
+                        emitted.append(text)
+                        on_token(text)
 
-                config["configurable"][SINK_KEY] = sink
-            async for mode, payload in self.graph.astream(
-                {"messages": [HumanMessage(question)]},
-                config,
-                # Specialists send their tokens on themselves (agent.models.streamed_reply):
-                # no "messages" mode, so no callback handler per token.
-                stream_mode=["custom", "updates"],
-                durability=self.settings.checkpoint_durability,
-            ):
-                if mode == "custom":
-                    if isinstance(payload, Token):
-                        emitted.append(payload.text)
-                        yield payload
-                    elif isinstance(payload, dict) and "kind" in payload:
-                        yield ToolEvent(**payload)
-                elif mode == "updates":
-                    final = _final_message(payload) or final
-            turn.agent = (final.name or "") if final is not None else ""
+                    config["configurable"][SINK_KEY] = sink
+                async for mode, payload in graph.astream(
+                    _input(turn),
+                    config,
+                    # Specialists send their tokens on themselves (agent.models.streamed_reply):
+                    # no "messages" mode, so no callback handler per token.
+                    stream_mode=["custom", "updates"],
+                    durability=self.settings.checkpoint_durability,
+                ):
+                    if mode == "custom":
+                        if isinstance(payload, Token):
+                            emitted.append(payload.text)
+                            if on_token is None:
+                                yield payload
+                            else:
+                                on_token(payload.text)
+                        elif isinstance(payload, dict) and "kind" in payload:
+                            yield ToolEvent(**payload)
+                    elif mode == "updates":
+                        final = _final_message(payload) or final
+                observed.agent = (final.name or "") if final is not None else ""
         # `end` carries exactly what was streamed (with a real model that includes any text it
         # wrote beside a tool call); a node that didn't stream (unavailable) is sent whole.
         text = "".join(emitted)
         if not emitted and final is not None and final.text:
             text = final.text
-            yield Token(text)
-        yield Answer(text=text, agent=turn.agent, usage=turn.usage)
+            if on_token is not None:
+                on_token(text)
+            else:
+                yield Token(text)
+        yield Answer(text=text, agent=observed.agent, usage=observed.usage)
 
     async def thread_messages(self, thread_id: str, include_tools: bool = False,
-                              owner: str | None = None) -> list[ThreadMessage] | None:
+                              owner: Owner | None = None) -> list[ThreadMessage] | None:
         """The conversation of a thread, or None if there is no such thread (of `owner`): the
         user's questions and the final answers (with the specialist that gave each). With
         `include_tools`, also the tool-calling assistant messages and the tools' results."""
@@ -145,9 +174,14 @@ class Bot:
             return None
         return _conversation(messages, include_tools)
 
-    async def delete_thread(self, thread_id: str, owner: str | None = None) -> None:
-        """Delete every checkpoint and pending write of a thread (`ThreadBusy` while a turn
-        runs on it, `ThreadNotFound` if it is another user's)."""
+    async def delete_thread(self, thread_id: str, owner: Owner | None = None) -> None:
+        """Delete every checkpoint and pending write of a thread: `ThreadNotFound` if there is
+        no such thread (or it is another user's, checked before the lease), `ThreadBusy` while
+        a turn runs on it."""
+        config = _config(thread_id)
+        saved = await self.graph.checkpointer.aget_tuple(config)
+        if saved is None or not may_use(saved.metadata, owner):
+            raise ThreadNotFound(thread_id)
         async with await self.claim(thread_id):
             await self.check_owner(thread_id, owner)
             await self.graph.checkpointer.adelete_thread(thread_id)
@@ -240,8 +274,10 @@ async def build_bot(settings: Settings) -> Bot:
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))
         graph = await asyncio.to_thread(build_graph, model, specialists.by_name, checkpointer,
                                         settings.tool_preview_chars)
+        stateless = await asyncio.to_thread(build_graph, model, specialists.by_name, None,
+                                            settings.tool_preview_chars)
     except BaseException:
         await stack.aclose()
         raise
     enabled = {name for name, s in specialists.by_name.items() if s.enabled}
-    return Bot(settings, graph, enabled, stack, tracer)
+    return Bot(settings, graph, enabled, stack, tracer, stateless)

@@ -1,4 +1,5 @@
-"""What a running turn reports, independent of how it is sent: answer tokens and tool use."""
+"""What a running turn reports, independent of how it is sent: answer tokens, tool use, a pause
+for approval, the answer."""
 
 from __future__ import annotations
 
@@ -37,15 +38,29 @@ class TokenUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class Interrupt:
+    """The turn paused before a tool call that waits for a person's approval."""
+
+    interrupt_id: str
+    agent: str
+    tool: str
+    tool_call_id: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
-    """The turn's final answer, the specialist that gave it, and the tokens it used."""
+    """The turn's final answer, the specialist that gave it, and the tokens it used; when the
+    turn paused for approval, `interrupt` says what waits (and `text` is what was said so
+    far)."""
 
     text: str
     agent: str
     usage: TokenUsage = TokenUsage()
+    interrupt: Interrupt | None = None
 
 
-BotEvent = Token | ToolEvent | Answer
+BotEvent = Token | ToolEvent | Interrupt | Answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,6 @@ class Settings(BaseSettings):
         "(e.g. 2024-10-21): the classic /openai/deployments/{name} path, for older resources.",
     )
     azure_openai_api_key: SecretStr | None = None
-    azure_openai_embedding_deployment: str = ""
     openai_base_url: str = ""
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-5.4-mini"
@@ -132,6 +131,13 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("thread_ttl_seconds")
+    @classmethod
+    def _ttl(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (never expire) or a number of seconds above 0")
+        return value
 
     @property
     def provider(self) -> ModelProvider:

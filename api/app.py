@@ -2,7 +2,8 @@
 
 `create_app()` builds it from `api.routes.ROUTES`; `GET /` redirects to `/docs`. Every other
 method and path goes to `api.routes.other_method` (HEAD, OPTIONS, 405 with `Allow`, 404), as on
-the Functions host. The bot is built on first use and closed at shutdown.
+the Functions host. Its OpenAPI document is the table's (`api.routes.openapi_document`). The
+bot is built on first use and closed at shutdown.
 """
 
 from __future__ import annotations
@@ -12,30 +13,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
-from api.handlers import app_version
-from api.openapi import finish_document, openapi_extra, responses
-from api.routes import ROUTES, other_method
-
-TITLE = "Smart bot API"
-DESCRIPTION = (
-    "A LangGraph multi-agent chat bot: a supervisor routes each question (or an explicit "
-    "`@docsearch`, `@sqlsearch`, `@apisearch`, `@websearch` mention) to a specialist that "
-    "answers from its tools, with citations. `/stream` streams the answer as Server-Sent "
-    "Events."
-)
+from agent.runtime import close_bot
+from api.about import DESCRIPTION, TITLE, app_version
+from api.openapi import api_route
+from api.routes import ROUTES, openapi_document, other_method
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build nothing at start (the bot is lazy); close the bot at shutdown."""
-    from agent.runtime import close_bot
-
     yield
     await close_bot()
 
@@ -58,24 +49,14 @@ def create_app() -> FastAPI:
     """The FastAPI app with every route of the table."""
     app = FastAPI(title=TITLE, description=DESCRIPTION, version=app_version(), docs_url=None,
                   redoc_url=None, openapi_url=None, lifespan=lifespan)
-    for route in ROUTES:
-        app.add_api_route(
-            route.path, route.handler, methods=[route.method], summary=route.summary,
-            name=f"{route.method.lower()}_{route.path}", tags=list(route.tags),
-            include_in_schema=route.in_schema, status_code=route.status_code,
-            responses=responses(route), openapi_extra=openapi_extra(route),
-        )
+    app.router.routes.extend(api_route(route) for route in ROUTES)
     app.add_api_route("/", root, methods=["GET"], include_in_schema=False)
     # Last: a full match here beats the router's partial (wrong-method) matches above.
     app.router.routes.append(StarletteRoute("/{path:path}", _OtherMethods(),
                                             include_in_schema=False))
 
-    def custom_openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = get_openapi(title=app.title, version=app.version,
-                                   description=app.description, routes=app.routes)
-            app.openapi_schema = finish_document(document)
-        return app.openapi_schema
+    def document() -> dict[str, Any]:
+        return openapi_document()
 
-    app.openapi = custom_openapi  # type: ignore[method-assign]
+    app.openapi = document  # type: ignore[method-assign]
     return app

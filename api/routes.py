@@ -1,62 +1,41 @@
 """The route table: every path, its methods, handler, auth level and documented models.
 
-The dev server (`api.app`) is built from this table, and a test checks that
-`function_app.py` binds exactly these routes. Methods no route binds are answered from the
-table too (`other_method`): `HEAD` as the path's `GET` without a body, `OPTIONS` with the
-`Allow` header, anything else 405 with `Allow`.
+The dev server (`api.app`) is built from this table, the OpenAPI document is a function of it
+(`api.openapi.build_document`), and a test checks that `function_app.py` binds exactly these
+routes. Methods no route binds are answered from the table too (`other_method`, see
+`api.routing`).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import compile_path
 
+from agent.settings import get_settings
 from api import chat_ui, docs_ui, handlers
-from api.models import (
+from api.openapi import build_document
+from api.routing import Route, answer_other_method
+from api.schemas import (
     BatchRequest,
     BatchResponse,
-    ErrorResponse,
     Health,
     InvokeRequest,
     InvokeResponse,
     ThreadOut,
 )
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-@dataclass(frozen=True)
-class Route:
-    """One HTTP route of the API."""
-
-    path: str
-    method: Literal["GET", "POST", "DELETE"]
-    handler: Handler
-    summary: str
-    auth: Literal["function", "anonymous"] = "function"
-    request_model: type[BaseModel] | None = None
-    response_model: type[BaseModel] | None = None
-    status_code: int = 200
-    errors: tuple[int, ...] = ()
-    tags: tuple[str, ...] = field(default=("chat",))
-    in_schema: bool = True
-
 
 async def openapi_json(request: Request) -> Response:
     """GET /openapi.json: the OpenAPI document."""
-    from starlette.responses import JSONResponse
-
-    from api.openapi import openapi_document
-
     return JSONResponse(openapi_document())
+
+
+async def other_method(request: Request) -> Response:
+    """A method no route of this path binds (see `api.routing.answer_other_method`)."""
+    return await answer_other_method(ROUTES, request)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -64,10 +43,10 @@ ROUTES: tuple[Route, ...] = (
           response_model=InvokeResponse,
           errors=(400, 401, 404, 409, 413, 422, 429, 500, 502, 504)),
     Route("/stream", "POST", handlers.stream, "Answer one question as Server-Sent Events",
-          request_model=InvokeRequest, errors=(400, 401, 404, 409, 413, 422)),
+          request_model=InvokeRequest, errors=(400, 401, 404, 409, 413, 422, 500, 502)),
     Route("/batch", "POST", handlers.batch, "Answer several questions",
           request_model=BatchRequest, response_model=BatchResponse,
-          errors=(400, 401, 404, 413, 422)),
+          errors=(400, 401, 404, 413, 422, 500, 502)),
     Route("/threads/{thread_id}", "GET", handlers.get_thread, "Read a thread's messages",
           response_model=ThreadOut, errors=(401, 404, 422, 500, 502), tags=("threads",)),
     Route("/threads/{thread_id}", "DELETE", handlers.delete_thread, "Delete a thread",
@@ -87,43 +66,7 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def trigger_methods(route: Route) -> tuple[str, ...]:
-    """The methods a host binds for `route`: its own, and `HEAD` with `GET`."""
-    return (route.method, "HEAD") if route.method == "GET" else (route.method,)
-
-
 @cache
-def _path_regex(path: str) -> re.Pattern[str]:
-    return compile_path(path)[0]
-
-
-def allowed_methods(path: str) -> tuple[list[Route], list[str], dict[str, str]]:
-    """For a request path: its routes, the methods it answers (`Allow`) and its path params."""
-    matching: list[Route] = []
-    params: dict[str, str] = {}
-    for route in ROUTES:
-        match = _path_regex(route.path).match(path)
-        if match:
-            matching.append(route)
-            params = match.groupdict()
-    methods = [m for r in matching for m in trigger_methods(r)]
-    return matching, [*methods, "OPTIONS"] if matching else [], params
-
-
-async def other_method(request: Request) -> Response:
-    """A method no route of this path binds: HEAD as GET, OPTIONS with `Allow`, else 405."""
-    path = request.url.path
-    matching, allowed, params = allowed_methods(path)
-    if not matching:
-        detail = f"No route {path!r}. See /docs for the API."
-        return JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=404)
-    allow = {"Allow": ", ".join(allowed)}
-    get = next((r for r in matching if r.method == "GET"), None)
-    if request.method == "HEAD" and get is not None:
-        request.scope["path_params"] = params  # the server sends no body for HEAD
-        return await get.handler(request)
-    if request.method == "OPTIONS":
-        return Response(status_code=204, headers=allow)
-    detail = f"{request.method} is not allowed on {path}; allowed: {allow['Allow']}."
-    return JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=405,
-                        headers=allow)
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of this table and the process's settings (built once)."""
+    return build_document(ROUTES, get_settings())

@@ -19,7 +19,7 @@ SSE_HEADERS = {
     "Connection": "keep-alive",
     "Content-Encoding": "identity",
 }
-MEDIA_TYPE = "text/event-stream"
+SSE_MEDIA_TYPE = "text/event-stream"
 KEEPALIVE = ServerSentEvent(comment="keep-alive", sep="\n").encode()
 
 

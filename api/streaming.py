@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 
 from agent.events import Answer, BotEvent, Token, ToolEvent
-from api.failures import describe_failure
+from api.problems import problem_of
 from api.sse import KEEPALIVE, EventEncoder
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,8 @@ def _encode(encoder: EventEncoder, item: object, run_id: str) -> bytes:
     if isinstance(item, Answer):
         return encoder.text("end", item.text)
     assert isinstance(item, BaseException)
-    log.error("run %s failed mid-stream", run_id, exc_info=item)
-    failure = describe_failure(item)
-    return encoder.error_event(failure.status, failure.message, run_id, failure.retry_after)
+    problem = problem_of(item, f"run {run_id} (mid-stream)")
+    return encoder.error_event(problem.status, problem.detail, run_id, problem.retry_after)
 
 
 def _encode_items(encoder: EventEncoder, items: list[object], run_id: str) -> tuple[bytes, bool]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,27 +20,9 @@ from typing import Any
 
 from bench import cold_start, streaming, thread_memory
 from bench.config import Size
-from bench.processes import ROOT, Proc, running, start_model, start_server, stop
+from bench.environment import RESULTS, machine
+from bench.processes import Proc, running, start_model, start_server, stop
 from bench.report import write
-
-RESULTS = ROOT / "bench" / "results"
-
-
-def machine() -> dict[str, Any]:
-    """Where and when the bench ran."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(terse=True)}
 
 
 class Servers:

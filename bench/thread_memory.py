@@ -33,6 +33,7 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage
 
+from bench.environment import RESULTS, machine
 from bench.stats import ms
 from standins.cosmos import (
     CosmosEndpoint,
@@ -203,7 +204,6 @@ def markdown(data: dict[str, Any]) -> list[str]:
 
 def main() -> None:
     """Run this item alone; print its table and write `thread_memory.md`/`.json` in `--out`."""
-    from bench.runner import RESULTS, machine
 
     parser = argparse.ArgumentParser(prog="python -m bench.thread_memory")
     parser.add_argument("--turns", type=int, default=300)

@@ -83,13 +83,13 @@ param threadsExpire bool = true
 param threadTtlSeconds int = 2592000
 
 // --- Azure OpenAI ------------------------------------------------------------------------------
-@description('Name of an existing Azure OpenAI account to use instead of creating one. Empty: create one. Requires openAiExistingResourceGroupName.')
+@description('Name of an existing Azure OpenAI or Foundry account (kind OpenAI or AIServices) to use instead of creating one; it is only read, never re-provisioned. Empty: create a Foundry account. Requires openAiExistingResourceGroupName.')
 param openAiExistingAccountName string = ''
 
 @description('Resource group of openAiExistingAccountName, in this subscription. Required when openAiExistingAccountName is set (the deployment stops with an error naming OPENAI_EXISTING_RESOURCE_GROUP otherwise); ignored when this template creates the account.')
 param openAiExistingResourceGroupName string = ''
 
-@description('Region of the Azure OpenAI account created here (model availability differs by region). Empty: location.')
+@description('Region of the model account created here (model availability differs by region). Empty: location.')
 param openAiLocation string = ''
 
 // The default chat model is one that is generally available for new deployments on
@@ -129,13 +129,17 @@ param openAiApiVersion string = 'v1'
 ])
 param openAiReasoningEffort string = ''
 
-@description('Name of an embedding deployment to create (optional, for vector search). Empty: none.')
+// The app itself never calls it: an Azure AI Search index's vectorizer does, with the search
+// service's identity (modules/openai-access.bicep), so it is a deployment, not an app setting.
+@description('Name of an embedding deployment to create for an Azure AI Search integrated vectorizer (optional). Empty: none.')
 param openAiEmbeddingDeploymentName string = ''
 param openAiEmbeddingModelName string = 'text-embedding-3-small'
 param openAiEmbeddingModelVersion string = '1'
 
-@description('Deployment SKU (deployment type) of the embedding model, for example Standard or GlobalStandard.')
-param openAiEmbeddingSkuName string = 'Standard'
+// GlobalStandard: Standard (regional) is not offered for text-embedding-3-small in several
+// regions (Microsoft's model availability tables; docs/deploy.md).
+@description('Deployment SKU (deployment type) of the embedding model: GlobalStandard, or DataZoneStandard or Standard where the region offers them.')
+param openAiEmbeddingSkuName string = 'GlobalStandard'
 
 @minValue(1)
 param openAiEmbeddingCapacity int = 30
@@ -368,7 +372,6 @@ module appSettings 'app/appsettings.bicep' = {
     appInsightsConnectionString: appInsights.outputs.connectionString
     openAiEndpoint: openAiAccess.outputs.endpoint
     openAiChatDeployment: openAiChatDeploymentName
-    openAiEmbeddingDeployment: openAiEmbeddingDeploymentName
     openAiApiVersion: openAiApiVersion
     openAiReasoningEffort: openAiReasoningEffort
     cosmosEndpoint: cosmos.outputs.endpoint
@@ -452,7 +455,8 @@ output APPLICATIONINSIGHTS_NAME string = appInsights.outputs.name
 output MODEL_PROVIDER string = 'azure'
 output AZURE_OPENAI_ENDPOINT string = openAiAccess.outputs.endpoint
 output AZURE_OPENAI_CHAT_DEPLOYMENT string = openAiChatDeploymentName
-output AZURE_OPENAI_EMBEDDING_DEPLOYMENT string = openAiEmbeddingDeploymentName
+// Not an app setting (the app never calls it): the deployment a search vectorizer is given.
+output AZURE_OPENAI_EMBEDDING_DEPLOYMENT_NAME string = openAiEmbeddingDeploymentName
 output AZURE_OPENAI_API_VERSION string = openAiApiVersion
 output MODEL_REASONING_EFFORT string = openAiReasoningEffort
 output AZURE_COSMOSDB_ENDPOINT string = cosmos.outputs.endpoint

@@ -14,7 +14,8 @@ import pytest
 from starlette.requests import Request
 
 import function_app
-from api.routes import ROUTES, other_method, trigger_methods
+from api.routes import ROUTES, other_method
+from api.routing import trigger_methods
 from tests.conftest import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,13 +6,14 @@ blocked the content, or refused the request) and a plain message that names the 
 to check. It recognises the OpenAI SDK's errors by class (langchain-openai re-raises them as its
 own subclasses), the HTTP client's transport errors (a stream cut mid-way), and
 `ContentFilteredError`, which the agent raises when a streamed answer ends with
-`finish_reason: content_filter`. Nothing here knows HTTP statuses; `api.failures` maps kinds to
+`finish_reason: content_filter`. Nothing here knows HTTP statuses; `api.problems` maps kinds to
 them. Messages never carry the upstream body, a key or a stack trace.
 """
 
 from __future__ import annotations
 
 import email.utils
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +24,23 @@ from typing import Any
 from agent.settings import Settings
 
 DEFAULT_RETRY_AFTER_SECONDS = 10.0
+# What of a refusal may reach a client: error codes from this list, and parameter names of the
+# requests the app sends; nothing else the service wrote (it may echo anything, keys included).
+KNOWN_CODES = frozenset({
+    "invalid_request_error", "unsupported_parameter", "unsupported_value", "invalid_value",
+    "invalid_type", "missing_required_parameter", "context_length_exceeded",
+    "string_above_max_length", "array_above_max_length", "integer_above_max_value",
+    "invalid_prompt", "OperationNotSupported", "model_not_supported", "BadRequest",
+})
+REQUEST_PARAMETERS = frozenset({
+    "messages", "model", "tools", "tool_choice", "parallel_tool_calls", "temperature", "top_p",
+    "max_tokens", "max_completion_tokens", "reasoning_effort", "stream", "stream_options",
+    "response_format", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs",
+    "logit_bias", "n", "stop", "seed", "user", "prompt_cache_key", "service_tier", "store",
+    "metadata", "modalities", "audio", "prediction", "verbosity", "web_search_options",
+})
+_PARAMETER = re.compile(r"[a-z_]{1,40}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
 ROLE = "Cognitive Services OpenAI User"
 
 
@@ -30,6 +48,7 @@ class FailureKind(StrEnum):
     """The kinds of model failure a client and an operator must tell apart."""
 
     UNREACHABLE = "unreachable"  # connection refused or cut, or a 5xx after the SDK's retries
+    UNREADABLE = "unreadable"  # a 200 whose body is not a chat-completions reply
     TIMEOUT = "timeout"
     RATE_LIMITED = "rate_limited"  # 429 after the SDK's retries
     CONTENT_FILTERED = "content_filtered"  # the service's content policy blocked it
@@ -45,6 +64,13 @@ class ModelFailure:
     kind: FailureKind
     message: str
     retry_after: float | None = None
+
+
+class MalformedReply(RuntimeError):
+    """The model service answered, but not with a chat-completions reply we can read."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"The model service's reply could not be read ({what}).")
 
 
 class ContentFilteredError(RuntimeError):
@@ -66,6 +92,10 @@ def classify(exc: BaseException, settings: Settings) -> ModelFailure | None:
     """The model failure `exc` stands for, or None if it is not one."""
     if isinstance(exc, ContentFilteredError):
         return ModelFailure(FailureKind.CONTENT_FILTERED, str(exc))
+    if isinstance(exc, MalformedReply):
+        return ModelFailure(FailureKind.UNREADABLE, (
+            f"{exc} Try again shortly; if it persists, check {_endpoint_setting(settings)}: it "
+            "must be an OpenAI-compatible chat-completions service."))
     openai = sys.modules.get("openai")
     if openai is not None:
         if isinstance(exc, openai.APITimeoutError):
@@ -180,12 +210,39 @@ def _from_status(exc: Any, settings: Settings) -> ModelFailure:
         return ModelFailure(FailureKind.CONTENT_FILTERED, (
             "The content policy of the model service blocked this request. Rephrase the "
             "question."))
-    param = str(getattr(exc, "param", None) or "")
-    detail = ", ".join(p for p in (code, f"parameter {param!r}" if param else "") if p)
+    detail = ", ".join(p for p in (_known_code(exc), _own_parameter(exc)) if p)
     return ModelFailure(FailureKind.REJECTED, (
         f"The model service refused the request (HTTP {status}{': ' + detail if detail else ''})"
         ". Check that the MODEL_* settings fit the deployment (see the README's model "
         "settings)."))
+
+
+def _known_code(exc: Any) -> str:
+    """The error's `code` if it is one we know (never free text from the service)."""
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) and code in KNOWN_CODES else ""
+
+
+def _own_parameter(exc: Any) -> str:
+    """The request parameter the error names, if it is one of our request's own parameters
+    (`messages[3].content` is reported as `messages`)."""
+    param = getattr(exc, "param", None)
+    match = _PARAMETER.match(param) if isinstance(param, str) else None
+    name = match.group(0) if match else ""
+    return f"parameter {name!r}" if name in REQUEST_PARAMETERS else ""
+
+
+def request_id(exc: BaseException) -> str:
+    """The service's request id from a failed call's response headers, if it looks like one
+    (for finding the call in the service's logs); else empty."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if headers is None:
+        return ""
+    for name in ("x-request-id", "apim-request-id", "x-ms-request-id"):
+        value = headers.get(name)
+        if isinstance(value, str) and _REQUEST_ID.fullmatch(value):
+            return value
+    return ""
 
 
 def _is_content_filter(code: str, body: Any) -> bool:

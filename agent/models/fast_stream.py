@@ -34,6 +34,8 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_openai import AzureChatOpenAI, ChatOpenAI, StreamChunkTimeoutError
 from langchain_openai.chat_models.base import _handle_openai_api_error, _handle_openai_bad_request
 
+from agent.models.failures import MalformedReply
+
 DONE = b"[DONE]"
 
 
@@ -69,8 +71,11 @@ class FastStreamMixin:
                 first = True
                 async for data in _sse_data(response, model.stream_chunk_timeout,
                                             model.model_name):
-                    generation = model._convert_chunk_to_generation_chunk(
-                        data, default_class, info if first else {})
+                    try:
+                        generation = model._convert_chunk_to_generation_chunk(
+                            data, default_class, info if first else {})
+                    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                        raise MalformedReply("a chunk is not a chat-completions chunk") from exc
                     if generation is None:
                         continue
                     default_class = generation.message.__class__
@@ -80,6 +85,8 @@ class FastStreamMixin:
                             logprobs=(generation.generation_info or {}).get("logprobs"))
                     first = False
                     yield generation
+                if first:  # a 200 whose body held no chat-completions chunk at all
+                    raise MalformedReply("no chunk came back")
         except openai.BadRequestError as exc:
             _handle_openai_bad_request(exc)
         except openai.APIError as exc:
@@ -173,7 +180,9 @@ def _chunks(events: list[bytes], request: Any) -> Iterator[dict[str, Any]]:
         if data.startswith(DONE):
             continue
         chunk = _loads(data)
-        if isinstance(chunk, dict) and chunk.get("error"):
+        if not isinstance(chunk, dict):
+            raise MalformedReply("an event's data is not a JSON object")
+        if chunk.get("error"):
             raise _stream_error(chunk["error"], request)
         yield chunk
 
@@ -184,7 +193,11 @@ def _loads(data: bytes) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
+        pass
+    try:
         return json.loads(data)
+    except ValueError:
+        raise MalformedReply("an event's data is not JSON") from None
 
 
 def _stream_error(error: Any, request: Any) -> openai.APIError:

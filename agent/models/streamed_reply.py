@@ -21,6 +21,7 @@ from langchain_core.messages.utils import message_chunk_to_message
 from langgraph.config import get_config, get_stream_writer
 
 from agent.events import Token
+from agent.models.failures import MalformedReply
 
 SINK_KEY = "token_sink"  # run config key: a callable that takes each chunk of text
 
@@ -46,7 +47,7 @@ async def streamed_reply(model: Any, messages: Sequence[BaseMessage]) -> AIMessa
             sink(text)
         chunks.append(chunk)
     if not chunks:
-        raise ValueError("the model returned no reply")
+        raise MalformedReply("no chunk came back")
     merged = chunks[0] + chunks[1:] if len(chunks) > 1 else chunks[0]
     reply = message_chunk_to_message(merged)
     if not isinstance(reply, AIMessage):

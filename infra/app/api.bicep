@@ -104,8 +104,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 
   // No publishing with user names and passwords: azd deploys with an Entra token.
+  // `location` is not in the resource type's published schema, but ARM refuses the policy
+  // without it on some subscriptions ("The parameter location has an invalid value";
+  // Azure/bicep-types-az#1317, #1529); the AVM module (avm/res/web/site) sets it too.
   resource ftpCredentials 'basicPublishingCredentialsPolicies' = {
     name: 'ftp'
+    location: location
     properties: {
       allow: false
     }
@@ -113,6 +117,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 
   resource scmCredentials 'basicPublishingCredentialsPolicies' = {
     name: 'scm'
+    location: location
     properties: {
       allow: false
     }

@@ -1,11 +1,12 @@
 // The settings contract: every application setting of the function app, in one place.
 //
 // This module deploys nothing; it only computes the settings object that app/api.bicep applies.
-// Keys in `appConfig`, `modelConfig`, `embeddingConfig` and `searchConfig` are exactly the
+// Keys in `appConfig`, `modelConfig` and `searchConfig`, and `AUTH_MODE`, are exactly the
 // field names of agent/settings.py `Settings`, upper-cased; tests/infra/test_settings_contract.py
-// fails when the two drift apart. Keys in `platformConfig` are read by the Functions host and the Azure
-// SDKs, not by `Settings`. No key, password or connection secret belongs here: every service
-// is reached with the managed identity (AZURE_CLIENT_ID) and Microsoft Entra ID.
+// fails when the two drift apart. Keys in `platformConfig` and the Easy Auth ones in
+// `authConfig` are read by the Functions host, Easy Auth and the Azure SDKs, not by `Settings`.
+// No key, password or connection secret belongs here: every service is reached with the
+// managed identity (AZURE_CLIENT_ID) and Microsoft Entra ID.
 
 @description('Storage account behind AzureWebJobsStorage (identity-based connection).')
 param storageAccountName string
@@ -18,7 +19,6 @@ param appInsightsConnectionString string
 
 param openAiEndpoint string
 param openAiChatDeployment string
-param openAiEmbeddingDeployment string = ''
 
 @description('v1: the v1 API ({endpoint}/openai/v1/); a date: the classic /openai/deployments/{name} path.')
 param openAiApiVersion string = 'v1'
@@ -96,12 +96,6 @@ var modelConfig = empty(openAiReasoningEffort)
       MODEL_REASONING_EFFORT: openAiReasoningEffort
     }
 
-var embeddingConfig = empty(openAiEmbeddingDeployment)
-  ? {}
-  : {
-      AZURE_OPENAI_EMBEDDING_DEPLOYMENT: openAiEmbeddingDeployment
-    }
-
 var searchConfig = empty(searchEndpoint)
   ? {}
   : {
@@ -122,4 +116,4 @@ var authConfig = authEnabled
     }
 
 @description('All application settings of the function app.')
-output values object = union(platformConfig, appConfig, modelConfig, embeddingConfig, searchConfig, authConfig)
+output values object = union(platformConfig, appConfig, modelConfig, searchConfig, authConfig)

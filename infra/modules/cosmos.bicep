@@ -110,6 +110,11 @@ resource container 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/container
 // SQL role scopes are data-plane paths: the account id, then /dbs/<database>[/colls/<container>].
 var databaseScope = '${account.id}/dbs/${database.name}'
 
+// One at a time: Cosmos DB takes an exclusive lock on the account for each SQL role
+// assignment, and assignments created in parallel can fail with 412 PreconditionFailed
+// ("There is another user operation in progress"). azd's own Cosmos templates loop with
+// @batchSize(1) for the same reason.
+@batchSize(1)
 resource dataRoles 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
   for principal in principals: {
     parent: account

@@ -1,8 +1,10 @@
-// Access to an Azure OpenAI account (created by modules/openai.bicep or brought by parameter):
+// Access to the model account (created by modules/openai.bicep or brought by parameter):
 // grants "Cognitive Services OpenAI User" (call deployments, no management rights) to every
 // principal in `principals` and, when given, to the Azure AI Search service's identity (its
-// vectorizer calls the embedding deployment), and returns the account's endpoint. Deployed into
-// the account's resource group so the role assignments can be scoped to the account itself.
+// vectorizer calls the embedding deployment), and returns the account's Azure OpenAI endpoint.
+// Deployed into the account's resource group so the role assignments can be scoped to the
+// account itself. The account is only read here (`existing`): a brought account is never
+// re-provisioned, whatever its kind (OpenAI, or AIServices after a Foundry upgrade).
 param accountName string
 
 @description('Principals to grant: [{ id, type }].')
@@ -13,7 +15,7 @@ param searchPrincipalId string = ''
 
 var openAiUser = '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
 
-resource account 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = {
+resource account 'Microsoft.CognitiveServices/accounts@2025-06-01' existing = {
   name: accountName
 }
 
@@ -39,4 +41,6 @@ resource searchOpenAiRole 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-output endpoint string = account.properties.endpoint
+// The Azure OpenAI endpoint, https://<name>.openai.azure.com/, on both kinds of account:
+// `properties.endpoint` of an AIServices account is its cognitiveservices.azure.com one.
+output endpoint string = account.properties.endpoints['OpenAI Language Model Instance API']

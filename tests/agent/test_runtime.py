@@ -45,12 +45,13 @@ sys.meta_path.insert(0, Spy())
 async def main():
     import api.handlers  # what the server has imported before its first request
     from agent.runtime import close_bot, get_bot
+    from agent.turns import TurnRequest
 
     state["recording"] = True
     first, second = await asyncio.gather(get_bot(), get_bot())
     built = list(state["on_loop"])
-    await first.answer("@docsearch how far is the Moon?", "t", "r1")
-    async for _ in first.events("@docsearch and the tides?", "t", "r2"):
+    await first.answer(TurnRequest("t", "r1", "@docsearch how far is the Moon?"))
+    async for _ in first.run(TurnRequest("t", "r2", "@docsearch and the tides?")):
         pass
     state["recording"] = False
     await close_bot()

@@ -25,9 +25,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from agent.bot import Bot, build_bot
 from agent.events import Answer, Token, TokenUsage
-from agent.ownership import ThreadNotFound
+from agent.ownership import Owner, ThreadNotFound
 from agent.settings import Settings
 from agent.telemetry.tracer import TurnTracer
+from agent.turns import TurnRequest
 from standins.model_service import FakeOpenAI, Turn, fake_openai, server_error
 from tests.conftest import CORPUS
 
@@ -168,7 +169,7 @@ async def test_a_turn_with_a_tool_call_is_one_turn_span_with_model_and_tool_chil
     bot = await _bot(_settings(url, data_dir), provider)
     try:
         _script_moon_turn(model)
-        answer = await bot.answer(QUESTION, "tel-1", "run-1")
+        answer = await bot.answer(TurnRequest("tel-1", "run-1", QUESTION))
         assert answer.usage == TokenUsage(input_tokens=20, output_tokens=13,
                                           reasoning_tokens=10, total_tokens=33)
         _assert_moon_turn(list(exporter.get_finished_spans()), "tel-1", "run-1")
@@ -176,7 +177,7 @@ async def test_a_turn_with_a_tool_call_is_one_turn_span_with_model_and_tool_chil
         # The same through the streaming path.
         exporter.clear()
         _script_moon_turn(model)
-        events = [e async for e in bot.events(QUESTION, "tel-2", "run-2")]
+        events = [e async for e in bot.run(TurnRequest("tel-2", "run-2", QUESTION))]
         assert isinstance(events[-1], Answer) and events[-1].usage.total_tokens == 33
         _assert_moon_turn(list(exporter.get_finished_spans()), "tel-2", "run-2")
     finally:
@@ -194,7 +195,7 @@ async def test_failures_cancellation_and_a_foreign_thread_end_the_turn_span_by_o
         model.script.clear()
         model.add(server_error(500))
         with pytest.raises(Exception) as failed:
-            await bot.answer(QUESTION, "tel-fail", "run-fail")
+            await bot.answer(TurnRequest("tel-fail", "run-fail", QUESTION))
         ops = _by_operation(list(exporter.get_finished_spans()))
         [turn], [chat] = ops["invoke_agent"], ops["chat"]
         assert _attrs(turn)["smartbot.outcome"] == "error"
@@ -212,7 +213,7 @@ async def test_failures_cancellation_and_a_foreign_thread_end_the_turn_span_by_o
         model.add(Turn(tool_calls=[{"name": "sql_query",
                                     "arguments": {"query": "DELETE FROM covid_daily"}}]),
                   Turn(chunks=["I may only read the data."]))
-        answer = await bot.answer("@sqlsearch delete the data", "tel-tool", "run-tool")
+        answer = await bot.answer(TurnRequest("tel-tool", "run-tool", "@sqlsearch delete the data"))
         assert answer.agent == "sqlsearch"
         ops = _by_operation(list(exporter.get_finished_spans()))
         [tool] = ops["execute_tool"]
@@ -226,7 +227,7 @@ async def test_failures_cancellation_and_a_foreign_thread_end_the_turn_span_by_o
         exporter.clear()
         model.script.clear()
         model.add(Turn(chunks=["slow ", "answer ", "never ", "finished"], delay=0.5))
-        stream = bot.events("@chat tell me something", "tel-cancel", "run-cancel")
+        stream = bot.run(TurnRequest("tel-cancel", "run-cancel", "@chat tell me something"))
         async for event in stream:
             if isinstance(event, Token):
                 break
@@ -239,10 +240,11 @@ async def test_failures_cancellation_and_a_foreign_thread_end_the_turn_span_by_o
         exporter.clear()
         model.script.clear()
         model.add(Turn(chunks=["mine"]))
-        await bot.answer("@chat hello", "tel-owned", "run-a", owner="aad:alice")
+        await bot.answer(TurnRequest("tel-owned", "run-a", "@chat hello", owner=Owner("aad:alice")))
         exporter.clear()
         with pytest.raises(ThreadNotFound):
-            await bot.answer("@chat hello", "tel-owned", "run-b", owner="aad:bob")
+            await bot.answer(TurnRequest("tel-owned", "run-b", "@chat hello",
+                                         owner=Owner("aad:bob")))
         [turn] = exporter.get_finished_spans()
         assert _attrs(turn)["smartbot.outcome"] == "not_found"
         assert _attrs(turn)["error.type"] == "agent.ownership.ThreadNotFound"
@@ -258,7 +260,7 @@ async def test_content_is_recorded_only_when_capture_is_on(
     bot = await _bot(_settings(url, data_dir, telemetry_capture_content=True), provider)
     try:
         _script_moon_turn(model)
-        await bot.answer(QUESTION, "tel-content", "run-content")
+        await bot.answer(TurnRequest("tel-content", "run-content", QUESTION))
     finally:
         await bot.aclose()
     ops = _by_operation(list(exporter.get_finished_spans()))

@@ -36,11 +36,12 @@ import asyncio, json, sys
 {prelude}
 from agent.settings import get_settings
 from agent.bot import build_bot
+from agent.turns import TurnRequest
 
 async def main():
     bot = await build_bot(get_settings())
     try:
-        answer = await bot.answer("@docsearch how far is the Moon?", "t-1", "r-1")
+        answer = await bot.answer(TurnRequest("t-1", "r-1", "@docsearch how far is the Moon?"))
     finally:
         await bot.aclose()
     loaded = sorted({{m.split(".")[0] + ("." + m.split(".")[1] if m.count(".") else "")
@@ -121,7 +122,7 @@ def test_off_importing_function_app_loads_no_telemetry(tmp_path: Path) -> None:
     # (FastAPI itself imports the OpenTelemetry *API*, a dependency of it; not the SDK.)
     code = ("import sys, function_app\n"
             "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk', "
-            "'azure.monitor', 'agent.telemetry', 'agent.observe'))))\n")
+            "'azure.monitor', 'agent.telemetry', 'agent.telemetry.usage'))))\n")
     env = server_env(tmp_path / "data", {})
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                          text=True, check=True, timeout=60).stdout

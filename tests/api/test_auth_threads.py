@@ -30,7 +30,7 @@ from standins.cosmos import CosmosEndpoint, start_cosmos_server
 from standins.model_service import Turn, fake_openai
 from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
-from tests.support.easyauth import NAME_TYPE, OID, encode, owner, signed_in
+from tests.support.easyauth import NAME_TYPE, OID, encode, legacy_owner, owner, signed_in
 from tests.support.sse import by_type, stream
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -260,3 +260,83 @@ def test_two_first_turns_on_one_new_thread_id_one_wins(tmp_path: Path) -> None:
         assert len(model.requests) == 1  # Bob's turns never reached the model
         said = _said(read(server.url, ALICE, "race-1"))
         assert said == [("user", "@chat hello"), ("assistant", "Hello Alice.")]
+
+
+def test_a_non_owner_looping_requests_changes_nothing_for_the_owner(store: Store) -> None:
+    """Bob loops `DELETE`, `/invoke` and `/stream` on Alice's thread while she talks on it:
+    every one of his is a 404 answered before the thread's lease, so none of Alice's turns is
+    refused as busy, and Bob learns nothing (a foreign thread and an unused id answer alike)."""
+    url, thread = store.url, f"looped-{store.kind}"
+    assert invoke(url, ALICE, "@docsearch how far is the Moon?", thread).status_code == 200
+    stop = threading.Event()
+    bobs: list[int] = []
+
+    def bob_loops() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                bobs.append(session.delete(f"{url}/threads/{thread}", headers=BOB,
+                                           timeout=TIMEOUT).status_code)
+                bobs.append(session.post(f"{url}/invoke", headers=BOB, timeout=TIMEOUT, json={
+                    "user_input": "@docsearch tides?", "thread_id": thread}).status_code)
+                bobs.append(session.post(f"{url}/stream", headers=BOB, timeout=TIMEOUT, json={
+                    "user_input": "@docsearch tides?", "thread_id": thread}).status_code)
+
+    looping = [threading.Thread(target=bob_loops) for _ in range(2)]
+    for loop in looping:
+        loop.start()
+    alices: list[int] = []
+    try:
+        for i in range(20):
+            alices.append(invoke(url, ALICE, f"@docsearch Moon, again {i}?", thread).status_code)
+        for i in range(10):
+            resp, events = stream(f"{url}/stream", {"user_input": f"@docsearch tides {i}?",
+                                                    "thread_id": thread}, headers=ALICE)
+            alices.append(resp.status_code if by_type(events, "end") else -1)
+    finally:
+        stop.set()
+        for loop in looping:
+            loop.join(timeout=TIMEOUT)
+    assert alices.count(409) == 0 and set(alices) == {200}, alices
+    assert len(bobs) >= 30 and set(bobs) == {404}, sorted(set(bobs))
+    said = _said(read(url, ALICE, thread))
+    assert len([r for r, _ in said if r == "user"]) == 31  # every turn of hers was saved
+
+    # A foreign thread and an unused id are answered alike.
+    foreign = requests.delete(f"{url}/threads/{thread}", headers=BOB, timeout=TIMEOUT)
+    unused = requests.delete(f"{url}/threads/never-{store.kind}", headers=BOB, timeout=TIMEOUT)
+    assert foreign.status_code == unused.status_code == 404
+    assert foreign.json()["detail"].replace(thread, "X") == \
+        unused.json()["detail"].replace(f"never-{store.kind}", "X")
+
+
+def _record_owner(store: Store, thread_id: str, value: str) -> None:
+    """Rewrite the owner of every stored checkpoint of a thread, as an earlier version wrote
+    it."""
+    if store.cosmos is None:
+        with closing(sqlite3.connect(store.data_dir / "threads.sqlite")) as db:
+            db.execute("UPDATE checkpoints SET metadata = json_set(metadata, '$.owner', ?) "
+                       "WHERE thread_id = ?", (value, thread_id))
+            db.commit()
+        return
+    from azure.cosmos import CosmosClient
+
+    with CosmosClient(store.cosmos.url, credential=store.cosmos.key) as client:
+        container = client.get_database_client(store.database).get_container_client("threads")
+        for item in list(container.query_items(
+                "SELECT * FROM c WHERE c.thread_id = @t", partition_key=thread_id,
+                parameters=[{"name": "@t", "value": thread_id}])):
+            if item.get("kind") == "checkpoint":
+                item["metadata"] = {**(item.get("metadata") or {}), "owner": value}
+                container.upsert_item(item)
+
+
+def test_threads_saved_under_the_old_owner_form_stay_the_users(store: Store) -> None:
+    url, thread = store.url, f"old-form-{store.kind}"
+    assert invoke(url, ALICE, "@docsearch how far is the Moon?", thread).status_code == 200
+    _record_owner(store, thread, legacy_owner("alice"))  # as versions before 2026-12 did
+    assert set(store.owners(thread)) == {legacy_owner("alice")}
+    assert read(url, BOB, thread).status_code == 404
+    assert len(_said(read(url, ALICE, thread))) == 2
+    assert invoke(url, ALICE, "@docsearch and the tides?", thread).status_code == 200
+    assert len(_said(read(url, ALICE, thread))) == 4
+    assert owner("alice") in store.owners(thread)  # the next turn recorded the new form

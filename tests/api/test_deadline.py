@@ -79,3 +79,28 @@ def test_batch_returns_finished_items_and_marks_the_rest_timed_out(
     assert all("third" not in str(r.body["messages"]) for r in sent)
     thread = requests.get(f"{server.url}/threads/deadline-batch", timeout=30)
     assert thread.status_code == 200
+
+
+def test_concurrent_batch_items_share_the_request_deadline(tmp_path_factory: pytest.TempPathFactory
+                                                           ) -> None:
+    """Six questions, four at a time (BATCH_CONCURRENCY), each answer 2.5 s in coming, a
+    deadline of 4 s: the first four are answered; the last two start at about 2.5 s with 1.5 s
+    left, so they are cut at the deadline (given the whole deadline each, they would be
+    answered at about 5 s)."""
+    slow = Turn(chunks=["Hello."], first_delay=2.5)
+    with fake_openai() as (model, base_url), live_server(
+        tmp_path_factory.mktemp("batch-deadline"),
+        {"AZURE_OPENAI_ENDPOINT": base_url, "AZURE_OPENAI_API_KEY": "k",
+         "REQUEST_DEADLINE_SECONDS": "4", "BATCH_CONCURRENCY": "4",
+         "MODEL_TIMEOUT_SECONDS": "60", "MODEL_MAX_RETRIES": "0", "DOCS_DIR": str(CORPUS)},
+    ) as server:
+        warm = requests.post(f"{server.url}/invoke", json={"user_input": "@chat warm up"},
+                             timeout=60)
+        assert warm.status_code == 200, warm.text
+        model.script.clear()
+        model.add(*[slow] * 6)
+        r = requests.post(f"{server.url}/batch", timeout=60,
+                          json={"questions": [f"@chat hello {i}" for i in range(6)]})
+    assert r.status_code == 200
+    statuses = [item["status"] for item in r.json()["results"]]
+    assert sorted(statuses) == ["ok"] * 4 + ["timeout"] * 2, statuses

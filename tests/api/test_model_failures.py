@@ -14,10 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from standins.loopback_http import serve_app
 from standins.model_service import (
     FakeOpenAI,
     Turn,
@@ -29,6 +35,7 @@ from standins.model_service import (
 )
 from standins.processes import LiveServer, free_port, live_server
 from tests.conftest import CORPUS
+from tests.support.openapi_events import check_events
 from tests.support.sse import Event, by_type, stream
 
 DEPLOYMENT = "gpt-5.4-mini"
@@ -99,6 +106,18 @@ def azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeOpenAI
         yield model, server
 
 
+_documents: dict[str, dict[str, Any]] = {}
+
+
+def _served_document(server: LiveServer) -> dict[str, Any]:
+    """The OpenAPI document this server serves (fetched once per server)."""
+    if server.url not in _documents:
+        resp = requests.get(f"{server.url}/openapi.json", timeout=10)
+        resp.raise_for_status()
+        _documents[server.url] = resp.json()
+    return _documents[server.url]
+
+
 def _assert_plain(text: str) -> None:
     assert API_KEY not in text and "Traceback" not in text and "File \"" not in text
 
@@ -128,6 +147,9 @@ def _call(route: str, server: LiveServer, thread_id: str) -> tuple[int, str, dic
         _assert_plain(event.data)
     assert events[0].event == "metadata" and events[-1].event == "error"
     assert not by_type(events, "end"), "a failed run must not end like a complete answer"
+    # Every event, the error of each failure kind included, is one the server documents.
+    check_events(_served_document(server),
+                 [{"event": e.event, "data": e.data, "id": e.id} for e in events])
     error = events[-1].json()
     assert error["run_id"] == events[0].json()["run_id"]
     headers = {"retry-after": str(error["retry_after"])} if "retry_after" in error else {}
@@ -200,3 +222,60 @@ def test_misconfiguration_names_the_setting_to_fix(
         assert {refusal.status for refusal in model.refusals} == expected
         for secret in (API_KEY, "not-the-key"):
             assert secret not in server.log(), "a key reached the server log"
+
+
+SECRET = "Bearer sk-echoed-3f9a7c1e5b"
+ECHOES = {
+    "a refusal": lambda: [azure_error(400, SECRET, f"Invalid value {SECRET}", param=SECRET,
+                                      type=SECRET)],
+    "a refusal naming a nested parameter": lambda: [azure_error(
+        400, "invalid_value", f"Bad {SECRET}", param="messages[1].content", type=SECRET)],
+    "a 404": lambda: [azure_error(404, SECRET, f"No deployment {SECRET}")],
+    "a 5xx": lambda: [azure_error(500, SECRET, f"Oops {SECRET}"),
+                      azure_error(500, SECRET, f"Oops {SECRET}")],
+}
+
+
+@pytest.mark.parametrize("kind", list(ECHOES))
+def test_nothing_an_upstream_error_says_reaches_the_client_or_the_log(
+    azure: tuple[FakeOpenAI, LiveServer], kind: str,
+) -> None:
+    """The service puts a secret in every field of its error; clients on every route and the
+    server log see none of it, only what the app says itself (an allow-listed code and our
+    own request's parameter names)."""
+    model, server = azure
+    for route in ("invoke", "batch", "stream"):
+        model.script.clear()
+        model.add(*ECHOES[kind]())
+        status, message, _, events = _call(route, server, f"echo-{route}-{len(model.requests)}")
+        assert status == 502, (route, message)
+        assert SECRET not in message and "sk-echoed" not in message
+        assert all("sk-echoed" not in e.data for e in events)
+        if kind == "a refusal naming a nested parameter":
+            assert "invalid_value, parameter 'messages'" in message
+    assert "sk-echoed" not in server.log()
+
+
+def _garbage_service(body: bytes) -> Starlette:
+    """A "model service" that answers 200 to every chat call, with `body`."""
+    async def completions(request: Request) -> Response:
+        await request.body()
+        return Response(body, media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/openai/v1/chat/completions", completions,
+                                   methods=["POST"])])
+
+
+@pytest.mark.parametrize("body", [
+    b"<html><body>Service temporarily unavailable</body></html>",
+    b"data: [1, 2, 3]\n\ndata: [DONE]\n\n",
+    b"data: {not json at all\n\n",
+    b'data: {"choices": "not a list"}\n\n',
+], ids=["html", "not an object", "not json", "wrong shape"])
+def test_a_200_with_garbage_is_a_502(tmp_path: Path, body: bytes) -> None:
+    with serve_app(_garbage_service(body)) as base_url, live_server(
+            tmp_path, _env(base_url, MODEL_MAX_RETRIES="0")) as server:
+        for route in ("invoke", "batch", "stream"):
+            status, message, _, _ = _call(route, server, f"garbage-{route}")
+            assert status == 502, (route, message)
+            assert "reply could not be read" in message and "AZURE_OPENAI_ENDPOINT" in message

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema_rs
 import pytest
 import requests
 from hypothesis import given, settings
@@ -26,11 +25,12 @@ from sseclient import SSEClient
 from starlette.requests import Request
 
 from agent.events import BotEvent
-from api.errors import BadRequest
-from api.handlers import _thread_id
-from api.models import WHITESPACE, BatchRequest, InvokeRequest
+from api.handlers import path_thread_id
+from api.problems import Problem
+from api.schemas import WHITESPACE, BatchRequest, InvokeRequest
 from api.streaming import sse_stream
 from standins.processes import LiveServer, live_server
+from tests.support.openapi_events import check_events, stream_schema, validator
 from tests.support.sse import stream
 
 # Characters around every rule's edges, mixed with arbitrary text.
@@ -44,11 +44,6 @@ def document(offline_server: LiveServer) -> dict[str, Any]:
     resp = requests.get(f"{offline_server.url}/openapi.json", timeout=10)
     resp.raise_for_status()
     return dict(resp.json())
-
-
-def _validator(document: dict[str, Any], schema: dict[str, Any]) -> Any:
-    """A validator for `schema` whose `#/components/...` references resolve in `document`."""
-    return jsonschema_rs.validator_for({**schema, "components": document["components"]})
 
 
 def _property(document: dict[str, Any], model: str, name: str) -> dict[str, Any]:
@@ -82,8 +77,8 @@ def _server_accepts_path_thread_id(text: str) -> bool:
     scope = {"type": "http", "method": "GET", "path": "/threads/x", "headers": [],
              "path_params": {"thread_id": text}}
     try:
-        _thread_id(Request(scope))
-    except BadRequest:
+        path_thread_id(Request(scope))
+    except Problem:
         return False
     return True
 
@@ -91,10 +86,10 @@ def _server_accepts_path_thread_id(text: str) -> bool:
 @settings(max_examples=400, derandomize=True, deadline=None, database=None)
 @given(text=TEXT)
 def test_documented_rules_and_server_agree(text: str, document: dict[str, Any]) -> None:
-    question = _validator(document, _property(document, "InvokeRequest", "user_input"))
-    body_id = _validator(document, _property(document, "InvokeRequest", "thread_id"))
+    question = validator(document, _property(document, "InvokeRequest", "user_input"))
+    body_id = validator(document, _property(document, "InvokeRequest", "thread_id"))
     parameter = document["paths"]["/threads/{thread_id}"]["get"]["parameters"][0]
-    path_id = _validator(document, parameter["schema"])
+    path_id = validator(document, parameter["schema"])
     assert question.is_valid(text) == _server_accepts_question(text)
     assert body_id.is_valid(text) == _server_accepts_body_thread_id(text)
     assert path_id.is_valid(text) == _server_accepts_path_thread_id(text)
@@ -107,9 +102,9 @@ def test_documented_rules_and_server_agree(text: str, document: dict[str, Any]) 
 ])
 def test_documented_rules_at_known_edges(document: dict[str, Any], text: str, question: bool,
                                          thread_id: bool) -> None:
-    assert _validator(document, _property(document, "InvokeRequest", "user_input")
+    assert validator(document, _property(document, "InvokeRequest", "user_input")
                       ).is_valid(text) is question is _server_accepts_question(text)
-    assert _validator(document, _property(document, "BatchRequest", "thread_id")
+    assert validator(document, _property(document, "BatchRequest", "thread_id")
                       ).is_valid(text) is thread_id is _server_accepts_body_thread_id(text)
 
 
@@ -138,12 +133,12 @@ def test_the_include_query_parameter_is_stated_and_enforced(
     include = next(p for p in parameters if p["name"] == "include")
     assert (include["in"], include["required"], include["schema"]["enum"]) == (
         "query", False, ["tools"])
-    validator = _validator(document, include["schema"])
+    include_values = validator(document, include["schema"])
     for value in ("tools", "all", "TOOLS"):
         answer = requests.get(f"{offline_server.url}/threads/no-such-thread",
                               params={"include": value}, timeout=10)
         # A stated value reaches the lookup (404: no such thread); any other is refused.
-        assert answer.status_code == (404 if validator.is_valid(value) else 422), value
+        assert answer.status_code == (404 if include_values.is_valid(value) else 422), value
 
 
 def test_limits_that_are_settings_follow_the_settings(tmp_path: Path) -> None:
@@ -163,34 +158,13 @@ def test_limits_that_are_settings_follow_the_settings(tmp_path: Path) -> None:
     assert over.json()["detail"].startswith("questions: has 4 questions; the limit is 3")
 
 
-def _stream_schema(document: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    content = document["paths"]["/stream"]["post"]["responses"]["200"]["content"]
-    assert content.keys() == {"text/event-stream"}
-    schema = content["text/event-stream"]["schema"]
-    data_schemas = {}
-    for option in schema["oneOf"]:
-        data = option["properties"]["data"]
-        for name in option["properties"]["event"]["enum"]:
-            data_schemas[name] = data.get("contentSchema")
-    return _validator(document, schema), data_schemas
-
-
-def _check_events(document: dict[str, Any], events: list[dict[str, str]]) -> None:
-    validator, data_schemas = _stream_schema(document)
-    for event in events:
-        assert validator.is_valid(event), event
-        content_schema = data_schemas[event["event"]]
-        if content_schema is not None:
-            assert _validator(document, content_schema).is_valid(json.loads(event["data"])), event
-
-
 def test_a_real_stream_matches_the_documented_events(offline_server: LiveServer,
                                                      document: dict[str, Any]) -> None:
     _, events = stream(f"{offline_server.url}/stream",
                        {"user_input": "@docsearch how far away is the Moon?"})
     names = {e.event for e in events}
     assert {"metadata", "on_tool_start", "on_tool_end", "data", "end"} <= names
-    _check_events(document, [{"event": e.event, "data": e.data, "id": e.id} for e in events])
+    check_events(document, [{"event": e.event, "data": e.data, "id": e.id} for e in events])
 
 
 async def test_the_error_event_matches_the_documented_schema(document: dict[str, Any]) -> None:
@@ -205,8 +179,8 @@ async def test_the_error_event_matches_the_documented_schema(document: dict[str,
               for e in SSEClient(io.BytesIO(raw)).events()]
     assert [e["event"] for e in events] == ["metadata", "error"]
     assert json.loads(events[1]["data"])["status_code"] == 504  # the timeout, mapped
-    _check_events(document, events)
-    _, data_schemas = _stream_schema(document)
+    check_events(document, events)
+    _, data_schemas = stream_schema(document)
     assert set(data_schemas) == {"metadata", "on_tool_start", "on_tool_end", "data", "end",
                                  "error"}
 

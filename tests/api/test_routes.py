@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from api.routes import ROUTES, trigger_methods
+from api.routes import ROUTES
+from api.routing import trigger_methods
 from standins.processes import LiveServer
 
 EXAMPLES = {"thread_id": "route-t1", "name": "swagger-ui.css"}

@@ -67,6 +67,7 @@ def test_a_busy_thread_refuses_every_other_turn_and_delete(tmp_path: Path) -> No
             "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
             "DOCS_DIR": str(CORPUS)}) as server:
         url = server.url
+        assert invoke(url, "@docsearch a first question", "busy-1").status_code == 200
         worker = holding_turn(model, url, "busy-1")
 
         second = invoke(url, "@docsearch another question", "busy-1")
@@ -76,6 +77,7 @@ def test_a_busy_thread_refuses_every_other_turn_and_delete(tmp_path: Path) -> No
                               json={"questions": ["@docsearch a fourth"], "thread_id": "busy-1"})
         deleted = requests.delete(f"{url}/threads/busy-1", timeout=30)
         elsewhere = invoke(url, "@docsearch on another thread", "busy-2")
+        never_used = requests.delete(f"{url}/threads/never-used", timeout=30)
         worker.join()
         thread = requests.get(f"{url}/threads/busy-1", timeout=30).json()["messages"]
 
@@ -90,7 +92,9 @@ def test_a_busy_thread_refuses_every_other_turn_and_delete(tmp_path: Path) -> No
     assert batch.status_code == 200 and item["status"] == "error"
     assert "is busy with another turn" in item["error"]
     assert elsewhere.status_code == 200
-    assert [m["content"] for m in thread if m["role"] == "user"] == ["@docsearch slow question"]
+    assert never_used.status_code == 404  # no lease taken for a thread that isn't there
+    assert [m["content"] for m in thread if m["role"] == "user"] == [
+        "@docsearch a first question", "@docsearch slow question"]
 
 
 def cosmos_env(cosmos: CosmosEndpoint, database: str) -> dict[str, str]:

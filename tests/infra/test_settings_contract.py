@@ -318,3 +318,16 @@ def test_outputs_let_a_local_run_use_the_deployed_resources(infra: Any, bicep: A
     assert {"SERVICE_API_NAME", "AZURE_FUNCTION_APP_URL"} <= outputs
     # A local AZURE_CLIENT_ID would point DefaultAzureCredential at the app's identity.
     assert "AZURE_CLIENT_ID" not in outputs
+
+
+# Prefixes of the settings' names: an output starting with one reads as a setting.
+SETTING_PREFIXES = ("AZURE_OPENAI_", "AZURE_COSMOSDB_", "AZURE_SEARCH_", "MODEL_", "THREAD_")
+
+
+def test_no_output_looks_like_a_setting_the_app_does_not_read(infra: Any) -> None:
+    # Outputs land in the environment a local run is started from (docs/deploy.md): one named
+    # like a setting must be one, or be a resource's name (`..._NAME`, for az commands).
+    fields = settings_env_names()
+    for output in infra["main.bicep"].names("output"):
+        if output.startswith(SETTING_PREFIXES) and not output.endswith("_NAME"):
+            assert output in fields, f"output {output} is not a setting the app reads"

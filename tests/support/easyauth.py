@@ -14,6 +14,8 @@ import hashlib
 import json
 from typing import Any
 
+from agent.ownership import owner_key
+
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 NAME_TYPE = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
 ROLE_TYPE = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
@@ -54,7 +56,12 @@ def principal(user: str, tenant: str = TENANT) -> str:
 
 
 def owner(user: str, tenant: str = TENANT) -> str:
-    """The owner id the app records for this user's threads."""
+    """The owner key the app records for this user's threads."""
+    return owner_key("aad", tenant, object_id(user))
+
+
+def legacy_owner(user: str, tenant: str = TENANT) -> str:
+    """The owner value versions before 2026-12 recorded for this user's threads."""
     return f"aad:{tenant}/{object_id(user)}"
 
 

@@ -24,7 +24,8 @@ import requests
 from packaging.requirements import Requirement
 from sseclient import SSEClient
 
-from api.routes import ROUTES, trigger_methods
+from api.routes import ROUTES
+from api.routing import trigger_methods
 from standins.model_service import FakeOpenAI, Turn, fake_openai
 from tests.conftest import CORPUS
 from tests.support.functions_host.host import FunctionsHost, functions_host

@@ -70,7 +70,7 @@ def test_transport_errors_and_timeouts_are_model_failures() -> None:
 ])
 def test_no_entra_id_token_is_an_auth_failure_naming_what_to_check(error: Exception) -> None:
     failure = classify(error, Settings())  # azure-identity's own error classes
-    assert failure is not None and failure.kind is FailureKind.AUTH  # 502 (api.failures)
+    assert failure is not None and failure.kind is FailureKind.AUTH  # 502 (api.problems)
     assert "Entra ID token" in failure.message and "AZURE_CLIENT_ID" in failure.message
     assert "AADSTS" not in failure.message and "DefaultAzureCredential" not in failure.message
 

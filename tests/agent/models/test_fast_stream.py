@@ -27,7 +27,13 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from agent.models.factory import build_chat_model
-from agent.models.failures import ContentFilteredError, FailureKind, classify, raise_if_filtered
+from agent.models.failures import (
+    ContentFilteredError,
+    FailureKind,
+    MalformedReply,
+    classify,
+    raise_if_filtered,
+)
 from agent.models.fast_stream import FastAzureChatOpenAI, FastChatOpenAI, SSEData
 from agent.settings import Settings
 from standins.loopback_http import serve_app
@@ -250,7 +256,7 @@ async def test_chunks_before_a_bad_one_in_the_same_read_are_still_streamed(
     with _serve(body) as base_url:
         model = build_chat_model(_settings(base_url), opened)
         seen: list[str] = []
-        with pytest.raises(json.JSONDecodeError):
+        with pytest.raises(MalformedReply):
             async for chunk in model.astream(PROMPT):
                 seen.append(chunk.text)
     assert seen[:2] == ["fine ", "odd \ud800 text"]

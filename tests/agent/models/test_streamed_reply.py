@@ -23,6 +23,7 @@ from agent.events import Answer, Token, ToolEvent
 from agent.models.factory import build_chat_model
 from agent.models.streamed_reply import SINK_KEY, streamed_reply
 from agent.settings import Settings
+from agent.turns import TurnRequest
 from standins.model_service import FakeOpenAI, Turn, fake_openai
 from tests.conftest import CORPUS
 
@@ -124,8 +125,8 @@ async def test_the_bot_sends_the_same_events_in_the_same_order_either_way(
         try:
             seen: list[Any] = []
             on_token = (lambda text: seen.append(Token(text))) if sink else None
-            async for event in bot.events("@docsearch How far is the Moon?", "t1", "r1",
-                                          on_token=on_token):
+            turn = TurnRequest("t1", "r1", "@docsearch How far is the Moon?")
+            async for event in bot.run(turn, on_token=on_token):
                 seen.append(event)
         finally:
             await bot.aclose()

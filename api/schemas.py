@@ -31,13 +31,13 @@ OPTIONAL_THREAD_ID_PATTERN = f"^(?:{_THREAD_ID_BODY})?$"  # in a body: empty = a
 # `GET /threads/{thread_id}?include=...`: the one value it takes (add tool calls and results).
 INCLUDE_TOOLS = "tools"
 _BAD_THREAD_CHARS = re.compile(f"[{_FORBIDDEN}]")
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
+SURROGATE = re.compile(r"[\ud800-\udfff]")  # an unpaired UTF-16 surrogate
 UNICODE_NOTE = "Valid Unicode text (no unpaired surrogates)."
 
 
 def check_thread_id(value: str) -> str:
     """A thread id is a database key: no path or URL syntax, no control characters."""
-    if _SURROGATES.search(value):
+    if SURROGATE.search(value):
         raise ValueError("must be valid Unicode text (it holds an unpaired surrogate)")
     if _BAD_THREAD_CHARS.search(value):
         raise ValueError("must not contain '/', '\\', '?', '#' or control characters")
@@ -227,12 +227,6 @@ class Health(BaseModel):
     thread_store: str
 
 
-def examples() -> dict[str, Any]:
-    """Request examples for the OpenAPI document, by model name."""
-    return {m.__name__: m.model_config.get("json_schema_extra", {})
-            for m in (InvokeRequest, BatchRequest)}
-
-
 # --- /stream event payloads (documented in the OpenAPI document; `api.streaming` sends them) --
 class StreamMetadata(BaseModel):
     """`metadata` event: sent first, before any model work."""
@@ -274,3 +268,6 @@ class StreamError(BaseModel):
     status_code: int
     message: str
     run_id: str
+    retry_after: int | None = Field(default=None, description="For a rate-limited run (429), "
+                                    "the seconds after which a retry may succeed; absent "
+                                    "otherwise.")

@@ -1,11 +1,12 @@
-"""Turning bad requests into clear 4xx answers that name the field to fix.
+"""Reading a request's JSON body strictly, with clear 4xx answers that name the field to fix.
 
 A JSON body is read and checked in this order, each step with its own answer:
 
 1. `Content-Type` must be `application/json`, optionally with `charset=utf-8` (415 otherwise,
    so cross-site "simple requests" with `text/plain` bodies never reach a handler);
 2. the body must fit the size limit (413), also when it is streamed without a length;
-3. it must be JSON (400): no `NaN`/`Infinity`, numbers of at most `MAX_NUMBER_DIGITS` digits,
+3. it must be JSON (400): no `NaN`/`Infinity`, numbers of at most `MAX_NUMBER_DIGITS` digits
+   (integers and floats alike, a float's exponent included) and finite (`1e999` is refused),
    nesting the parser can follow; a UTF-8 byte order mark is ignored;
 4. every string and key must be valid Unicode: bytes that are not UTF-8 and unpaired UTF-16
    surrogates (`"\\ud800"`) are refused (422) naming the field, as are duplicate keys;
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+import math
 from collections.abc import Iterator
 from email.message import Message
 from typing import Any, TypeVar
@@ -27,32 +28,16 @@ from urllib.parse import unquote_to_bytes
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
 
-from api.models import ErrorItem, ErrorResponse
+from api.problems import Problem, field_problem
+from api.schemas import SURROGATE, ErrorItem
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
 
-MEDIA_TYPE = "application/json"
+JSON_MEDIA_TYPE = "application/json"
 CHARSETS = frozenset({"utf-8", "utf8"})
 MAX_NUMBER_DIGITS = 100
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-class BadRequest(Exception):
-    """A request the client must change; carries the response to send."""
-
-    def __init__(self, status_code: int, detail: str, errors: list[ErrorItem] | None = None):
-        super().__init__(detail)
-        self.status_code = status_code
-        self.body = ErrorResponse(detail=printable(detail), errors=[
-            ErrorItem(field=printable(e.field), message=printable(e.message))
-            for e in errors or []])
-
-    def response(self) -> JSONResponse:
-        """The JSON error response."""
-        return JSONResponse(self.body.model_dump(), status_code=self.status_code)
 
 
 class _BadJSON(ValueError):
@@ -62,11 +47,6 @@ class _BadJSON(ValueError):
         super().__init__(message)
         self.status_code = status_code
         self.field = field
-
-
-def printable(text: str) -> str:
-    """`text` with anything UTF-8 can't carry (lone surrogates) written as `\\udXXX`."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -97,10 +77,10 @@ def check_content_type(request: Request) -> None:
     header = Message()
     header["content-type"] = declared
     charset = str(header.get_param("charset", "utf-8")).lower()
-    if declared and header.get_content_type() == MEDIA_TYPE and charset in CHARSETS:
+    if declared and header.get_content_type() == JSON_MEDIA_TYPE and charset in CHARSETS:
         return
     got = f"got {declared!r}" if declared else "none was sent"
-    raise BadRequest(415, f"Content-Type must be {MEDIA_TYPE} (optionally with "
+    raise Problem(415, f"Content-Type must be {JSON_MEDIA_TYPE} (optionally with "
                           f"'; charset=utf-8'); {got}. Send the body as UTF-8 JSON.")
 
 
@@ -112,13 +92,13 @@ def check_path_utf8(request: Request, field: str) -> None:
     try:
         unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise BadRequest(422, f"{field}: is not valid UTF-8 once percent-decoded; send "
-                              "UTF-8 text", [ErrorItem(field=field, message="is not valid UTF-8")]
-                         ) from None
+        raise Problem(422, f"{field}: is not valid UTF-8 once percent-decoded; send UTF-8 "
+                           "text", [ErrorItem(field=field, message="is not valid UTF-8")]
+                      ) from None
 
 
-def _too_large(size: int | str, max_bytes: int) -> BadRequest:
-    return BadRequest(413, f"Request body is {size} bytes; the limit is {max_bytes}.")
+def _too_large(size: int | str, max_bytes: int) -> Problem:
+    return Problem(413, f"Request body is {size} bytes; the limit is {max_bytes}.")
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
@@ -138,15 +118,28 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         # Nobody is left to answer; one line, no traceback (anyone could flood the log).
         log.info("%s %s: the client went away while sending the body (%d bytes received)",
                  request.method, request.url.path, size)
-        raise BadRequest(400, "The client disconnected before sending the whole body.") from None
+        raise Problem(400, "The client disconnected before sending the whole body.") from None
     return b"".join(chunks)
 
 
-def _parse_int(digits: str) -> int:
-    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
-        raise _BadJSON(f"a number has {len(digits.lstrip('-'))} digits; numbers may have at "
-                       f"most {MAX_NUMBER_DIGITS}")
-    return int(digits)
+def _check_digits(literal: str) -> None:
+    digits = sum(c.isdigit() for c in literal)
+    if digits > MAX_NUMBER_DIGITS:
+        raise _BadJSON(f"a number has {digits} digits; numbers may have at most "
+                       f"{MAX_NUMBER_DIGITS}")
+
+
+def _parse_int(literal: str) -> int:
+    _check_digits(literal)
+    return int(literal)
+
+
+def _parse_float(literal: str) -> float:
+    _check_digits(literal)
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _BadJSON(f"the number {literal} is out of range")
+    return value
 
 
 def _parse_constant(name: str) -> Any:
@@ -165,7 +158,8 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _loads(text: str) -> Any:
     try:
-        return json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant,
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                          parse_constant=_parse_constant,
                           object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise _BadJSON(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
@@ -176,20 +170,20 @@ def _loads(text: str) -> Any:
 def _bad_strings(value: Any, path: tuple[int | str, ...] = ()) -> Iterator[tuple[str, bool]]:
     """(field, is_key) for each string or key holding a surrogate, depth first."""
     if isinstance(value, str):
-        if _SURROGATE.search(value):
+        if SURROGATE.search(value):
             yield _field(path), False
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _bad_strings(item, (*path, index))
     elif isinstance(value, dict):
         for key, item in value.items():
-            if _SURROGATE.search(key):
+            if SURROGATE.search(key):
                 yield _field((*path, key)), True
             yield from _bad_strings(item, (*path, key))
 
 
 def decode_json(body: bytes) -> Any:
-    """The body parsed as strict UTF-8 JSON, or `BadRequest` saying what is wrong where."""
+    """The body parsed as strict UTF-8 JSON, or `Problem` saying what is wrong where."""
     body = body.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM: RFC 8259 lets parsers ignore it
     try:
         text, raw_bytes_ok = body.decode("utf-8"), True
@@ -201,32 +195,31 @@ def decode_json(body: bytes) -> Any:
         data = _loads(text)
     except _BadJSON as exc:
         if exc.status_code == 422:
-            raise BadRequest(422, f"{exc.field}: {exc}",
-                             [ErrorItem(field=exc.field, message=str(exc))]) from None
+            raise field_problem(422, exc.field, str(exc)) from None
         if not raw_bytes_ok:
-            raise BadRequest(400, f"Request body is not UTF-8 text (an invalid byte at offset "
+            raise Problem(400, f"Request body is not UTF-8 text (an invalid byte at offset "
                                   f"{position}); send JSON encoded as UTF-8.") from None
-        raise BadRequest(400, f"Request body is not valid JSON: {exc}.") from None
+        raise Problem(400, f"Request body is not valid JSON: {exc}.") from None
     bad = list(_bad_strings(data))
     if bad:
         what = ("bytes that are not valid UTF-8" if not raw_bytes_ok
                 else "an unpaired UTF-16 surrogate escape such as \\ud800")
         items = [ErrorItem(field=field, message=f"{'key ' if is_key else ''}contains {what}; "
                            "send valid Unicode text") for field, is_key in bad]
-        raise BadRequest(422, "; ".join(f"{i.field}: {i.message}" for i in items), items)
+        raise Problem(422, "; ".join(f"{i.field}: {i.message}" for i in items), items)
     return data
 
 
 async def parse_body(request: Request, model: type[M], max_bytes: int,
                      context: dict[str, Any]) -> M:
-    """Read and validate a JSON body, or raise `BadRequest` saying what to fix."""
+    """Read and validate a JSON body, or raise `Problem` saying what to fix."""
     check_content_type(request)
     data = decode_json(await read_body(request, max_bytes))
     if not isinstance(data, dict):
-        raise BadRequest(422, f"Request body must be a JSON object like {model.__name__}.")
+        raise Problem(422, f"Request body must be a JSON object like {model.__name__}.")
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         items = [ErrorItem(field=_field(e["loc"]), message=_message(e)) for e in exc.errors()]
         detail = "; ".join(f"{i.field}: {i.message}" for i in items)
-        raise BadRequest(422, detail, items) from None
+        raise Problem(422, detail, items) from None
