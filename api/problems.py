@@ -39,6 +39,7 @@ from agent.memory.leases import ThreadBusy  # light: no store SDK is imported
 from agent.models.failures import FailureKind, classify, request_id
 from agent.ownership import ThreadNotFound
 from agent.settings import get_settings
+from agent.turns import AnswerNotFound, NothingToRegenerate
 from api.schemas import ErrorItem, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def problem_of(exc: BaseException, context: str) -> Problem:
         return exc
     if isinstance(exc, ThreadBusy):
         return busy(exc)
-    if isinstance(exc, ThreadNotFound):
+    if isinstance(exc, ThreadNotFound | NothingToRegenerate | AnswerNotFound):
         return Problem(404, str(exc))
     failure = classify(exc, get_settings())
     if failure is not None:

@@ -12,7 +12,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 THREAD_ID_MAX = 128
 # Python's white space (`str.isspace`, what `str.strip` removes), spelled out.
@@ -33,6 +41,9 @@ INCLUDE_TOOLS = "tools"
 _BAD_THREAD_CHARS = re.compile(f"[{_FORBIDDEN}]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")  # an unpaired UTF-16 surrogate
 UNICODE_NOTE = "Valid Unicode text (no unpaired surrogates)."
+TITLE_MAX = 200
+COMMENT_MAX = 2000
+_BAD_TITLE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def check_thread_id(value: str) -> str:
@@ -77,18 +88,44 @@ QUESTION_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": QUESTION_PATTERN}
 
 
 class InvokeRequest(BaseModel):
-    """One question on a thread (used by `/invoke` and `/stream`)."""
+    """One question on a thread (used by `/invoke` and `/stream`), or, with `regenerate`, the
+    thread's last question answered again."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"user_input": "@docsearch, how are conversation threads stored?", "thread_id": ""}]})
+        {"user_input": "@docsearch, how are conversation threads stored?", "thread_id": ""},
+        {"thread_id": "session-5e426240-c770-4997-889d-519ab6153b80", "regenerate": True}]})
 
-    user_input: str = Field(description="The user's question: not only white space, at most "
-                            "MAX_INPUT_CHARS characters. Start it with @docsearch, @sqlsearch, "
-                            "@apisearch or @websearch to pick the specialist. " + UNICODE_NOTE,
-                            json_schema_extra=QUESTION_SCHEMA)
+    user_input: str | None = Field(
+        default=None, description="The user's question: not only white space, at most "
+        "MAX_INPUT_CHARS characters. Start it with @docsearch, @sqlsearch, @apisearch, "
+        "@websearch or @chat to pick the specialist. Required, unless `regenerate`. "
+        + UNICODE_NOTE, json_schema_extra=QUESTION_SCHEMA)
     thread_id: ThreadId = ""
+    regenerate: bool = Field(default=False, description="Answer the thread's last question "
+                             "again, replacing its answer (needs `thread_id`, no `user_input`).")
 
-    _check = field_validator("user_input")(check_question)
+    @field_validator("user_input", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:  # absent is fine (regenerate); an explicit null is not a question
+            raise ValueError("must be a string")
+        return value
+
+    @field_validator("user_input")
+    @classmethod
+    def _check_user_input(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else check_question(value, info)
+
+    @model_validator(mode="after")
+    def _one_kind_of_turn(self) -> InvokeRequest:
+        if self.regenerate:
+            if self.user_input is not None:
+                raise ValueError("regenerate: send either user_input or regenerate, not both")
+            if not self.thread_id:
+                raise ValueError("thread_id: regenerate needs the thread_id of the thread")
+        elif self.user_input is None:
+            raise ValueError("user_input: is required")
+        return self
 
 
 class Usage(BaseModel):
@@ -99,6 +136,8 @@ class Usage(BaseModel):
     output_tokens: int = Field(default=0, description="Reasoning tokens included.")
     reasoning_tokens: int = 0
     total_tokens: int = 0
+    cached_input_tokens: int = Field(
+        default=0, description="Of input_tokens, those served from the prompt cache.")
 
 
 class InvokeResponse(BaseModel):
@@ -186,12 +225,22 @@ class ThreadMessageOut(BaseModel):
     tool_calls: list[ToolCallOut] | None = None
     tool_call_id: str | None = None
     tool: str | None = Field(default=None, description="The tool whose result this is.")
+    run_id: str | None = Field(default=None, description="The turn (run) the message belongs "
+                               "to; feedback on an answer names it. Null in threads saved "
+                               "before runs were recorded.")
+    feedback: FeedbackOut | None = Field(default=None, description="On an answer: the "
+                                         "feedback given to it, if any.")
 
 
 class ThreadOut(BaseModel):
-    """A stored conversation thread: its questions and answers, in order."""
+    """A stored conversation thread: its questions and answers, in order, and its summary."""
 
     thread_id: str
+    title: str = Field(default="", description="The thread's title: its first question, or "
+                       "the one set with PATCH.")
+    created_at: str | None = Field(default=None, description="When the thread began (ISO "
+                                   "8601, UTC); null for threads saved before it was kept.")
+    updated_at: str | None = Field(default=None, description="When its last turn ran.")
     messages: list[ThreadMessageOut]
 
     def to_json(self) -> dict[str, Any]:
@@ -202,6 +251,60 @@ class ThreadOut(BaseModel):
                 if message[key] is None:
                     del message[key]
         return body
+
+
+class ThreadSummaryOut(BaseModel):
+    """One thread of a thread list."""
+
+    thread_id: str
+    title: str
+    created_at: str | None
+    updated_at: str | None
+
+
+class ThreadList(BaseModel):
+    """A page of the caller's threads, newest first."""
+
+    threads: list[ThreadSummaryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on "
+                                    "the last.")
+    listed: bool = Field(description="False when the server keeps no list for this caller "
+                         "(no sign-in: a thread is anyone's who knows its id, so none is "
+                         "listed; a client keeps its own list).")
+
+
+def _check_title(value: str) -> str:
+    if not re.search(QUESTION_PATTERN, value):
+        raise ValueError("must not be empty")
+    if _BAD_TITLE_CHARS.search(value) or SURROGATE.search(value):
+        raise ValueError("must be one line of text (no control characters)")
+    return value.strip()
+
+
+class RenameRequest(BaseModel):
+    """A thread's new title."""
+
+    title: Annotated[str, Field(min_length=1, max_length=TITLE_MAX,
+                                json_schema_extra={"pattern": QUESTION_PATTERN}),
+                     AfterValidator(_check_title)] = Field(
+        description=f"1 to {TITLE_MAX} characters on one line.")
+
+
+class FeedbackRequest(BaseModel):
+    """A person's verdict on one answer."""
+
+    score: Literal[1, -1] = Field(description="1: thumbs up; -1: thumbs down.")
+    comment: str | None = Field(default=None, max_length=COMMENT_MAX,
+                                description=f"Optional, at most {COMMENT_MAX} characters. "
+                                + UNICODE_NOTE)
+
+
+class FeedbackOut(BaseModel):
+    """The feedback recorded on one answer."""
+
+    run_id: str
+    score: Literal[1, -1]
+    comment: str | None = None
 
 
 class ErrorItem(BaseModel):
