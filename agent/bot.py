@@ -32,7 +32,13 @@ from agent.models.streamed_reply import SINK_KEY, TokenSink
 from agent.ownership import OWNER_KEY, Owner, ThreadNotFound, may_use
 from agent.settings import Settings, get_platform_settings
 from agent.telemetry.usage import Turn
-from agent.turns import SPECIALIST_KEY, AnswerNotFound, NothingToRegenerate, TurnRequest
+from agent.turns import (
+    SPECIALIST_KEY,
+    AnswerNotFound,
+    NothingToRegenerate,
+    NothingToResume,
+    TurnRequest,
+)
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import BaseCallbackHandler
@@ -131,11 +137,15 @@ class Bot:
         if turn.stateless:
             return None
         await self.check_owner(turn.thread_id, turn.owner)
+        if turn.resume is not None:  # pausing runs for approval: not yet, so nothing waits
+            raise NothingToResume(turn.thread_id, turn.resume.interrupt_id)
         return await self.claim(turn.thread_id)
 
     async def _input(self, turn: TurnRequest) -> dict[str, Any]:
         """The graph input of a turn: its question (after the history of a stateless turn),
         or, to regenerate, the last turn's removal and its question again."""
+        if turn.resume is not None:  # pausing runs for approval: not yet
+            raise NothingToResume(turn.thread_id, turn.resume.interrupt_id)
         if turn.regenerate:
             state = await self.graph.aget_state(_config(turn.thread_id))
             messages = (state.values or {}).get("messages", [])

@@ -39,7 +39,7 @@ from agent.memory.leases import ThreadBusy  # light: no store SDK is imported
 from agent.models.failures import FailureKind, classify, request_id
 from agent.ownership import ThreadNotFound
 from agent.settings import get_settings
-from agent.turns import AnswerNotFound, NothingToRegenerate
+from agent.turns import AnswerNotFound, NothingToRegenerate, NothingToResume
 from api.schemas import ErrorItem, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,11 @@ class Problem(Exception):
         self.errors = [ErrorItem(field=printable(e.field), message=printable(e.message))
                        for e in errors]
         self.headers = dict(headers or {})
+
+    @property
+    def field(self) -> str | None:
+        """The request field at fault, when one is named."""
+        return self.errors[0].field if self.errors else None
 
     @property
     def retry_after(self) -> int | None:
@@ -135,7 +140,7 @@ def problem_of(exc: BaseException, context: str) -> Problem:
         return exc
     if isinstance(exc, ThreadBusy):
         return busy(exc)
-    if isinstance(exc, ThreadNotFound | NothingToRegenerate | AnswerNotFound):
+    if isinstance(exc, ThreadNotFound | NothingToRegenerate | NothingToResume | AnswerNotFound):
         return Problem(404, str(exc))
     failure = classify(exc, get_settings())
     if failure is not None:
