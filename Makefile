@@ -28,7 +28,7 @@ CHROMIUM := /usr/bin/chromium
 # pytest selection, e.g. PYTEST_ARGS="--ignore=tests/worker"
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck bench setup setup-dev node chromium postgresql worker-venv clean
+.PHONY: run test lint typecheck bench setup setup-dev node chromium worker-venv clean
 
 # Create `venv` with `python` unless it exists; refuse a venv made by another Python version.
 define make_venv
@@ -76,14 +76,6 @@ chromium:
 		$$SUDO apt-get update -q && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-## postgresql: Debian's PostgreSQL server for sqlsearch's engine-containment tests (the tests
-## start their own server on a free port). Installed with apt-get when missing (root, else sudo).
-postgresql:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
-		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$SUDO apt-get update -q && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
-
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 
@@ -91,7 +83,7 @@ typecheck: setup-dev
 	$(VENV)/bin/mypy
 
 ## test: set up, lint, type-check, run every test with coverage
-test: setup-dev node chromium postgresql worker-venv lint typecheck
+test: setup-dev node chromium worker-venv lint typecheck
 	WORKER_TEST_PYTHON=$(abspath $(WORKER_VENV))/bin/python \
 		$(VENV)/bin/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
