@@ -155,6 +155,8 @@ def test_an_answer_streams_with_its_tool_call_and_titled_citations_the_same_afte
     assert page.evaluate("document.activeElement.classList.contains('cite')")
     assert page.locator(".msg.assistant").get_attribute("data-state") == "done"
 
+    # This server offers no regenerate or feedback yet (its OpenAPI document says so): Copy only.
+    assert page.locator(".msg.assistant .actions button").all_text_contents() == ["Copy"]
     # Copy puts the answer's Markdown on the clipboard.
     page.click(".msg.assistant .actions .copy")
     assert page.evaluate("navigator.clipboard.readText()") == "".join(ANSWER)

@@ -48,14 +48,22 @@ def test_the_page_and_its_assets_are_served_from_the_package(offline_server: Liv
         assert asset.headers["content-type"].startswith(kind), name
         assert asset.headers["x-content-type-options"] == "nosniff"
         assert asset.content == assets()[name].read_bytes()
+        assert asset.headers.get("content-encoding") == "gzip", "requests asks for gzip"
+        plain = requests.get(f"{offline_server.url}/chat/assets/{name}", timeout=30,
+                             headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.content == asset.content
         again = requests.get(f"{offline_server.url}/chat/assets/{name}", timeout=30,
                              headers={"If-None-Match": asset.headers["etag"]})
         assert again.status_code == 304 and not again.content, "a reload revalidates for free"
-    # every module the page imports is served
+    # every module the page imports is served, and preloaded (no waterfall of imports)
+    preloaded = set(re.findall(r'rel="modulepreload" href="chat/assets/([^"]+)"', page.text))
     for module in static_dir().iterdir():
         if module.name.endswith(".js"):
+            assert module.name in preloaded, f"{module.name} isn't preloaded"
             for imported in re.findall(r'from "\./([^"]+)"', module.read_text(encoding="utf-8")):
                 assert imported in names, f"{module.name} imports {imported}, which isn't served"
+                assert imported in preloaded, f"{imported} isn't preloaded"
 
 
 def test_only_the_pages_own_assets_are_served(offline_server: LiveServer) -> None:
