@@ -93,6 +93,11 @@ def test_stop_stops_whatever_the_box_holds_and_enter_never_does(
         page.fill("#question", "")
         page.click("#new-chat")  # the stopped run may still hold its thread a moment
     assert page.locator(".msg").count() == 0
+    page.go_back()  # the conversation stopped last, as the server kept it: the question alone
+    page.wait_for_selector(".msg.assistant[data-state='cut']")
+    assert page.locator(".msg.user .bubble").all_text_contents() == ["@chat count slowly (Escape)"]
+    assert page.text_content(".msg.assistant .message") == "No answer was saved for this question."
+    assert page.is_visible(".msg.assistant .retry")
 
 
 def test_retry_answers_again_without_asking_twice_and_waits_out_retry_after(

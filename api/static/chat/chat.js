@@ -255,13 +255,15 @@ async function sendFeedback(view, score, comment) {
 function showThread(thread) {
   const turns = turnsOf(thread.messages);
   turns.forEach((turn, i) => {
+    const last = i === turns.length - 1;
     if (turn.question !== null) ui.messages.append(userMessage(turn.question));
     const view = addAnswer(turn.question);
+    view.started = true; // the server has the question: Retry answers it again
     if (turn.answered) view.applyStored(turn);
-    else if (i === turns.length - 1 && thread.active_run) view.waiting("An answer is still being written\u2026");
+    else if (last && thread.active_run) view.waiting("An answer is still being written\u2026");
     else {
       view.applyStored(turn);
-      view.problem({ message: "No answer was saved for this question." }, "cut");
+      view.problem({ message: "No answer was saved for this question." }, "cut", last);
     }
   });
   const first = turns.find((t) => t.question !== null);

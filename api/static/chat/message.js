@@ -225,7 +225,9 @@ export class AnswerView {
     this.drawActions();
   }
 
-  problem(problem, state = "error") {
+  /** The answer failed (`state`: error, cut, stopped): what happened, and Retry (counting
+   * down a `Retry-After`) unless `retry` is false. */
+  problem(problem, state = "error", retry = true) {
     this.md.finish();
     this.node.dataset.state = state;
     this.answer.setAttribute("aria-busy", "false");
@@ -234,20 +236,21 @@ export class AnswerView {
     const code = problem.status && state === "error" ? ` (${problem.status})` : "";
     this.status.append(el("span", { class: "message", role: "alert",
       text: state === "error" ? `Error${code}: ${problem.message}` : problem.message }));
-    const retry = el("button", { type: "button", class: "secondary retry", text: "Retry" });
-    retry.addEventListener("click", () => this.hooks.retry(this));
-    this.status.append(retry);
+    if (this.text) this.drawActions();
+    if (!retry) return;
+    const again = el("button", { type: "button", class: "secondary retry", text: "Retry" });
+    again.addEventListener("click", () => this.hooks.retry(this));
+    this.status.append(again);
     let left = Math.ceil(problem.retryAfter || 0);
     if (left > 0) {
       const tick = () => {
-        retry.disabled = left > 0;
-        retry.textContent = left > 0 ? `Retry in ${left} s` : "Retry";
+        again.disabled = left > 0;
+        again.textContent = left > 0 ? `Retry in ${left} s` : "Retry";
         if (left-- <= 0) window.clearInterval(this.countdown);
       };
       tick();
       this.countdown = window.setInterval(tick, 1000);
     }
-    if (this.text) this.drawActions();
   }
 
   // ---- actions -----------------------------------------------------------------------------
