@@ -105,6 +105,8 @@ export class AnswerView {
     this.started = false; // the server has the question (its `metadata` came)
     this.feedback = null;
     this.toolBoxes = new Map();
+    this.agent.textContent = "";
+    this.node.querySelector(".feedback-form")?.remove();
     this.md.reset();
     this.sources.clear();
     this.tools.replaceChildren();
@@ -289,7 +291,7 @@ export class AnswerView {
       el("div", { class: "row" },
         el("button", { type: "submit", text: "Send" }),
         el("button", { type: "button", class: "secondary", text: "Skip" })));
-    const close = () => { form.remove(); this.actions.querySelector(".up, .down")?.focus(); };
+    const close = () => { form.remove(); this.actions.querySelector("[aria-pressed=true]")?.focus(); };
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const comment = area.value.trim();
