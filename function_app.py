@@ -17,7 +17,17 @@ from azurefunctions.extensions.http.fastapi import (
     StreamingResponse,
 )
 
-from api import agui, chat_ui, docs_ui, handlers, mcp_server, openai_compat, routes, threads
+from api import (
+    agui,
+    chat_ui,
+    docs_ui,
+    handlers,
+    mcp_server,
+    openai_compat,
+    rejoin,
+    routes,
+    threads,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 ANONYMOUS = func.AuthLevel.ANONYMOUS
@@ -63,6 +73,12 @@ async def rename_thread(req: Request) -> JSONResponse:
 async def delete_thread(req: Request) -> Response:
     """DELETE /threads/{thread_id}."""
     return await threads.delete_thread(req)
+
+
+@app.route(route="threads/{thread_id}/runs/{run_id}/stream", methods=["GET", "HEAD"])
+async def join_run(req: Request) -> StreamingResponse:
+    """GET /threads/{thread_id}/runs/{run_id}/stream (rejoin a run: Server-Sent Events)."""
+    return await rejoin.join_run(req)
 
 
 @app.route(route="threads/{thread_id}/runs/{run_id}/feedback", methods=["POST"])

@@ -27,6 +27,7 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from agent.events import Answer, BotEvent, ThreadMessage, ThreadView, Token, ToolCall, ToolEvent
 from agent.memory.leases import Claim, LocalLeases, TurnGate
+from agent.memory.runlog import RunLog
 from agent.memory.thread_index import Feedback, ThreadIndex, ThreadSummary
 from agent.models.streamed_reply import SINK_KEY, TokenSink
 from agent.ownership import OWNER_KEY, Owner, ThreadNotFound, may_use
@@ -92,6 +93,10 @@ def _regenerated(messages: list[BaseMessage], run_id: str) -> list[BaseMessage] 
     return [RemoveMessage(id=REMOVE_ALL_MESSAGES), *messages[:last], again]
 
 
+async def _none() -> None:
+    return None
+
+
 def _key(owner: Owner | None) -> str | None:
     return owner.key if owner is not None else None
 
@@ -110,15 +115,19 @@ class Bot:
         self.specialists = specialists
         self.tracer = tracer  # spans of each turn, when telemetry is on
         self._stack = stack
+        # Every event of a streamed run, kept to replay to a client that rejoins (SQLite and
+        # Cosmos DB savers; None with any other checkpointer).
+        self.runs: RunLog | None = getattr(graph.checkpointer, "runs", None)
         # One turn at a time per thread, across processes: a lease in the thread store.
         leases = getattr(graph.checkpointer, "leases", None) or LocalLeases()
         self.gate = TurnGate(leases, policy=settings.thread_busy,
                              wait_seconds=settings.thread_busy_wait_seconds,
                              lease_seconds=settings.thread_lease_seconds)
 
-    async def claim(self, thread_id: str) -> Claim:
-        """The thread's lease for one turn (or a delete); `ThreadBusy` if another holds it."""
-        return await self.gate.claim(thread_id)
+    async def claim(self, thread_id: str, run_id: str | None = None) -> Claim:
+        """The thread's lease for one turn (`run_id`, which the lease names, so a run's
+        liveness can be told from the store) or a delete; `ThreadBusy` if another holds it."""
+        return await self.gate.claim(thread_id, run_id)
 
     async def check_owner(self, thread_id: str, owner: Owner | None) -> None:
         """Raise `ThreadNotFound` if the thread exists and `owner` may not use it (a thread that
@@ -139,7 +148,7 @@ class Bot:
         await self.check_owner(turn.thread_id, turn.owner)
         if turn.resume is not None:  # pausing runs for approval: not yet, so nothing waits
             raise NothingToResume(turn.thread_id, turn.resume.interrupt_id)
-        return await self.claim(turn.thread_id)
+        return await self.claim(turn.thread_id, turn.run_id)
 
     async def _input(self, turn: TurnRequest) -> dict[str, Any]:
         """The graph input of a turn: its question (after the history of a stateless turn),
@@ -186,25 +195,29 @@ class Bot:
                         on_token(text)
 
                     config["configurable"][SINK_KEY] = sink
-                async for mode, payload in graph.astream(
+                stream = graph.astream(
                     await self._input(turn),
                     config,
                     # Specialists send their tokens on themselves (agent.models.streamed_reply):
                     # no "messages" mode, so no callback handler per token.
                     stream_mode=["custom", "updates"],
                     durability=self.settings.checkpoint_durability,
-                ):
-                    if mode == "custom":
-                        if isinstance(payload, Token):
-                            emitted.append(payload.text)
-                            if on_token is None:
-                                yield payload
-                            else:
-                                on_token(payload.text)
-                        elif isinstance(payload, dict) and "kind" in payload:
-                            yield ToolEvent(**payload)
-                    elif mode == "updates":
-                        final = _final_message(payload) or final
+                )
+                # Closed with this turn, whatever ends it (a caller that stops reading closes
+                # the turn, which stops the graph's running steps at once).
+                async with contextlib.aclosing(stream):
+                    async for mode, payload in stream:
+                        if mode == "custom":
+                            if isinstance(payload, Token):
+                                emitted.append(payload.text)
+                                if on_token is None:
+                                    yield payload
+                                else:
+                                    on_token(payload.text)
+                            elif isinstance(payload, dict) and "kind" in payload:
+                                yield ToolEvent(**payload)
+                        elif mode == "updates":
+                            final = _final_message(payload) or final
                 observed.agent = (final.name or "") if final is not None else ""
                 if held is not None and self.index is not None:
                     await self.index.touch(turn.thread_id, _key(turn.owner),
@@ -232,12 +245,12 @@ class Bot:
         messages: list[BaseMessage] = state.values.get("messages", []) if state.values else []
         if not messages:
             return None
-        view = ThreadView(thread_id, _conversation(messages, include_tools))
-        if self.index is None:
-            return view
-        summary, feedback = await asyncio.gather(self.index.get(thread_id, _key(owner)),
-                                                 self.index.feedback(thread_id))
-        return ThreadView(thread_id, view.messages, summary, feedback)
+        conversation = _conversation(messages, include_tools)
+        summary, feedback, active = await asyncio.gather(
+            self.index.get(thread_id, _key(owner)) if self.index else _none(),
+            self.index.feedback(thread_id) if self.index else _none(),
+            self.runs.active(thread_id) if self.runs else _none())
+        return ThreadView(thread_id, conversation, summary, feedback or {}, active)
 
     async def _summary(self, thread_id: str, owner: Owner | None) -> ThreadSummary:
         """The thread's summary; `ThreadNotFound` if there is no such thread of `owner`."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agent.memory.runlog_events import RunInfo
 from agent.memory.thread_index import Feedback, ThreadSummary
 
 
@@ -91,10 +92,11 @@ class ThreadMessage:
 
 @dataclass(frozen=True, slots=True)
 class ThreadView:
-    """A stored thread as a client reads it: its conversation, summary (title, times) and the
-    feedback given to its answers (by run id)."""
+    """A stored thread as a client reads it: its conversation, summary (title, times), the
+    feedback given to its answers (by run id), and the run streaming on it now."""
 
     thread_id: str
     messages: list[ThreadMessage]
     summary: ThreadSummary | None = None
     feedback: dict[str, Feedback] = field(default_factory=dict)
+    active_run: RunInfo | None = None  # the run streaming on the thread now, to rejoin

@@ -33,6 +33,7 @@ from api.schemas import (
     Health,
     InvokeRequest,
     InvokeResponse,
+    StreamRequest,
     Usage,
 )
 from api.sse import SSE_HEADERS, SSE_MEDIA_TYPE
@@ -59,12 +60,9 @@ def usage_out(usage: TokenUsage) -> Usage:
                  cached_input_tokens=usage.cached_input_tokens)
 
 
-async def _turn(request: Request) -> TurnRequest:
+def _turn(body: InvokeRequest, owner: Owner | None) -> TurnRequest:
     """The turn an `/invoke` or `/stream` body asks for: a question (on a new thread if
-    `thread_id` is empty), or the thread's last question again (`regenerate`); the caller is
-    identified first (401 before anything else)."""
-    owner = caller(request)
-    body = await parse(request, InvokeRequest)
+    `thread_id` is empty), or the thread's last question again (`regenerate`)."""
     return TurnRequest(thread_id=body.thread_id or str(uuid.uuid4()), run_id=str(uuid.uuid4()),
                        question=body.user_input, owner=owner, regenerate=body.regenerate)
 
@@ -72,7 +70,8 @@ async def _turn(request: Request) -> TurnRequest:
 @answers_problems()
 async def invoke(request: Request) -> Response:
     """POST /invoke: answer one question, within REQUEST_DEADLINE_SECONDS."""
-    turn = await _turn(request)
+    owner = caller(request)  # 401 before anything else
+    turn = _turn(await parse(request, InvokeRequest), owner)
     answer = await turns.answer(turn)
     out = InvokeResponse(final_answer=answer.text, thread_id=turn.thread_id,
                          run_id=turn.run_id, agent=answer.agent, usage=usage_out(answer.usage))
@@ -81,13 +80,19 @@ async def invoke(request: Request) -> Response:
 
 @answers_problems()
 async def stream(request: Request) -> Response:
-    """POST /stream: answer one question as Server-Sent Events. A foreign thread (404) and a
-    busy one (409) are answered before the stream starts."""
-    turn = await _turn(request)
+    """POST /stream: answer one question as Server-Sent Events, each event kept in the run
+    log so a client can rejoin. A foreign thread (404) and a busy one (409) are answered
+    before the stream starts."""
+    owner = caller(request)  # 401 before anything else
+    body = await parse(request, StreamRequest)
+    turn = _turn(body, owner)
     admitted = await turns.admit(turn)
+    runs = admitted.bot.runs if admitted.bot is not None else None
+    recorder = runs.recorder(turn.thread_id, turn.run_id) if runs is not None else None
     return StreamingResponse(
         sse_stream(admitted.events, turn.run_id, turn.thread_id,
-                   get_settings().sse_keepalive_seconds),
+                   get_settings().sse_keepalive_seconds, recorder=recorder,
+                   keep_going=body.on_disconnect == "continue"),
         media_type=SSE_MEDIA_TYPE,
         headers=SSE_HEADERS,
         # A stream that never started its run (client gone at once) gives the lease back.

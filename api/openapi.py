@@ -35,7 +35,9 @@ from api.schemas import (
 )
 
 STREAM_DESCRIPTION = (
-    "Server-Sent Events, one `id:` per event, increasing from 1. Events: `metadata` (JSON "
+    "Server-Sent Events, one `id:` per event, increasing from 1; every event is kept, so a "
+    "client that lost the stream rejoins it with GET /threads/{thread_id}/runs/{run_id}/stream "
+    "and the last id it has as `Last-Event-ID`. Events: `metadata` (JSON "
     "run_id, thread_id; first), `data` (a raw chunk of the answer text), `on_tool_start` / "
     "`on_tool_end` (JSON: agent, name, tool_call_id, input / output, status), `end` (the "
     "whole answer; last), `error` (JSON status_code, message, run_id; ends the stream "
@@ -69,6 +71,13 @@ LIST_PARAMETERS = [
      "description": "The `next_cursor` of the previous page.",
      "schema": {"type": "string", "maxLength": 4096}},
 ]
+REJOIN_SUFFIX = "/runs/{run_id}/stream"
+LAST_EVENT_ID_PARAMETER = {
+    "name": "Last-Event-ID", "in": "header", "required": False,
+    "description": "The id of the last event the client has: the events after it are sent "
+                   "(absent: the run from its first event).",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+}
 INCLUDE_PARAMETER = {
     "name": "include", "in": "query", "required": False,
     "description": "`tools`: also the tool-calling assistant messages and the tools' results.",
@@ -87,7 +96,9 @@ def openapi_extra(route: Route) -> dict[str, Any]:
         extra["parameters"] = [THREAD_ID_PARAMETER]
         if "{run_id}" in route.path:
             extra["parameters"].append(RUN_ID_PARAMETER)
-        if route.method == "GET":
+        if route.path.endswith(REJOIN_SUFFIX):
+            extra["parameters"].append(LAST_EVENT_ID_PARAMETER)
+        elif route.method == "GET":
             extra["parameters"].append(INCLUDE_PARAMETER)
     elif route.path == "/threads" and route.method == "GET":
         extra["parameters"] = LIST_PARAMETERS
@@ -122,6 +133,9 @@ def responses(route: Route) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {}
     if route.path == "/stream":
         out[200] = _stream_response()
+    elif route.path.endswith(REJOIN_SUFFIX):
+        out[200] = _stream_response()
+        out[204] = {"description": "The run is over, with no event after Last-Event-ID."}
     elif route.response_model is not None:
         out[route.status_code] = {"model": route.response_model, "description": "Success"}
     errors = set(route.errors) | (set(BODY_ERRORS) if route.request_model else set())

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from agent.settings import get_settings
-from api import agui, chat_ui, docs_ui, handlers, mcp_server, openai_compat, threads
+from api import agui, chat_ui, docs_ui, handlers, mcp_server, openai_compat, rejoin, threads
 from api.openapi import build_document
 from api.routing import Route, answer_other_method
 from api.schemas import (
@@ -27,6 +27,7 @@ from api.schemas import (
     InvokeRequest,
     InvokeResponse,
     RenameRequest,
+    StreamRequest,
     ThreadList,
     ThreadOut,
     ThreadSummaryOut,
@@ -48,7 +49,7 @@ ROUTES: tuple[Route, ...] = (
           response_model=InvokeResponse,
           errors=(400, 401, 404, 409, 413, 422, 429, 500, 502, 504)),
     Route("/stream", "POST", handlers.stream, "Answer one question as Server-Sent Events",
-          request_model=InvokeRequest, errors=(400, 401, 404, 409, 413, 422, 500, 502)),
+          request_model=StreamRequest, errors=(400, 401, 404, 409, 413, 422, 500, 502)),
     Route("/batch", "POST", handlers.batch, "Answer several questions",
           request_model=BatchRequest, response_model=BatchResponse,
           errors=(400, 401, 404, 413, 422, 500, 502)),
@@ -61,6 +62,9 @@ ROUTES: tuple[Route, ...] = (
           errors=(401, 404, 500, 502), tags=("threads",)),
     Route("/threads/{thread_id}", "DELETE", threads.delete_thread, "Delete a thread",
           status_code=204, errors=(401, 404, 409, 422, 500, 502), tags=("threads",)),
+    Route("/threads/{thread_id}/runs/{run_id}/stream", "GET", rejoin.join_run,
+          "Rejoin a streamed run (Server-Sent Events after Last-Event-ID)",
+          status_code=200, errors=(401, 404, 422, 500, 502), tags=("threads",)),
     Route("/threads/{thread_id}/runs/{run_id}/feedback", "POST", threads.give_feedback,
           "Give feedback on an answer", request_model=FeedbackRequest,
           response_model=FeedbackOut, errors=(401, 404, 500, 502), tags=("threads",)),

@@ -139,6 +139,20 @@ class InvokeRequest(BaseModel):
         return self
 
 
+class StreamRequest(InvokeRequest):
+    """`/stream`'s body: `/invoke`'s, and what happens to the run if the client leaves."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "examples": [{"user_input": "@docsearch, how are conversation threads stored?",
+                      "on_disconnect": "continue"}],
+        "anyOf": InvokeRequest.model_config["json_schema_extra"]["anyOf"]})  # type: ignore[index]
+
+    on_disconnect: Literal["cancel", "continue"] = Field(
+        default="cancel", description="If the client leaves mid-answer: `cancel` stops the run "
+        "(no more tokens are spent); `continue` lets it run to its end and saves it as if the "
+        "client had stayed (rejoin it with GET /threads/{thread_id}/runs/{run_id}/stream).")
+
+
 class Usage(BaseModel):
     """Tokens the turn's model calls used (routing included), as the model service reported
     them; zeros when it reports none (the offline model)."""
@@ -243,6 +257,14 @@ class ThreadMessageOut(BaseModel):
                                          "feedback given to it, if any.")
 
 
+class ActiveRunOut(BaseModel):
+    """The run streaming on a thread now: rejoin it with
+    `GET /threads/{thread_id}/runs/{run_id}/stream` and `Last-Event-ID`."""
+
+    run_id: str
+    last_event_id: int = Field(description="The id of the last event the store has so far.")
+
+
 class ThreadOut(BaseModel):
     """A stored conversation thread: its questions and answers, in order, and its summary."""
 
@@ -252,6 +274,8 @@ class ThreadOut(BaseModel):
     created_at: str | None = Field(default=None, description="When the thread began (ISO "
                                    "8601, UTC); null for threads saved before it was kept.")
     updated_at: str | None = Field(default=None, description="When its last turn ran.")
+    active_run: ActiveRunOut | None = Field(default=None, description="The run streaming on "
+                                            "the thread now, if any.")
     messages: list[ThreadMessageOut]
 
     def to_json(self) -> dict[str, Any]:

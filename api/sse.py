@@ -9,6 +9,7 @@ and uses up no id; `error_event` always encodes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sse_starlette.event import ServerSentEvent
@@ -23,16 +24,30 @@ SSE_MEDIA_TYPE = "text/event-stream"
 KEEPALIVE = ServerSentEvent(comment="keep-alive", sep="\n").encode()
 
 
-class EventEncoder:
-    """Encodes a stream's events with increasing ids (1, 2, 3, ...)."""
+# Told each event encoded: its id, name and data (a run's recorder keeps them to replay).
+EventSink = Callable[[int, str, str], None]
 
-    def __init__(self) -> None:
+
+def frame(event_id: int, event: str, data: str) -> bytes:
+    """One SSE event (multi-line data safe); `UnicodeEncodeError` for text that isn't valid
+    Unicode."""
+    return ServerSentEvent(data, event=event, id=str(event_id), sep="\n").encode()
+
+
+class EventEncoder:
+    """Encodes a stream's events with increasing ids (1, 2, 3, ...); `on_event` is told of each
+    one encoded."""
+
+    def __init__(self, on_event: EventSink | None = None) -> None:
         self._next_id = 0
+        self._on_event = on_event
 
     def text(self, event: str, text: str) -> bytes:
         """An event whose data is raw text (multi-line safe)."""
-        encoded = ServerSentEvent(text, event=event, id=str(self._next_id + 1), sep="\n").encode()
+        encoded = frame(self._next_id + 1, event, text)
         self._next_id += 1
+        if self._on_event is not None:
+            self._on_event(self._next_id, event, text)
         return encoded
 
     def json(self, event: str, payload: dict[str, Any]) -> bytes:

@@ -2,90 +2,135 @@
 
 Order: `metadata` at once, then `data` chunks and `on_tool_start` / `on_tool_end` as they
 happen, then `end` with the whole answer, or `error` if the run fails. A keep-alive comment is
-sent whenever no event has gone out for `SSE_KEEPALIVE_SECONDS`. If the client goes away, the
-server cancels this generator and the run with it.
+sent whenever no event has gone out for `SSE_KEEPALIVE_SECONDS`.
 
-The run's events reach one queue that the response drains: tool events and the answer through
-the run's event iterator (a task of its own), each answer token straight from the node that
-streams it (the run's `on_token`), without a hop through LangGraph's stream and that task.
+The run is a task of its own (the producer): it encodes each event once, with its id, hands it
+to the run's recorder (the thread store's run event log, `agent.memory.runlog`, from which any
+instance can replay it to a client that rejoins) and to the live response's queue. Answer
+tokens reach that task's encoder straight from the node that streams them (the run's
+`on_token`), without a hop through LangGraph's stream. The response drains the queue, one write
+for every event that piled up meanwhile.
 
-Whatever fails here once the response has started (an event that can't be encoded, a bug)
-becomes an `error` event that ends the stream, so the response is always terminated properly
-and never cut; the run is then cancelled.
+When the client goes away the server cancels the response. `on_disconnect="cancel"` (the
+default) cancels the run with it: the model stream is closed, no more tokens are spent.
+`"continue"` lets the run go on to its end, recorded and saved as if the client had stayed.
+
+Whatever fails once the response has started (an event that can't be encoded, a bug) becomes an
+`error` event that ends the stream, so the response is always terminated properly and never
+cut; the run is then cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from agent.events import Answer, BotEvent, Token, ToolEvent
 from api.problems import problem_of
 from api.sse import KEEPALIVE, EventEncoder
 
+if TYPE_CHECKING:
+    from agent.memory.runlog import RunRecorder
+
 log = logging.getLogger(__name__)
 _DONE = object()
-_cancelling: set[asyncio.Task[None]] = set()  # keeps cancelled runs referenced
+_running: set[asyncio.Task[None]] = set()  # keeps runs no response waits for referenced
 WIND_DOWN_SECONDS = 5.0  # how long a run we stopped may take to let go of its thread
 UNSENDABLE = ("Part of the answer could not be sent: it is not valid Unicode text. The stream "
               "was stopped; see the server log.")
 STREAM_FAILED = "The stream failed on the server; see the server log."
 # A turn's events, given where to send each answer token as it arrives.
-Run = Callable[[Callable[[str], None]], AsyncIterator[BotEvent]]
+Run = Callable[[Callable[[str], None]], AsyncGenerator[BotEvent, None]]
 
 
-async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -> None:
-    try:
-        async for event in events:
-            queue.put_nowait(event)
-    except Exception as exc:  # reported to the client as an `error` event
-        queue.put_nowait(exc)
-    finally:
-        queue.put_nowait(_DONE)
+class _Unsendable(Exception):
+    """An event of the run could not be encoded; the stream has said so and stops."""
 
 
 def _tool_payload(event: ToolEvent) -> dict[str, object]:
     return {k: v for k, v in asdict(event).items() if v is not None and k != "kind"}
 
 
-def _encode(encoder: EventEncoder, item: object, run_id: str) -> bytes:
-    """One SSE event for one item of the run."""
-    if isinstance(item, Token):
-        return encoder.text("data", item.text)
-    if isinstance(item, ToolEvent):
-        name = "on_tool_start" if item.kind == "tool_start" else "on_tool_end"
-        return encoder.json(name, _tool_payload(item))
-    if isinstance(item, Answer):
-        return encoder.text("end", item.text)
-    assert isinstance(item, BaseException)
-    problem = problem_of(item, f"run {run_id} (mid-stream)")
-    return encoder.error_event(problem.status, problem.detail, run_id, problem.retry_after)
+class _Producer:
+    """The run's side: encodes each event once and sends it to the live response (while one
+    listens) and to the recorder."""
 
+    def __init__(self, run_id: str, recorder: RunRecorder | None) -> None:
+        self.run_id = run_id
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self.listening = True
+        self.encoder = EventEncoder(recorder.append if recorder is not None else None)
 
-def _encode_items(encoder: EventEncoder, items: list[object], run_id: str) -> tuple[bytes, bool]:
-    """The bytes for `items` and whether the stream is over (run done, or an event unsendable)."""
-    out: list[bytes] = []
-    for item in items:
-        if item is _DONE:
-            return b"".join(out), True
-        if item is KEEPALIVE:
-            out.append(KEEPALIVE)
-            continue
+    def send(self, frame: bytes) -> None:
+        if self.listening:
+            self.queue.put_nowait(frame)
+
+    def token(self, text: str) -> None:
         try:
-            out.append(_encode(encoder, item, run_id))
+            self.send(self.encoder.text("data", text))
         except UnicodeEncodeError as exc:
-            log.error("run %s: a %s event is not valid Unicode (%s at %d); stopping the stream",
-                      run_id, type(item).__name__, exc.reason, exc.start)
-            out.append(encoder.error_event(500, UNSENDABLE, run_id))
-            return b"".join(out), True
+            self.unsendable("a Token event", exc)
+            raise _Unsendable from None
+
+    def event(self, item: BotEvent) -> None:
+        try:
+            if isinstance(item, Token):
+                frame = self.encoder.text("data", item.text)
+            elif isinstance(item, ToolEvent):
+                name = "on_tool_start" if item.kind == "tool_start" else "on_tool_end"
+                frame = self.encoder.json(name, _tool_payload(item))
+            elif isinstance(item, Answer):
+                frame = self.encoder.text("end", item.text)
+            else:
+                raise TypeError(f"no event for a {type(item).__name__}")
+        except UnicodeEncodeError as exc:
+            self.unsendable(f"a {type(item).__name__} event", exc)
+            raise _Unsendable from None
         except Exception:
             log.exception("run %s: a %s event could not be encoded; stopping the stream",
-                          run_id, type(item).__name__)
-            out.append(encoder.error_event(500, STREAM_FAILED, run_id))
-            return b"".join(out), True
-    return b"".join(out), False
+                          self.run_id, type(item).__name__)
+            self.send(self.encoder.error_event(500, STREAM_FAILED, self.run_id))
+            raise _Unsendable from None
+        self.send(frame)
+
+    def unsendable(self, what: str, exc: UnicodeEncodeError) -> None:
+        log.error("run %s: %s is not valid Unicode (%s at %d); stopping the stream",
+                  self.run_id, what, exc.reason, exc.start)
+        self.send(self.encoder.error_event(500, UNSENDABLE, self.run_id))
+
+    def failed(self, exc: BaseException) -> None:
+        problem = problem_of(exc, f"run {self.run_id} (mid-stream)")
+        self.send(self.encoder.error_event(problem.status, problem.detail, self.run_id,
+                                           problem.retry_after))
+
+    def metadata(self, thread_id: str) -> bytes:
+        """The first event, sent before any model work."""
+        return self.encoder.json("metadata", {"run_id": self.run_id, "thread_id": thread_id})
+
+    async def produce(self, run: Run) -> None:
+        """Run the turn: its events, and `end` or `error`."""
+        try:
+            async with contextlib.aclosing(run(self.token)) as events:
+                async for item in events:
+                    self.event(item)
+        except _Unsendable:
+            log.info("run %s cancelled: the stream was stopped", self.run_id)
+        except Exception as exc:  # the run failed: an `error` event ends the stream
+            self.failed(exc)
+        finally:
+            self.queue.put_nowait(_DONE)
+
+
+async def _produce(producer: _Producer, run: Run, recorder: RunRecorder | None) -> None:
+    if recorder is None:
+        await producer.produce(run)
+        return
+    async with recorder:
+        await producer.produce(run)
 
 
 class _KeepAlive:
@@ -110,21 +155,20 @@ class _KeepAlive:
 
 
 async def sse_stream(
-    run: Run, run_id: str, thread_id: str, keepalive_seconds: float
+    run: Run, run_id: str, thread_id: str, keepalive_seconds: float, *,
+    recorder: RunRecorder | None = None, keep_going: bool = False,
 ) -> AsyncIterator[bytes]:
-    """The SSE byte stream of one turn."""
-    encoder = EventEncoder()
-    queue: asyncio.Queue[object] = asyncio.Queue()
-    producer: asyncio.Task[None] | None = None
+    """The SSE byte stream of one turn (`recorder`: where its events are kept; `keep_going`:
+    the run goes on when the client leaves)."""
+    producer = _Producer(run_id, recorder)
+    queue = producer.queue
+    task: asyncio.Task[None] | None = None
     keepalive: _KeepAlive | None = None
     over = False  # the stream ended on our side (as opposed to the client leaving)
-
-    def on_token(text: str) -> None:
-        queue.put_nowait(Token(text))
-
+    finished = False  # ... because the run ended
     try:
-        yield encoder.json("metadata", {"run_id": run_id, "thread_id": thread_id})
-        producer = asyncio.create_task(_pump(run(on_token), queue))
+        yield producer.metadata(thread_id)
+        task = asyncio.create_task(_produce(producer, run, recorder))
         keepalive = _KeepAlive(queue, keepalive_seconds)
         while not over:
             items = [await queue.get()]
@@ -132,7 +176,10 @@ async def sse_stream(
             # while the previous write was being sent.
             while not queue.empty():
                 items.append(queue.get_nowait())
-            out, over = _encode_items(encoder, items, run_id)
+            if items[-1] is _DONE:
+                items.pop()
+                over = finished = True
+            out = b"".join(i for i in items if isinstance(i, bytes))
             if out:
                 keepalive.last = asyncio.get_running_loop().time()
                 yield out
@@ -140,20 +187,31 @@ async def sse_stream(
         # Not the client leaving (that is a cancellation): a failure of ours mid-stream.
         log.exception("run %s: the stream failed; ending it with an error event", run_id)
         over = True
-        yield encoder.error_event(500, STREAM_FAILED, run_id)
+        yield producer.encoder.error_event(500, STREAM_FAILED, run_id)
     finally:
         if keepalive is not None:
             keepalive.cancel()
-        if producer is not None and not producer.done():
-            # Cancel once and don't await here: this generator may itself be under
-            # cancellation (client gone), and a second cancel would hit the run mid-cleanup.
-            producer.cancel()
-            _cancelling.add(producer)
-            producer.add_done_callback(_cancelling.discard)
-            if over:
-                log.info("run %s cancelled: the stream was stopped", run_id)
-                # We ended the stream, so nothing cancels us: let the run wind down (its thread
-                # lease given back) before the response ends, so a retry finds the thread free.
-                await asyncio.wait({producer}, timeout=WIND_DOWN_SECONDS)
+        producer.listening = False
+        if task is not None and not task.done():
+            _running.add(task)
+            task.add_done_callback(_running.discard)
+            if finished:
+                # The run is over; let it store its last events and give its thread back
+                # before the response ends, so a retry finds the thread free.
+                await asyncio.wait({task}, timeout=WIND_DOWN_SECONDS)
+            elif keep_going and not over:
+                log.info("run %s goes on: the client went away (on_disconnect=continue)",
+                         run_id)
             else:
-                log.info("run %s cancelled: the client went away", run_id)
+                # Cancel once and don't await here: this generator may itself be under
+                # cancellation (client gone), and a second cancel would hit the run
+                # mid-cleanup.
+                task.cancel()
+                if over:
+                    log.info("run %s cancelled: the stream was stopped", run_id)
+                    # We ended the stream, so nothing cancels us: let the run wind down (its
+                    # thread lease given back) before the response ends, so a retry finds the
+                    # thread free.
+                    await asyncio.wait({task}, timeout=WIND_DOWN_SECONDS)
+                else:
+                    log.info("run %s cancelled: the client went away", run_id)

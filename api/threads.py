@@ -25,6 +25,7 @@ from api.problems import Problem, answers_problems, field_problem, problem_of
 from api.schemas import (
     INCLUDE_TOOLS,
     THREAD_ID_MAX,
+    ActiveRunOut,
     FeedbackOut,
     FeedbackRequest,
     RenameRequest,
@@ -86,12 +87,14 @@ def thread_out(view: ThreadView) -> ThreadOut:
         return None if given is None else FeedbackOut(run_id=given.run_id, score=given.score,
                                                       comment=given.comment)
 
-    summary = view.summary
+    summary, active = view.summary, view.active_run
     return ThreadOut(
         thread_id=view.thread_id,
         title=summary.title if summary else "",
         created_at=iso(summary.created_at) if summary else None,
         updated_at=iso(summary.updated_at) if summary else None,
+        active_run=None if active is None else ActiveRunOut(
+            run_id=active.run_id, last_event_id=active.last_event_id),
         messages=[ThreadMessageOut(
             role=m.role, content=m.content, agent=m.agent,
             tool_calls=None if m.tool_calls is None else [

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,7 +72,7 @@ class Admitted:
     claim: Claim | None
     failure: Exception | None = None
 
-    async def events(self, on_token: TokenSink) -> AsyncIterator[BotEvent]:
+    async def events(self, on_token: TokenSink) -> AsyncGenerator[BotEvent, None]:
         """The run's events (answer tokens go to `on_token`)."""
         if self.bot is None:
             raise self.failure or RuntimeError("no bot")

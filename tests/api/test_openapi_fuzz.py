@@ -33,6 +33,10 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
              # (the last message is the user's; JSON-RPC params by method): their own clients
              # test them (tests/api/test_openai_compat.py, test_mcp_server.py, test_agui.py).
              "--exclude-path-regex", "^/(v1/chat/completions|mcp|ag-ui)$",
+             # A run to rejoin is named only in a stream's `metadata` event, which no OpenAPI
+             # link can point into: every generated id is unknown (404). The route is tested
+             # by tests/api/test_rejoin.py.
+             "--exclude-path", "/threads/{thread_id}/runs/{run_id}/stream",
              "--max-examples", MAX_EXAMPLES, "--seed", SEED, "--workers", "1",
              "--generation-database", "none", "--request-timeout", "60", "--no-color"],
             cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)

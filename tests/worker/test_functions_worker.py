@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -224,6 +225,43 @@ def test_a_client_leaving_mid_stream_cancels_the_run(
     assert answer.chunks_sent < 100 and not answer.completed
     assert b"event: metadata" in received
     assert requests.get(f"{host.url}/health", timeout=30).status_code == 200  # worker still up
+
+
+def test_a_continue_run_outlives_its_client_and_is_rejoined_through_the_worker(
+        worker: tuple[FunctionsHost, FakeOpenAI]) -> None:
+    """`on_disconnect: continue`: the client leaves mid-answer, the invocation's response
+    ends, and the run goes on in the worker to its end; its events are rejoined through the
+    worker (`Last-Event-ID`) and the answer is saved."""
+    host, model = worker
+    tokens = [f"tok{i} " for i in range(60)]
+    model.add(SEARCH, Turn(chunks=tokens, delay=0.02))
+    first_outcome = len(model.outcomes)
+    address, port = host.url.removeprefix("http://").split(":")
+    body = (b'{"user_input": "@docsearch a long answer", "thread_id": "worker-continue-1", '
+            b'"on_disconnect": "continue"}')
+    with socket.create_connection((address, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        received = b""
+        while received.count(b"event: data") < 3:
+            chunk = sock.recv(65536)
+            assert chunk, f"the stream ended early: {received!r}"
+            received += chunk
+    found = re.search(rb'"run_id":"([^"]+)"', received)
+    assert found is not None, received
+    run_id = found.group(1).decode()
+    deadline = time.monotonic() + 20
+    while not (len(model.outcomes) == first_outcome + 2 and model.outcomes[-1].completed):
+        assert not (model.outcomes and model.outcomes[-1].cancelled), host.worker_log()
+        assert time.monotonic() < deadline, f"the run did not finish:\n{host.worker_log()}"
+        time.sleep(0.02)  # polling the stand-in's record
+    with requests.get(f"{host.url}/threads/worker-continue-1/runs/{run_id}/stream",
+                      headers={"Last-Event-ID": "2"}, stream=True, timeout=30) as rejoined:
+        events = [(e.id, e.event, e.data) for e in SSEClient(rejoined).events()]
+    assert rejoined.status_code == 200, rejoined.text
+    assert events[0][0] == "3" and events[-1][1] == "end" and events[-1][2] == "".join(tokens)
+    thread = requests.get(f"{host.url}/threads/worker-continue-1", timeout=30).json()
+    assert thread["messages"][-1]["content"] == "".join(tokens)
 
 
 def test_openai_compatible_stream_through_the_worker(
