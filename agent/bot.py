@@ -16,7 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from agent.events import Answer, BotEvent, ThreadMessage, Token, ToolCall, ToolEvent
+from agent import paused_turns
+from agent.approvals import APPROVALS_KEY, ApprovalPolicy, RunApprovals, approval_policy
+from agent.events import (
+    Answer,
+    BotEvent,
+    Interrupt,
+    ThreadMessage,
+    ThreadView,
+    Token,
+    ToolCall,
+    ToolEvent,
+)
 from agent.memory.leases import Claim, LocalLeases, TurnGate
 from agent.models.streamed_reply import SINK_KEY, TokenSink
 from agent.ownership import OWNER_KEY, Owner, ThreadNotFound, may_use
@@ -62,8 +73,9 @@ class Bot:
 
     def __init__(self, settings: Settings, graph: Any, specialists: set[str],
                  stack: AsyncExitStack, tracer: TurnTracer | None = None,
-                 stateless_graph: Any = None) -> None:
+                 stateless_graph: Any = None, approvals: ApprovalPolicy | None = None) -> None:
         self.settings = settings
+        self.approvals = approvals or ApprovalPolicy()  # tool calls that wait for a person
         self.graph = graph
         # The same graph without a checkpointer: turns that read and write no thread.
         self.stateless_graph = stateless_graph if stateless_graph is not None else graph
@@ -97,7 +109,14 @@ class Bot:
         if turn.stateless:
             return None
         await self.check_owner(turn.thread_id, turn.owner)
-        return await self.claim(turn.thread_id)
+        claim = await self.claim(turn.thread_id)
+        if turn.resume is not None:  # a decision that can't apply is refused before any run
+            try:
+                await self._turn_input(turn, self.graph, _config(turn.thread_id))
+            except BaseException:
+                await claim.abandon()
+                raise
+        return claim
 
     async def answer(self, turn: TurnRequest) -> Answer:
         """Run one turn to completion (`ThreadNotFound`, `ThreadBusy` or the run's failure)."""
@@ -114,6 +133,7 @@ class Bot:
         `on_token`, each answer token goes to it as it arrives instead of being yielded
         (straight to the caller's queue, not through LangGraph's stream)."""
         final: AIMessage | None = None
+        paused: Interrupt | None = None  # the run stopped before a call, for a decision
         emitted: list[str] = []
         observed = Turn(turn.thread_id, turn.run_id, self.tracer)
         graph = self.stateless_graph if turn.stateless else self.graph
@@ -124,6 +144,14 @@ class Bot:
                     await self.check_owner(turn.thread_id, turn.owner)  # again, under the lease
                 config = _config(turn.thread_id, turn.run_id, turn.owner, observed.callbacks,
                                  turn.specialist)
+                prepared = await self._turn_input(turn, graph, _config(turn.thread_id))
+                for taken in prepared.decisions:
+                    observed.decided(taken.interrupt_id, taken.agent, taken.tool,
+                                     taken.tool_call_id, taken.decision, taken.reason)
+                if self.approvals.enabled or prepared.resumes is not None:
+                    config["configurable"][APPROVALS_KEY] = RunApprovals(
+                        self.approvals, turn.run_id, can_pause=not turn.stateless,
+                        resumes=prepared.resumes)
                 if on_token is not None:
                     def sink(text: str) -> None:
                         emitted.append(text)
@@ -131,7 +159,7 @@ class Bot:
 
                     config["configurable"][SINK_KEY] = sink
                 async for mode, payload in graph.astream(
-                    _input(turn),
+                    prepared.value,
                     config,
                     # Specialists send their tokens on themselves (agent.models.streamed_reply):
                     # no "messages" mode, so no callback handler per token.
@@ -149,7 +177,11 @@ class Bot:
                             yield ToolEvent(**payload)
                     elif mode == "updates":
                         final = _final_message(payload) or final
+                        paused = _paused(payload) or paused
                 observed.agent = (final.name or "") if final is not None else ""
+                if paused is not None:
+                    observed.agent = paused.agent
+                    observed.paused(paused)
         # `end` carries exactly what was streamed (with a real model that includes any text it
         # wrote beside a tool call); a node that didn't stream (unavailable) is sent whole.
         text = "".join(emitted)
@@ -159,20 +191,44 @@ class Bot:
                 on_token(text)
             else:
                 yield Token(text)
-        yield Answer(text=text, agent=observed.agent, usage=observed.usage)
+        if paused is not None:
+            yield paused
+        yield Answer(text=text, agent=observed.agent, usage=observed.usage, interrupt=paused)
 
-    async def thread_messages(self, thread_id: str, include_tools: bool = False,
-                              owner: Owner | None = None) -> list[ThreadMessage] | None:
-        """The conversation of a thread, or None if there is no such thread (of `owner`): the
-        user's questions and the final answers (with the specialist that gave each). With
-        `include_tools`, also the tool-calling assistant messages and the tools' results."""
+    async def _turn_input(self, turn: TurnRequest, graph: Any, config: dict[str, Any]
+                          ) -> paused_turns.TurnInput:
+        """The graph input of a turn: a decision on the call waiting on its thread (checked
+        against it: `agent.approvals.DecisionError` if it can't apply), or its question, after
+        declining a call left waiting when approvals are on."""
+        if turn.resume is not None:
+            if turn.stateless:
+                raise ValueError("a stateless turn has no paused run to resume")
+            return await paused_turns.resume_input(graph, config, turn.thread_id, turn.resume,
+                                                   self.approvals)
+        if turn.stateless or not self.approvals.enabled:
+            return paused_turns.TurnInput(_input(turn))
+        return await paused_turns.question_input(graph, config, _input(turn))
+
+    async def thread(self, thread_id: str, owner: Owner | None = None,
+                     include_tools: bool = False) -> ThreadView | None:
+        """A thread, or None if there is no such thread (of `owner`): the user's questions and
+        the final answers (with the specialist that gave each), and the call waiting for a
+        decision, if one waits. With `include_tools`, also the tool-calling assistant messages
+        and the tools' results."""
         state = await self.graph.aget_state(_config(thread_id))
         if not may_use(state.metadata, owner):
             return None
         messages: list[BaseMessage] = state.values.get("messages", []) if state.values else []
         if not messages:
             return None
-        return _conversation(messages, include_tools)
+        return ThreadView(tuple(_conversation(messages, include_tools)),
+                          paused_turns.pending_call(state))
+
+    async def thread_messages(self, thread_id: str, include_tools: bool = False,
+                              owner: Owner | None = None) -> list[ThreadMessage] | None:
+        """The messages of `thread` (None if there is no such thread of `owner`)."""
+        view = await self.thread(thread_id, owner, include_tools)
+        return None if view is None else list(view.messages)
 
     async def delete_thread(self, thread_id: str, owner: Owner | None = None) -> None:
         """Delete every checkpoint and pending write of a thread: `ThreadNotFound` if there is
@@ -213,6 +269,16 @@ def _conversation(messages: Iterable[BaseMessage], include_tools: bool) -> list[
                                      agent=caller.get(m.tool_call_id) or None,
                                      tool_call_id=m.tool_call_id, tool=m.name))
     return out
+
+
+def _paused(update: Any) -> Interrupt | None:
+    """The call a run stopped before, from the `__interrupt__` update LangGraph streams."""
+    interrupts = update.get("__interrupt__") if isinstance(update, dict) else None
+    for found in interrupts or ():
+        event = paused_turns.interrupt_event(found.id, found.value)
+        if event is not None:
+            return event
+    return None
 
 
 def _final_message(update: Any) -> AIMessage | None:
@@ -277,6 +343,7 @@ async def build_bot(settings: Settings) -> Bot:
         model_closers: list[Callable[[], Awaitable[None]]] = []
         model, specialists, tracer = await asyncio.to_thread(_model_and_specialists, settings,
                                                              model_closers)
+        approvals = approval_policy(settings.approval_names, specialists)  # ValueError if bad
         from agent.graph import build_graph  # already imported, off the loop
         from agent.memory import open_checkpointer
 
@@ -291,4 +358,4 @@ async def build_bot(settings: Settings) -> Bot:
         await stack.aclose()
         raise
     enabled = {name for name, s in specialists.items() if s.enabled}
-    return Bot(settings, graph, enabled, stack, tracer, stateless)
+    return Bot(settings, graph, enabled, stack, tracer, stateless, approvals)

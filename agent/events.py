@@ -83,3 +83,19 @@ class ThreadMessage:
     tool_calls: tuple[ToolCall, ...] | None = None
     tool_call_id: str | None = None
     tool: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCall:
+    """A tool call waiting on a thread for a person's decision, and the run that asked."""
+
+    interrupt: Interrupt
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadView:
+    """A stored thread: its messages, and the call waiting for a decision, if one waits."""
+
+    messages: tuple[ThreadMessage, ...]
+    pending: PendingCall | None = None

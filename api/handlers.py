@@ -15,11 +15,11 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from agent.events import Answer, TokenUsage
+from agent.events import Answer, Interrupt, TokenUsage
 from agent.ownership import Owner
 from agent.runtime import get_bot
 from agent.settings import Settings, get_settings
-from agent.turns import TurnRequest
+from agent.turns import Decision, TurnRequest
 from api import turns
 from api.about import app_version
 from api.auth import caller
@@ -31,7 +31,9 @@ from api.schemas import (
     BatchItem,
     BatchRequest,
     BatchResponse,
+    ErrorItem,
     Health,
+    InterruptOut,
     InvokeRequest,
     InvokeResponse,
     ThreadMessageOut,
@@ -65,22 +67,44 @@ def usage_out(usage: TokenUsage) -> Usage:
 
 
 async def _turn(request: Request) -> TurnRequest:
-    """The turn an `/invoke` or `/stream` body asks for (a new thread if `thread_id` is
-    empty); the caller is identified first (401 before anything else)."""
+    """The turn an `/invoke` or `/stream` body asks for: a question (on a new thread if
+    `thread_id` is empty) or a decision on a paused call (`resume`); the caller is identified
+    first (401 before anything else)."""
     owner = caller(request)
     body = await parse(request, InvokeRequest)
+    problems = [ErrorItem(field=field, message=message)
+                for field, message in body.which_problems()]
+    if problems:
+        raise Problem(422, "; ".join(f"{p.field}: {p.message}" for p in problems), problems)
+    resume = body.resume
+    decision = None if resume is None else Decision(
+        interrupt_id=resume.interrupt_id, decision=resume.decision, args=resume.args,
+        message=resume.message)
     return TurnRequest(thread_id=body.thread_id or str(uuid.uuid4()), run_id=str(uuid.uuid4()),
-                       question=body.user_input, owner=owner)
+                       question=body.user_input, owner=owner, resume=decision)
+
+
+def interrupt_out(interrupt: Interrupt, run_id: str, thread_id: str) -> InterruptOut:
+    """A paused call as the API shows it (the `interrupt` event, `/invoke`, `/batch`, the
+    thread's `pending`)."""
+    return InterruptOut(run_id=run_id, thread_id=thread_id,
+                        interrupt_id=interrupt.interrupt_id, agent=interrupt.agent,
+                        tool=interrupt.tool, tool_call_id=interrupt.tool_call_id,
+                        args=interrupt.args)
 
 
 @answers_problems()
 async def invoke(request: Request) -> Response:
-    """POST /invoke: answer one question, within REQUEST_DEADLINE_SECONDS."""
+    """POST /invoke: answer one question, or apply a decision on a paused call, within
+    REQUEST_DEADLINE_SECONDS; a run that pauses answers with the waiting call."""
     turn = await _turn(request)
     answer = await turns.answer(turn)
-    out = InvokeResponse(final_answer=answer.text, thread_id=turn.thread_id,
-                         run_id=turn.run_id, agent=answer.agent, usage=usage_out(answer.usage))
-    return JSONResponse(out.model_dump())
+    paused = answer.interrupt
+    out = InvokeResponse(final_answer=None if paused else answer.text, thread_id=turn.thread_id,
+                         run_id=turn.run_id, agent=answer.agent, usage=usage_out(answer.usage),
+                         interrupt=None if paused is None
+                         else interrupt_out(paused, turn.run_id, turn.thread_id))
+    return JSONResponse(out.to_json())
 
 
 @answers_problems()
@@ -101,6 +125,12 @@ async def stream(request: Request) -> Response:
 
 def _batch_item(turn: TurnRequest, answer: Answer | Problem) -> BatchItem:
     """One batch question's outcome."""
+    if isinstance(answer, Answer) and answer.interrupt is not None:
+        paused = answer.interrupt
+        return BatchItem(status="interrupted", thread_id=turn.thread_id, run_id=turn.run_id,
+                         answer=f"Waiting for a decision: {paused.agent} calls {paused.tool}.",
+                         usage=usage_out(answer.usage),
+                         interrupt=interrupt_out(paused, turn.run_id, turn.thread_id))
     if isinstance(answer, Answer):
         return BatchItem(status="ok", answer=answer.text, thread_id=turn.thread_id,
                          run_id=turn.run_id, usage=usage_out(answer.usage))
@@ -150,7 +180,7 @@ async def batch(request: Request) -> Response:
         items = list(await asyncio.gather(*(bounded(q) for q in body.questions)))
     out = BatchResponse(answers=[i.answer for i in items], results=items,
                         thread_id=body.thread_id)
-    return JSONResponse(out.model_dump())
+    return JSONResponse(out.to_json())
 
 
 async def _check_owner(thread_id: str, owner: Owner | None) -> None:
@@ -189,24 +219,26 @@ def _not_found(thread_id: str) -> Problem:
 
 @answers_problems()
 async def get_thread(request: Request) -> Response:
-    """GET /threads/{thread_id}[?include=tools]: the conversation, or 404 (also another
-    user's)."""
+    """GET /threads/{thread_id}[?include=tools]: the conversation and the call waiting for a
+    decision, or 404 (also another user's)."""
     owner = caller(request)
     thread_id = path_thread_id(request)
     include_tools = _include_tools(request)
     try:
-        messages = await (await get_bot()).thread_messages(thread_id, include_tools, owner)
+        view = await (await get_bot()).thread(thread_id, owner, include_tools)
     except Exception as exc:
         raise problem_of(exc, f"reading thread {thread_id}") from None
-    if messages is None:
+    if view is None:
         raise _not_found(thread_id)
-    out = ThreadOut(thread_id=thread_id, messages=[
+    pending = view.pending
+    out = ThreadOut(thread_id=thread_id, pending=None if pending is None else interrupt_out(
+        pending.interrupt, pending.run_id, thread_id), messages=[
         ThreadMessageOut(role=m.role, content=m.content, agent=m.agent,
                          tool_calls=None if m.tool_calls is None else [
                              ToolCallOut(id=c.id, name=c.name, args=c.args)
                              for c in m.tool_calls],
                          tool_call_id=m.tool_call_id, tool=m.tool)
-        for m in messages])
+        for m in view.messages])
     return JSONResponse(out.to_json())
 
 

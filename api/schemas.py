@@ -12,7 +12,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 THREAD_ID_MAX = 128
 # Python's white space (`str.isspace`, what `str.strip` removes), spelled out.
@@ -30,6 +38,8 @@ THREAD_ID_PATTERN = f"^{_THREAD_ID_BODY}$"  # in a path: 1 to 128 characters
 OPTIONAL_THREAD_ID_PATTERN = f"^(?:{_THREAD_ID_BODY})?$"  # in a body: empty = a new thread
 # `GET /threads/{thread_id}?include=...`: the one value it takes (add tool calls and results).
 INCLUDE_TOOLS = "tools"
+# A paused call's interrupt id: LangGraph's (an xxh3-128 digest in hex).
+INTERRUPT_ID_PATTERN = "^[0-9a-f]{32}$"
 _BAD_THREAD_CHARS = re.compile(f"[{_FORBIDDEN}]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")  # an unpaired UTF-16 surrogate
 UNICODE_NOTE = "Valid Unicode text (no unpaired surrogates)."
@@ -76,19 +86,146 @@ def check_question(value: str, info: ValidationInfo) -> str:
 QUESTION_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": QUESTION_PATTERN}
 
 
+def _not_null(value: Any, info: ValidationInfo) -> Any:
+    if value is None:  # left out is fine; null is not one of the field's types
+        raise ValueError("must be a string" if info.field_name == "user_input"
+                         else "must be an object (or left out)")
+    return value
+
+
+def check_interrupt_id(value: str) -> str:
+    """An interrupt id as the server hands them out (32 lower-case hex digits)."""
+    if not re.fullmatch(INTERRUPT_ID_PATTERN, value):
+        raise ValueError("must be the interrupt_id of the waiting call (32 hex digits), as "
+                         "the interrupt event or GET /threads/{thread_id} gave it")
+    return value
+
+
+DECISION_VARIANTS: dict[str, tuple[str, ...]] = {"approve": (), "edit": ("args",),
+                                                  "reject": ("message",)}
+
+
+def _decision_schema(schema: dict[str, Any]) -> None:
+    """The decision's JSON Schema: one variant per decision, each with only its own fields
+    (`args` with edit, required; `message` with reject, optional)."""
+    props = schema["properties"]
+    variants = []
+    for decision, extra in DECISION_VARIANTS.items():
+        fields = {"interrupt_id": props["interrupt_id"],
+                  "decision": {"const": decision, "type": "string"}}
+        for name in extra:
+            fields[name] = _non_null(props[name])
+        variants.append({"type": "object", "additionalProperties": False, "properties": fields,
+                         "required": ["interrupt_id", "decision",
+                                      *(("args",) if decision == "edit" else ())]})
+    schema["oneOf"] = variants
+
+
+def _non_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A property of type `X | None` as X alone (its description and limits kept)."""
+    branches = [b for b in prop.get("anyOf", []) if b.get("type") != "null"]
+    out = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+    if branches:
+        out.update(branches[0])
+    return out
+
+
+class ResumeDecision(BaseModel):
+    """A person's decision on the tool call a run paused before (`APPROVE_TOOLS`)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_decision_schema)
+
+    interrupt_id: Annotated[str, Field(description="The waiting call's interrupt_id, from the "
+                                       "`interrupt` event, the response's `interrupt` or the "
+                                       "thread's `pending`.",
+                                       json_schema_extra={"pattern": INTERRUPT_ID_PATTERN}),
+                            AfterValidator(check_interrupt_id)]
+    decision: Literal["approve", "edit", "reject"] = Field(
+        description="`approve`: run the call as shown; `edit`: run it with `args` instead "
+        "(checked as the tool checks them; refused: 422, the call still waits); `reject`: run "
+        "nothing, the model is told the person declined (with `message`).")
+    args: dict[str, Any] | None = Field(default=None, description="With `edit` (required): "
+                                        "the call's new arguments, all of them.")
+    message: str | None = Field(default=None, description="With `reject` (optional): told to "
+                                "the model. Not only white space, at most MAX_INPUT_CHARS "
+                                "characters. " + UNICODE_NOTE, json_schema_extra=QUESTION_SCHEMA)
+
+    _check_message = field_validator("message")(check_question)
+
+    @model_validator(mode="after")
+    def _fields_of_decision(self) -> ResumeDecision:
+        given = self.model_fields_set
+        if self.decision == "edit" and self.args is None:
+            raise ValueError("args is required with decision 'edit' (the call's new arguments)")
+        for name in ("args", "message"):
+            if name in given and name not in DECISION_VARIANTS[self.decision]:
+                raise ValueError(f"{name} is not taken with decision '{self.decision}'")
+        if "message" in given and self.message is None:
+            raise ValueError("message must be a string (or left out)")
+        return self
+
+
+def _invoke_schema(schema: dict[str, Any]) -> None:
+    """`/invoke` and `/stream` bodies carry a question or a decision, never both: stated as
+    `oneOf`; a decision needs the paused thread's id."""
+    props = schema["properties"]
+    props["user_input"] = _non_null(props["user_input"])
+    props["resume"] = _non_null(props["resume"])
+    schema["oneOf"] = [
+        {"required": ["user_input"], "not": {"required": ["resume"]}},
+        {"required": ["resume", "thread_id"], "not": {"required": ["user_input"]},
+         "properties": {"thread_id": {"minLength": 1}}},
+    ]
+    schema["examples"] = [
+        {"user_input": "@docsearch, how are conversation threads stored?", "thread_id": ""}]
+
+
 class InvokeRequest(BaseModel):
-    """One question on a thread (used by `/invoke` and `/stream`)."""
+    """One question on a thread, or a decision on the call a paused run waits for (used by
+    `/invoke` and `/stream`): exactly one of `user_input` and `resume`."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"user_input": "@docsearch, how are conversation threads stored?", "thread_id": ""}]})
+    model_config = ConfigDict(json_schema_extra=_invoke_schema)
 
-    user_input: str = Field(description="The user's question: not only white space, at most "
-                            "MAX_INPUT_CHARS characters. Start it with @docsearch, @sqlsearch, "
-                            "@apisearch or @websearch to pick the specialist. " + UNICODE_NOTE,
-                            json_schema_extra=QUESTION_SCHEMA)
+    user_input: str | None = Field(
+        default=None, description="The user's question: not only white space, at most "
+        "MAX_INPUT_CHARS characters. Start it with @docsearch, @sqlsearch, @apisearch or "
+        "@websearch to pick the specialist. " + UNICODE_NOTE + " Required unless `resume` is "
+        "sent.", json_schema_extra=QUESTION_SCHEMA)
     thread_id: ThreadId = ""
+    resume: ResumeDecision | None = Field(
+        default=None, description="A decision on the call the thread's paused run waits for "
+        "(then `thread_id` names that thread and `user_input` is left out).")
 
+    _no_nulls = field_validator("user_input", "resume", mode="before")(_not_null)
     _check = field_validator("user_input")(check_question)
+
+    def which_problems(self) -> list[tuple[str, str]]:
+        """(field, message) for a body that is neither a question nor a decision, or both."""
+        if self.user_input is not None and self.resume is not None:
+            both = "send user_input (a question) or resume (a decision), not both"
+            return [("user_input", both), ("resume", both)]
+        if self.user_input is None and self.resume is None:
+            return [("user_input", "is required (or send resume, a decision on a paused call)")]
+        if self.resume is not None and not self.thread_id:
+            return [("thread_id", "is required with resume: the thread whose run is paused")]
+        return []
+
+
+class InterruptOut(BaseModel):
+    """A tool call waiting for a person's decision (`APPROVE_TOOLS`): the run paused before
+    it. Decide with `resume` on `/invoke` or `/stream`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(description="The run that paused.")
+    thread_id: str
+    interrupt_id: str = Field(description="Send it back in `resume.interrupt_id`.",
+                              json_schema_extra={"pattern": INTERRUPT_ID_PATTERN})
+    agent: str = Field(description="The specialist that made the call.")
+    tool: str
+    tool_call_id: str
+    args: dict[str, Any] = Field(description="The call's arguments as the tool will run them "
+                                 "(for `sql_query`, the statement as the SQL guard runs it).")
 
 
 class Usage(BaseModel):
@@ -102,13 +239,20 @@ class Usage(BaseModel):
 
 
 class InvokeResponse(BaseModel):
-    """The answer to one question."""
+    """The answer to one question (or to a decision), or the call the run paused before."""
 
-    final_answer: str
+    final_answer: str | None = Field(description="The answer; null when the run paused for a "
+                                     "decision (`interrupt`).")
     thread_id: str
     run_id: str
     agent: str = Field(default="", description="The specialist that answered.")
     usage: Usage = Field(default_factory=Usage)
+    interrupt: InterruptOut | None = Field(default=None, description="Only when the run "
+                                           "paused: the call waiting for a decision.")
+
+    def to_json(self) -> dict[str, Any]:
+        """The body: `interrupt` only when the run paused."""
+        return self.model_dump(exclude={"interrupt"} if self.interrupt is None else set())
 
 
 class BatchRequest(BaseModel):
@@ -142,8 +286,9 @@ class BatchRequest(BaseModel):
 class BatchItem(BaseModel):
     """The outcome of one batch question."""
 
-    status: Literal["ok", "error", "timeout"] = Field(
-        description="`timeout`: not answered within REQUEST_DEADLINE_SECONDS.")
+    status: Literal["ok", "error", "timeout", "interrupted"] = Field(
+        description="`timeout`: not answered within REQUEST_DEADLINE_SECONDS; `interrupted`: "
+        "the run paused before a call that waits for a decision (`interrupt`).")
     answer: str
     thread_id: str
     run_id: str
@@ -154,6 +299,9 @@ class BatchItem(BaseModel):
                                     "the seconds after which a retry may succeed.")
     usage: Usage | None = Field(default=None, description="For an answered question, the "
                                 "tokens it used.")
+    interrupt: InterruptOut | None = Field(default=None, description="Only for an "
+                                           "`interrupted` question: the call waiting for a "
+                                           "decision.")
 
 
 class BatchResponse(BaseModel):
@@ -163,6 +311,14 @@ class BatchResponse(BaseModel):
     results: list[BatchItem]
     thread_id: str = Field(description="The shared thread, or empty when each question "
                            "had its own.")
+
+    def to_json(self) -> dict[str, Any]:
+        """The body: an item's `interrupt` only when it paused."""
+        body = self.model_dump()
+        for item in body["results"]:
+            if item["interrupt"] is None:
+                del item["interrupt"]
+        return body
 
 
 class ToolCallOut(BaseModel):
@@ -189,10 +345,13 @@ class ThreadMessageOut(BaseModel):
 
 
 class ThreadOut(BaseModel):
-    """A stored conversation thread: its questions and answers, in order."""
+    """A stored conversation thread: its questions and answers, in order, and the call its
+    paused run waits for, if one waits."""
 
     thread_id: str
     messages: list[ThreadMessageOut]
+    pending: InterruptOut | None = Field(default=None, description="The call waiting for a "
+                                         "decision (`resume`); null when none waits.")
 
     def to_json(self) -> dict[str, Any]:
         """The body: tool fields only on the messages that have them."""

@@ -1,9 +1,10 @@
 """Runs one turn for `/stream` and turns its events into SSE bytes.
 
 Order: `metadata` at once, then `data` chunks and `on_tool_start` / `on_tool_end` as they
-happen, then `end` with the whole answer, or `error` if the run fails. A keep-alive comment is
-sent whenever no event has gone out for `SSE_KEEPALIVE_SECONDS`. If the client goes away, the
-server cancels this generator and the run with it.
+happen, then `end` with the whole answer, or `error` if the run fails. A run that pauses
+before a call waiting for a person's decision sends `interrupt` (the call) before `end`. A
+keep-alive comment is sent whenever no event has gone out for `SSE_KEEPALIVE_SECONDS`. If the
+client goes away, the server cancels this generator and the run with it.
 
 The run's events reach one queue that the response drains: tool events and the answer through
 the run's event iterator (a task of its own), each answer token straight from the node that
@@ -21,7 +22,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 
-from agent.events import Answer, BotEvent, Token, ToolEvent
+from agent.events import Answer, BotEvent, Interrupt, Token, ToolEvent
 from api.problems import problem_of
 from api.sse import KEEPALIVE, EventEncoder
 
@@ -50,8 +51,11 @@ def _tool_payload(event: ToolEvent) -> dict[str, object]:
     return {k: v for k, v in asdict(event).items() if v is not None and k != "kind"}
 
 
-def _encode(encoder: EventEncoder, item: object, run_id: str) -> bytes:
+def _encode(encoder: EventEncoder, item: object, run_id: str, thread_id: str) -> bytes:
     """One SSE event for one item of the run."""
+    if isinstance(item, Interrupt):
+        return encoder.json("interrupt", {"run_id": run_id, "thread_id": thread_id,
+                                          **asdict(item)})
     if isinstance(item, Token):
         return encoder.text("data", item.text)
     if isinstance(item, ToolEvent):
@@ -64,7 +68,8 @@ def _encode(encoder: EventEncoder, item: object, run_id: str) -> bytes:
     return encoder.error_event(problem.status, problem.detail, run_id, problem.retry_after)
 
 
-def _encode_items(encoder: EventEncoder, items: list[object], run_id: str) -> tuple[bytes, bool]:
+def _encode_items(encoder: EventEncoder, items: list[object], run_id: str,
+                  thread_id: str) -> tuple[bytes, bool]:
     """The bytes for `items` and whether the stream is over (run done, or an event unsendable)."""
     out: list[bytes] = []
     for item in items:
@@ -74,7 +79,7 @@ def _encode_items(encoder: EventEncoder, items: list[object], run_id: str) -> tu
             out.append(KEEPALIVE)
             continue
         try:
-            out.append(_encode(encoder, item, run_id))
+            out.append(_encode(encoder, item, run_id, thread_id))
         except UnicodeEncodeError as exc:
             log.error("run %s: a %s event is not valid Unicode (%s at %d); stopping the stream",
                       run_id, type(item).__name__, exc.reason, exc.start)
@@ -132,7 +137,7 @@ async def sse_stream(
             # while the previous write was being sent.
             while not queue.empty():
                 items.append(queue.get_nowait())
-            out, over = _encode_items(encoder, items, run_id)
+            out, over = _encode_items(encoder, items, run_id, thread_id)
             if out:
                 keepalive.last = asyncio.get_running_loop().time()
                 yield out

@@ -45,6 +45,9 @@ param threadTtlSeconds int
 param searchEndpoint string = ''
 param searchIndexes string = ''
 
+@description('APPROVE_TOOLS: comma-separated specialists or tools whose calls wait for a person\'s decision (e.g. sqlsearch,apisearch). Empty: none.')
+param approveTools string = ''
+
 @description('Easy Auth in front of the app (app/auth.bicep): the app identifies each user.')
 param authEnabled bool = false
 
@@ -84,6 +87,8 @@ var appConfig = {
   AZURE_COSMOSDB_DATABASE: cosmosDatabase
   AZURE_COSMOSDB_CONTAINER: cosmosContainer
   THREAD_TTL_SECONDS: string(threadTtlSeconds)
+  // Tool calls a person approves first (README, "Approving tool calls"); empty: none.
+  APPROVE_TOOLS: approveTools
   // The deployed package is read-only; the local docs index and the sample SQLite database
   // are built under /tmp at start-up.
   DATA_DIR: '/tmp/smartbot'

@@ -27,7 +27,7 @@ def test_the_thread_shows_questions_and_answers_only(offline_server: LiveServer)
         {"role": "assistant", "content": first, "agent": "docsearch"},
         {"role": "user", "content": "@docsearch how far is the Moon?", "agent": None},
         {"role": "assistant", "content": second, "agent": "docsearch"},
-    ]}
+    ], "pending": None}
 
 
 def test_include_tools_adds_the_calls_and_results(offline_server: LiveServer) -> None:
