@@ -17,7 +17,7 @@ from azurefunctions.extensions.http.fastapi import (
     StreamingResponse,
 )
 
-from api import chat_ui, docs_ui, handlers, routes
+from api import chat_ui, docs_ui, handlers, routes, threads
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 ANONYMOUS = func.AuthLevel.ANONYMOUS
@@ -41,16 +41,34 @@ async def batch(req: Request) -> JSONResponse:
     return await handlers.batch(req)
 
 
+@app.route(route="threads", methods=["GET", "HEAD"])
+async def list_threads(req: Request) -> JSONResponse:
+    """GET /threads."""
+    return await threads.list_threads(req)
+
+
 @app.route(route="threads/{thread_id}", methods=["GET", "HEAD"])
 async def get_thread(req: Request) -> JSONResponse:
     """GET /threads/{thread_id}."""
-    return await handlers.get_thread(req)
+    return await threads.get_thread(req)
+
+
+@app.route(route="threads/{thread_id}", methods=["PATCH"])
+async def rename_thread(req: Request) -> JSONResponse:
+    """PATCH /threads/{thread_id}."""
+    return await threads.rename_thread(req)
 
 
 @app.route(route="threads/{thread_id}", methods=["DELETE"])
 async def delete_thread(req: Request) -> Response:
     """DELETE /threads/{thread_id}."""
-    return await handlers.delete_thread(req)
+    return await threads.delete_thread(req)
+
+
+@app.route(route="threads/{thread_id}/runs/{run_id}/feedback", methods=["POST"])
+async def give_feedback(req: Request) -> JSONResponse:
+    """POST /threads/{thread_id}/runs/{run_id}/feedback."""
+    return await threads.give_feedback(req)
 
 
 @app.route(route="health", methods=["GET", "HEAD"], auth_level=ANONYMOUS)

@@ -10,11 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+    ToolMessage,
+)
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from agent import paused_turns
 from agent.approvals import APPROVALS_KEY, ApprovalPolicy, RunApprovals, approval_policy
@@ -29,12 +38,13 @@ from agent.events import (
     ToolEvent,
 )
 from agent.memory.leases import Claim, LocalLeases, TurnGate
+from agent.memory.thread_index import Feedback, ThreadIndex, ThreadSummary
 from agent.models.streamed_reply import SINK_KEY, TokenSink
 from agent.ownership import OWNER_KEY, Owner, ThreadNotFound, may_use
 from agent.settings import Settings, get_platform_settings
 from agent.specialists import Specialist
 from agent.telemetry.usage import Turn
-from agent.turns import SPECIALIST_KEY, TurnRequest
+from agent.turns import SPECIALIST_KEY, AnswerNotFound, NothingToRegenerate, TurnRequest
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import BaseCallbackHandler
@@ -58,14 +68,37 @@ def _config(thread_id: str, run_id: str | None = None, owner: Owner | None = Non
     return config
 
 
-def _input(turn: TurnRequest) -> dict[str, Any]:
-    """The graph input of a turn: its question, after the history of a stateless turn."""
+def _question(turn: TurnRequest) -> HumanMessage:
+    """The turn's question; its message id is the run id, so every answer of the thread can
+    be traced to its turn (feedback, regenerate)."""
     if turn.question is None:
         raise ValueError("a turn needs a question")
-    earlier: list[BaseMessage] = [
-        HumanMessage(text) if role == "user" else AIMessage(text) for role, text in turn.history
-    ]
-    return {"messages": [*earlier, HumanMessage(turn.question)]}
+    return HumanMessage(turn.question, id=turn.run_id)
+
+
+def _history(turn: TurnRequest) -> list[BaseMessage]:
+    """The conversation a stateless turn brings along."""
+    return [HumanMessage(text) if role == "user" else AIMessage(text)
+            for role, text in turn.history]
+
+
+def _regenerated(messages: list[BaseMessage], run_id: str) -> list[BaseMessage] | None:
+    """The writes that replace the last turn with its question asked again (as run
+    `run_id`), or None if the thread has no question. Messages of the last turn are removed
+    by id; a turn holding a message without an id (threads of older versions) is rewritten
+    whole, once."""
+    last = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
+    if last < 0:
+        return None
+    again = HumanMessage(messages[last].text, id=run_id)
+    replaced = messages[last:]
+    if all(m.id for m in replaced):
+        return [*(RemoveMessage(id=str(m.id)) for m in replaced), again]
+    return [RemoveMessage(id=REMOVE_ALL_MESSAGES), *messages[:last], again]
+
+
+def _key(owner: Owner | None) -> str | None:
+    return owner.key if owner is not None else None
 
 
 class Bot:
@@ -73,10 +106,12 @@ class Bot:
 
     def __init__(self, settings: Settings, graph: Any, specialists: set[str],
                  stack: AsyncExitStack, tracer: TurnTracer | None = None,
-                 stateless_graph: Any = None, approvals: ApprovalPolicy | None = None) -> None:
+                 stateless_graph: Any = None, index: ThreadIndex | None = None,
+                 approvals: ApprovalPolicy | None = None) -> None:
         self.settings = settings
         self.approvals = approvals or ApprovalPolicy()  # tool calls that wait for a person
         self.graph = graph
+        self.index = index  # thread titles, times and feedback (None: not kept)
         # The same graph without a checkpointer: turns that read and write no thread.
         self.stateless_graph = stateless_graph if stateless_graph is not None else graph
         self.specialists = specialists
@@ -112,11 +147,37 @@ class Bot:
         claim = await self.claim(turn.thread_id)
         if turn.resume is not None:  # a decision that can't apply is refused before any run
             try:
-                await self._turn_input(turn, self.graph, _config(turn.thread_id))
+                await self._turn_input(turn)
             except BaseException:
                 await claim.abandon()
                 raise
         return claim
+
+    async def _input(self, turn: TurnRequest) -> dict[str, Any]:
+        """The graph input of a turn: its question (after the history of a stateless turn),
+        or, to regenerate, the last turn's removal and its question again."""
+        if turn.regenerate:
+            state = await self.graph.aget_state(_config(turn.thread_id))
+            messages = (state.values or {}).get("messages", [])
+            writes = _regenerated(messages, turn.run_id)
+            if writes is None:
+                raise NothingToRegenerate(turn.thread_id)
+            return {"messages": writes}
+        return {"messages": [*_history(turn), _question(turn)]}
+
+    async def _turn_input(self, turn: TurnRequest) -> paused_turns.TurnInput:
+        """The graph input of a turn (`_input`), or a decision on the call waiting on its
+        thread (checked against it: `agent.approvals.DecisionError` if it can't apply); a new
+        question first declines a call left waiting, when approvals are on."""
+        if turn.resume is not None:
+            if turn.stateless:
+                raise ValueError("a stateless turn has no paused run to resume")
+            return await paused_turns.resume_input(self.graph, _config(turn.thread_id),
+                                                   turn.thread_id, turn.resume, self.approvals)
+        value = await self._input(turn)
+        if turn.stateless or turn.regenerate or not self.approvals.enabled:
+            return paused_turns.TurnInput(value)
+        return await paused_turns.question_input(self.graph, _config(turn.thread_id), value)
 
     async def answer(self, turn: TurnRequest) -> Answer:
         """Run one turn to completion (`ThreadNotFound`, `ThreadBusy` or the run's failure)."""
@@ -144,7 +205,7 @@ class Bot:
                     await self.check_owner(turn.thread_id, turn.owner)  # again, under the lease
                 config = _config(turn.thread_id, turn.run_id, turn.owner, observed.callbacks,
                                  turn.specialist)
-                prepared = await self._turn_input(turn, graph, _config(turn.thread_id))
+                prepared = await self._turn_input(turn)
                 for taken in prepared.decisions:
                     observed.decided(taken.interrupt_id, taken.agent, taken.tool,
                                      taken.tool_call_id, taken.decision, taken.reason)
@@ -182,6 +243,9 @@ class Bot:
                 if paused is not None:
                     observed.agent = paused.agent
                     observed.paused(paused)
+                if held is not None and self.index is not None:
+                    await self.index.touch(turn.thread_id, _key(turn.owner),
+                                           turn.question or "", time.time())
         # `end` carries exactly what was streamed (with a real model that includes any text it
         # wrote beside a tool call); a node that didn't stream (unavailable) is sent whole.
         text = "".join(emitted)
@@ -195,45 +259,72 @@ class Bot:
             yield paused
         yield Answer(text=text, agent=observed.agent, usage=observed.usage, interrupt=paused)
 
-    async def _turn_input(self, turn: TurnRequest, graph: Any, config: dict[str, Any]
-                          ) -> paused_turns.TurnInput:
-        """The graph input of a turn: a decision on the call waiting on its thread (checked
-        against it: `agent.approvals.DecisionError` if it can't apply), or its question, after
-        declining a call left waiting when approvals are on."""
-        if turn.resume is not None:
-            if turn.stateless:
-                raise ValueError("a stateless turn has no paused run to resume")
-            return await paused_turns.resume_input(graph, config, turn.thread_id, turn.resume,
-                                                   self.approvals)
-        if turn.stateless or not self.approvals.enabled:
-            return paused_turns.TurnInput(_input(turn))
-        return await paused_turns.question_input(graph, config, _input(turn))
-
-    async def thread(self, thread_id: str, owner: Owner | None = None,
-                     include_tools: bool = False) -> ThreadView | None:
-        """A thread, or None if there is no such thread (of `owner`): the user's questions and
-        the final answers (with the specialist that gave each), and the call waiting for a
-        decision, if one waits. With `include_tools`, also the tool-calling assistant messages
-        and the tools' results."""
+    async def thread(self, thread_id: str, include_tools: bool = False,
+                     owner: Owner | None = None) -> ThreadView | None:
+        """A thread as its owner reads it, or None if there is no such thread (of `owner`):
+        the user's questions and the final answers (with the specialist that gave each and
+        the run it came from), its summary, the feedback on its answers and the call waiting
+        for a person's decision, if one waits. With `include_tools`, also the tool-calling
+        assistant messages and the tools' results."""
         state = await self.graph.aget_state(_config(thread_id))
         if not may_use(state.metadata, owner):
             return None
         messages: list[BaseMessage] = state.values.get("messages", []) if state.values else []
         if not messages:
             return None
-        return ThreadView(tuple(_conversation(messages, include_tools)),
-                          paused_turns.pending_call(state))
+        pending = paused_turns.pending_call(state)
+        view = ThreadView(thread_id, _conversation(messages, include_tools), pending=pending)
+        if self.index is None:
+            return view
+        summary, feedback = await asyncio.gather(self.index.get(thread_id, _key(owner)),
+                                                 self.index.feedback(thread_id))
+        return ThreadView(thread_id, view.messages, summary, feedback, pending)
 
-    async def thread_messages(self, thread_id: str, include_tools: bool = False,
-                              owner: Owner | None = None) -> list[ThreadMessage] | None:
-        """The messages of `thread` (None if there is no such thread of `owner`)."""
-        view = await self.thread(thread_id, owner, include_tools)
-        return None if view is None else list(view.messages)
+    async def _summary(self, thread_id: str, owner: Owner | None) -> ThreadSummary:
+        """The thread's summary; `ThreadNotFound` if there is no such thread of `owner`."""
+        saved = await self.graph.checkpointer.aget_tuple(_config(thread_id))
+        if saved is None or not may_use(saved.metadata, owner) or self.index is None:
+            raise ThreadNotFound(thread_id)
+        summary = await self.index.get(thread_id, _key(owner))
+        if summary is None:  # a thread saved before summaries were kept
+            summary = ThreadSummary(thread_id, thread_id, 0.0, 0.0)
+        return summary
+
+    async def threads(self, owner: Owner, limit: int, cursor: str | None
+                      ) -> tuple[list[ThreadSummary], str | None]:
+        """A page of the owner's threads, newest first (`BadCursor` for a cursor not ours)."""
+        if self.index is None:
+            return [], None
+        return await self.index.page(owner.key, limit, cursor)
+
+    async def rename(self, thread_id: str, owner: Owner | None, title: str) -> ThreadSummary:
+        """Set a thread's title (`ThreadNotFound` if there is no such thread of `owner`)."""
+        summary = await self._summary(thread_id, owner)
+        assert self.index is not None  # _summary checked
+        if summary.created_at == 0.0:  # no summary yet: make one
+            await self.index.touch(thread_id, _key(owner), title, time.time())
+        await self.index.rename(thread_id, _key(owner), title)
+        return await self.index.get(thread_id, _key(owner)) or summary
+
+    async def give_feedback(self, thread_id: str, owner: Owner | None,
+                            feedback: Feedback) -> None:
+        """Record a person's feedback on the answer of run `feedback.run_id`
+        (`ThreadNotFound` if there is no such thread of `owner`, `AnswerNotFound` if the run
+        gave no answer in it)."""
+        await self._summary(thread_id, owner)
+        view = await self.thread(thread_id, False, owner)
+        answered = {m.run_id for m in view.messages if m.role == "assistant"} if view else set()
+        if feedback.run_id not in answered:
+            raise AnswerNotFound(thread_id, feedback.run_id)
+        assert self.index is not None
+        await self.index.put_feedback(thread_id, feedback)
+        if self.tracer is not None:
+            self.tracer.record_feedback(thread_id, feedback)
 
     async def delete_thread(self, thread_id: str, owner: Owner | None = None) -> None:
-        """Delete every checkpoint and pending write of a thread: `ThreadNotFound` if there is
-        no such thread (or it is another user's, checked before the lease), `ThreadBusy` while
-        a turn runs on it."""
+        """Delete every checkpoint and pending write of a thread, and its summary and
+        feedback: `ThreadNotFound` if there is no such thread (or it is another user's,
+        checked before the lease), `ThreadBusy` while a turn runs on it."""
         config = _config(thread_id)
         saved = await self.graph.checkpointer.aget_tuple(config)
         if saved is None or not may_use(saved.metadata, owner):
@@ -241,6 +332,8 @@ class Bot:
         async with await self.claim(thread_id):
             await self.check_owner(thread_id, owner)
             await self.graph.checkpointer.adelete_thread(thread_id)
+            if self.index is not None:
+                await self.index.forget(thread_id, _key(owner))
 
     async def aclose(self) -> None:
         """Close the checkpointer and clients."""
@@ -248,26 +341,30 @@ class Bot:
 
 
 def _conversation(messages: Iterable[BaseMessage], include_tools: bool) -> list[ThreadMessage]:
-    """Stored messages as the thread shows them (see `Bot.thread_messages`)."""
+    """Stored messages as the thread shows them (see `Bot.thread`); each carries the run id
+    of its turn (its question's message id)."""
     out: list[ThreadMessage] = []
     caller: dict[str, str] = {}  # tool call id -> the specialist that made the call
+    run_id: str | None = None
     for m in messages:
         if isinstance(m, HumanMessage):
-            out.append(ThreadMessage(role="user", content=m.text))
+            run_id = m.id or None
+            out.append(ThreadMessage(role="user", content=m.text, run_id=run_id))
         elif isinstance(m, AIMessage) and m.tool_calls:
             caller.update({c["id"] or "": m.name or "" for c in m.tool_calls})
             if include_tools:
                 calls = tuple(ToolCall(id=c["id"] or "", name=c["name"], args=dict(c["args"]))
                               for c in m.tool_calls)
                 out.append(ThreadMessage(role="assistant", content=m.text, agent=m.name,
-                                         tool_calls=calls))
+                                         tool_calls=calls, run_id=run_id))
         elif isinstance(m, AIMessage):
             if m.text:
-                out.append(ThreadMessage(role="assistant", content=m.text, agent=m.name))
+                out.append(ThreadMessage(role="assistant", content=m.text, agent=m.name,
+                                         run_id=run_id))
         elif isinstance(m, ToolMessage) and include_tools:
             out.append(ThreadMessage(role="tool", content=m.text,
                                      agent=caller.get(m.tool_call_id) or None,
-                                     tool_call_id=m.tool_call_id, tool=m.name))
+                                     tool_call_id=m.tool_call_id, tool=m.name, run_id=run_id))
     return out
 
 
@@ -345,17 +442,22 @@ async def build_bot(settings: Settings) -> Bot:
                                                              model_closers)
         approvals = approval_policy(settings.approval_names, specialists)  # ValueError if bad
         from agent.graph import build_graph  # already imported, off the loop
-        from agent.memory import open_checkpointer
+        from agent.memory import open_checkpointer, open_thread_index
+        from agent.models.factory import decision_options
 
         for close in [*_tool_closers(specialists.values()), *model_closers]:
             stack.push_async_callback(close)
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))
-        graph = await asyncio.to_thread(build_graph, model, specialists, checkpointer,
-                                        settings.tool_preview_chars)
-        stateless = await asyncio.to_thread(build_graph, model, specialists, None,
-                                            settings.tool_preview_chars)
+        index = await stack.enter_async_context(open_thread_index(settings, checkpointer))
+        options = decision_options(settings)
+        graph = await asyncio.to_thread(partial(
+            build_graph, model, specialists, checkpointer, settings.tool_preview_chars,
+            decision_options=options))
+        stateless = await asyncio.to_thread(partial(
+            build_graph, model, specialists, None, settings.tool_preview_chars,
+            decision_options=options))
     except BaseException:
         await stack.aclose()
         raise
     enabled = {name for name, s in specialists.items() if s.enabled}
-    return Bot(settings, graph, enabled, stack, tracer, stateless, approvals)
+    return Bot(settings, graph, enabled, stack, tracer, stateless, index, approvals)

@@ -3,8 +3,10 @@ for approval, the answer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from agent.memory.thread_index import Feedback, ThreadSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class TokenUsage:
     output_tokens: int = 0  # reasoning tokens included
     reasoning_tokens: int = 0
     total_tokens: int = 0
+    cached_input_tokens: int = 0  # of input_tokens, served from the service's prompt cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ class ThreadMessage:
     tool_calls: tuple[ToolCall, ...] | None = None
     tool_call_id: str | None = None
     tool: str | None = None
+    run_id: str | None = None  # the turn the message belongs to (None in older threads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,12 @@ class PendingCall:
 
 @dataclass(frozen=True, slots=True)
 class ThreadView:
-    """A stored thread: its messages, and the call waiting for a decision, if one waits."""
+    """A stored thread as a client reads it: its conversation, summary (title, times), the
+    feedback given to its answers (by run id) and the call waiting for a decision, if one
+    waits."""
 
-    messages: tuple[ThreadMessage, ...]
+    thread_id: str
+    messages: list[ThreadMessage]
+    summary: ThreadSummary | None = None
+    feedback: dict[str, Feedback] = field(default_factory=dict)
     pending: PendingCall | None = None

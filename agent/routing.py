@@ -1,10 +1,13 @@
-"""The supervisor: picks the one specialist that answers this turn.
+"""Who answers a turn when no model call decides it, and the seed design's routing call.
 
-An explicit `@docsearch` / `@sqlsearch` / `@apisearch` / `@websearch` / `@chat` mention decides
-without a model call; otherwise the model chooses among the configured specialists through
-structured output (its tokens are tagged `nostream`, so routing text never reaches the client).
-`chat` is always among them: greetings, questions about the bot and questions no configured
-specialist fits go there.
+A specialist forced by the run (`configurable["specialist"]`, which the OpenAI-compatible and
+MCP protocols set) or an explicit `@docsearch` / `@sqlsearch` / `@apisearch` / `@websearch` /
+`@chat` mention decides without a model call; a mention of one that is not configured gets the
+plain `unavailable` answer. Otherwise the supervisor's first call decides and acts
+(`agent.supervisor`). `choose` is the seed design's decision, kept for the benchmark's baseline
+and as the fallback when a first call names no known tool: the model picks among the
+configured specialists through structured output (tagged `nostream`, so routing text never
+reaches the client), `chat` always among them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from agent import conversation
 from agent.specialists import CHAT, SPECIALIST_NAMES, Specialist
 
 UNAVAILABLE = "unavailable"
+FORCED_KEY = "specialist"  # run config: `configurable["specialist"]` forces the route
 MAX_ROUTER_MESSAGES = 12
 _MENTION = re.compile(r"(?<![\w@])@(" + "|".join(SPECIALIST_NAMES) + r")\b", re.IGNORECASE)
 
@@ -30,6 +34,20 @@ def mentioned_specialist(text: str) -> str | None:
     """The first `@specialist` mentioned in the text, if any."""
     match = _MENTION.search(text)
     return match.group(1).lower() if match else None
+
+
+def requested_specialist(messages: Sequence[BaseMessage],
+                         configurable: Mapping[str, Any] | None = None) -> str | None:
+    """The specialist the run forces or the question mentions, if any."""
+    forced = (configurable or {}).get(FORCED_KEY)
+    if isinstance(forced, str) and forced.strip():
+        return forced.strip().lower()
+    return mentioned_specialist(last_question(messages))
+
+
+def configured_route(name: str, specialists: Mapping[str, Specialist]) -> str:
+    """A requested specialist as the route: itself if configured, else `UNAVAILABLE`."""
+    return name if name in specialists and specialists[name].enabled else UNAVAILABLE
 
 
 def route_schema(names: list[str]) -> type[BaseModel]:
@@ -64,19 +82,20 @@ async def choose(
     model: BaseChatModel,
     specialists: Mapping[str, Specialist],
     messages: Sequence[BaseMessage],
+    **options: Any,
 ) -> str:
-    """The specialist name for this turn, or `UNAVAILABLE` for a mention of one not set up."""
+    """The specialist name for this turn, or `UNAVAILABLE` for a mention of one not set up.
+    `options`: request options of the routing call (a reasoning effort)."""
     mention = mentioned_specialist(last_question(messages))
     if mention:
-        configured = mention in specialists and specialists[mention].enabled
-        return mention if configured else UNAVAILABLE
+        return configured_route(mention, specialists)
     enabled = {name: s for name, s in specialists.items() if s.enabled}
     if len(enabled) == 1:
         return next(iter(enabled))
     schema = route_schema(list(enabled))
-    router = model.with_structured_output(schema, method="function_calling").with_config(
-        tags=[TAG_NOSTREAM], run_name="route"
-    )
+    router = model.with_structured_output(
+        schema, method="function_calling", **options
+    ).with_config(tags=[TAG_NOSTREAM], run_name="route")
     history = conversation.for_model(messages)[-MAX_ROUTER_MESSAGES:]
     decision = await router.ainvoke([SystemMessage(router_prompt(enabled)), *history])
     name = getattr(decision, "next", None)
@@ -84,10 +103,12 @@ async def choose(
 
 
 def unavailable_answer(
-    specialists: Mapping[str, Specialist], messages: Sequence[BaseMessage]
+    specialists: Mapping[str, Specialist], messages: Sequence[BaseMessage],
+    configurable: Mapping[str, Any] | None = None,
 ) -> str:
-    """The plain answer to an `@mention` of a specialist that is not configured."""
-    name = mentioned_specialist(last_question(messages)) or ""
+    """The plain answer to an `@mention` (or a forced route) of a specialist that is not
+    configured."""
+    name = requested_specialist(messages, configurable) or ""
     if name not in specialists:
         return f"There is no {name} specialist on this server."
     hint = specialists[name].enable_hint

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # other than 1, classic ones (gpt-4.1) refuse a reasoning effort.
     model_temperature: float | None = Field(default=None, ge=0, le=2)
     model_reasoning_effort: Literal["", "none", "minimal", "low", "medium", "high"] = ""
+    # The reasoning effort of calls that only decide or write tool arguments (the supervisor's
+    # first call, a specialist's first call after an @mention); unset: MODEL_REASONING_EFFORT.
+    model_decision_reasoning_effort: Literal["", "none", "minimal", "low", "medium", "high"] = ""
     model_max_output_tokens: int | None = Field(default=None, ge=1)
     model_timeout_seconds: float = 120.0
     model_max_retries: int = 2
@@ -71,6 +74,8 @@ class Settings(BaseSettings):
     thread_busy: Literal["reject", "wait"] = "reject"
     thread_busy_wait_seconds: float = Field(default=30.0, ge=0)
     thread_lease_seconds: float = Field(default=30.0, ge=1)
+    # How long a streamed run's events are kept in the thread store, to rejoin it.
+    run_events_ttl_seconds: int = Field(default=3600, ge=60)
 
     # --- docsearch ----------------------------------------------------------------------
     docs_dir: Path = PROJECT_ROOT / "docs"

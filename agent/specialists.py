@@ -62,20 +62,32 @@ def capability_line(specialist: Specialist) -> str:
         (f"- @{specialist.name}", status, specialist.description))
 
 
+# What `chat` may and may not do; also said by the supervisor's first call, which answers as
+# `chat` when no specialist fits (`agent.supervisor`).
+NO_SOURCES = (
+    "never cite, never write [[n]](source) links, never claim to have looked something up, "
+    "and never make up documents, data, prices or news."
+)
+CHAT_MANNER = (
+    "When asked what you can do, summarise the specialists below briefly. When a question "
+    "needs a specialist's sources or live data, say which specialist would help (users pick "
+    "one by starting a message with its @name) and, if it is not configured here, the setting "
+    "that enables it. General knowledge questions you may answer briefly, saying it is from "
+    "general knowledge, not from a source. Answer in the language of the user, concisely."
+)
+
+
+def capability_lines(specialists: Iterable[Specialist]) -> str:
+    """Every specialist as the chat prompt lists it, one line each."""
+    return "\n".join(capability_line(s) for s in specialists)
+
+
 def chat_prompt(specialists: Iterable[Specialist]) -> str:
     """The chat specialist's system prompt: how to talk, and what the bot can do here."""
-    lines = "\n".join(capability_line(s) for s in specialists)
     return (
         "You are the conversational side of a smart bot whose specialists answer questions "
         "from their own sources (documents, databases, APIs, the web), with citations. You "
         "handle greetings, thanks, questions about the bot and questions no specialist fits. "
-        "You have no tools and no sources: never cite, never write [[n]](source) links, never "
-        "claim to have looked something up, and never make up documents, data, prices or "
-        "news. When asked what you can do, summarise the specialists below briefly. When a "
-        "question needs a specialist's sources or live data, say which specialist would "
-        "help (users pick one by starting a message with its @name) and, if it is not "
-        "configured here, the setting that enables it. General knowledge questions you may "
-        "answer briefly, saying it is from general knowledge, not from a source. Answer in the "
-        "language of the user, concisely.\n\n"
-        f"Specialists on this server:\n{lines}"
+        f"You have no tools and no sources: {NO_SOURCES} {CHAT_MANNER}\n\n"
+        f"Specialists on this server:\n{capability_lines(specialists)}"
     )

@@ -3,7 +3,8 @@ or a regenerated answer, on a thread or stateless) and `Decision`.
 
 Every way in (the API's `/invoke`, `/stream` and `/batch`, the OpenAI-compatible, MCP and
 AG-UI protocols) builds one `TurnRequest` and hands it to `agent.bot.Bot.run` or `Bot.answer`.
-This module imports nothing heavy.
+What a turn request may find wrong with its thread (`NothingToRegenerate`, `AnswerNotFound`)
+is here too. This module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -42,3 +43,19 @@ class TurnRequest:
     regenerate: bool = False  # answer the thread's last question again, replacing the answer
     history: tuple[tuple[Role, str], ...] = ()  # stateless: the conversation before question
     stateless: bool = False  # run on `history` alone: no thread is read or written
+
+
+class NothingToRegenerate(LookupError):
+    """`regenerate` on a thread that has no question yet."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"Thread {thread_id!r} has no question to answer again.")
+        self.thread_id = thread_id
+
+
+class AnswerNotFound(LookupError):
+    """Feedback on a run that gave no answer in the thread."""
+
+    def __init__(self, thread_id: str, run_id: str) -> None:
+        super().__init__(f"Thread {thread_id!r} has no answer of run {run_id!r}.")
+        self.thread_id, self.run_id = thread_id, run_id

@@ -72,6 +72,17 @@ def _message(error: ErrorDetails) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
+def _item(error: ErrorDetails) -> ErrorItem:
+    """One validation error as a field and a message; a rule over several fields (a model's
+    own check, with no location) names its field as `field: message`."""
+    message = _message(error)
+    if not error["loc"] and ": " in message:
+        field, _, rest = message.partition(": ")
+        if field.isidentifier():
+            return ErrorItem(field=field, message=rest)
+    return ErrorItem(field=_field(error["loc"]), message=message)
+
+
 def check_content_type(request: Request) -> None:
     """Refuse (415) a body that isn't declared as UTF-8 JSON."""
     declared = request.headers.get("content-type", "")
@@ -221,6 +232,6 @@ async def parse_body(request: Request, model: type[M], max_bytes: int,
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        items = [ErrorItem(field=_field(e["loc"]), message=_message(e)) for e in exc.errors()]
+        items = [_item(e) for e in exc.errors()]
         detail = "; ".join(f"{i.field}: {i.message}" for i in items)
         raise Problem(422, detail, items) from None

@@ -1,6 +1,7 @@
-"""The handlers of the API's own routes (the seed client's `/invoke`, `/stream`, `/batch`, the
-thread routes, `/health`). Each takes a Starlette `Request` and returns a response, so the same
-functions serve the local dev server (FastAPI) and the Azure Functions triggers.
+"""The handlers of the API's turn routes (the seed client's `/invoke`, `/stream`, `/batch`) and
+`/health` (the thread routes are `api.threads`). Each takes a Starlette `Request` and returns a
+response, so the same functions serve the local dev server (FastAPI) and the Azure Functions
+triggers.
 
 Bad input and failed runs are `Problem`s (`api.problems`), answered by `answers_problems` in
 the API's error shape; turns run through `api.turns`.
@@ -15,7 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from agent.events import Answer, Interrupt, TokenUsage
+from agent.events import Answer, TokenUsage
 from agent.ownership import Owner
 from agent.runtime import get_bot
 from agent.settings import Settings, get_settings
@@ -23,24 +24,17 @@ from agent.turns import Decision, TurnRequest
 from api import turns
 from api.about import app_version
 from api.auth import caller
-from api.bodies import M, check_path_utf8, parse_body
-from api.problems import Problem, answers_problems, field_problem, problem_of
+from api.bodies import M, parse_body
+from api.problems import Problem, answers_problems, problem_of
 from api.schemas import (
-    INCLUDE_TOOLS,
-    THREAD_ID_MAX,
     BatchItem,
     BatchRequest,
     BatchResponse,
-    ErrorItem,
     Health,
     InterruptOut,
     InvokeRequest,
     InvokeResponse,
-    ThreadMessageOut,
-    ThreadOut,
-    ToolCallOut,
     Usage,
-    check_thread_id,
 )
 from api.sse import SSE_HEADERS, SSE_MEDIA_TYPE
 from api.streaming import sse_stream
@@ -63,34 +57,23 @@ async def parse(request: Request, model: type[M]) -> M:
 def usage_out(usage: TokenUsage) -> Usage:
     """A turn's token usage as the API reports it."""
     return Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                 reasoning_tokens=usage.reasoning_tokens, total_tokens=usage.total_tokens)
+                 reasoning_tokens=usage.reasoning_tokens, total_tokens=usage.total_tokens,
+                 cached_input_tokens=usage.cached_input_tokens)
 
 
 async def _turn(request: Request) -> TurnRequest:
     """The turn an `/invoke` or `/stream` body asks for: a question (on a new thread if
-    `thread_id` is empty) or a decision on a paused call (`resume`); the caller is identified
-    first (401 before anything else)."""
+    `thread_id` is empty), the thread's last question again (`regenerate`), or a decision on
+    a paused call (`resume`); the caller is identified first (401 before anything else)."""
     owner = caller(request)
     body = await parse(request, InvokeRequest)
-    problems = [ErrorItem(field=field, message=message)
-                for field, message in body.which_problems()]
-    if problems:
-        raise Problem(422, "; ".join(f"{p.field}: {p.message}" for p in problems), problems)
     resume = body.resume
     decision = None if resume is None else Decision(
         interrupt_id=resume.interrupt_id, decision=resume.decision, args=resume.args,
         message=resume.message)
     return TurnRequest(thread_id=body.thread_id or str(uuid.uuid4()), run_id=str(uuid.uuid4()),
-                       question=body.user_input, owner=owner, resume=decision)
-
-
-def interrupt_out(interrupt: Interrupt, run_id: str, thread_id: str) -> InterruptOut:
-    """A paused call as the API shows it (the `interrupt` event, `/invoke`, `/batch`, the
-    thread's `pending`)."""
-    return InterruptOut(run_id=run_id, thread_id=thread_id,
-                        interrupt_id=interrupt.interrupt_id, agent=interrupt.agent,
-                        tool=interrupt.tool, tool_call_id=interrupt.tool_call_id,
-                        args=interrupt.args)
+                       question=body.user_input, owner=owner, regenerate=body.regenerate,
+                       resume=decision)
 
 
 @answers_problems()
@@ -103,7 +86,7 @@ async def invoke(request: Request) -> Response:
     out = InvokeResponse(final_answer=None if paused else answer.text, thread_id=turn.thread_id,
                          run_id=turn.run_id, agent=answer.agent, usage=usage_out(answer.usage),
                          interrupt=None if paused is None
-                         else interrupt_out(paused, turn.run_id, turn.thread_id))
+                         else InterruptOut.of(paused, turn.run_id, turn.thread_id))
     return JSONResponse(out.to_json())
 
 
@@ -130,7 +113,7 @@ def _batch_item(turn: TurnRequest, answer: Answer | Problem) -> BatchItem:
         return BatchItem(status="interrupted", thread_id=turn.thread_id, run_id=turn.run_id,
                          answer=f"Waiting for a decision: {paused.agent} calls {paused.tool}.",
                          usage=usage_out(answer.usage),
-                         interrupt=interrupt_out(paused, turn.run_id, turn.thread_id))
+                         interrupt=InterruptOut.of(paused, turn.run_id, turn.thread_id))
     if isinstance(answer, Answer):
         return BatchItem(status="ok", answer=answer.text, thread_id=turn.thread_id,
                          run_id=turn.run_id, usage=usage_out(answer.usage))
@@ -191,68 +174,6 @@ async def _check_owner(thread_id: str, owner: Owner | None) -> None:
         await (await get_bot()).check_owner(thread_id, owner)
     except Exception as exc:
         raise problem_of(exc, f"checking the owner of thread {thread_id}") from None
-
-
-def path_thread_id(request: Request) -> str:
-    """The `{thread_id}` of the path, checked as a body's `thread_id` is."""
-    check_path_utf8(request, "thread_id")
-    thread_id = str(request.path_params.get("thread_id", ""))
-    if not thread_id or len(thread_id) > THREAD_ID_MAX:
-        raise field_problem(422, "thread_id", f"must be 1 to {THREAD_ID_MAX} characters")
-    try:
-        return check_thread_id(thread_id)
-    except ValueError as exc:
-        raise field_problem(422, "thread_id", str(exc)) from None
-
-
-def _include_tools(request: Request) -> bool:
-    include = request.query_params.get("include", "")
-    if include not in ("", INCLUDE_TOOLS):
-        raise field_problem(422, "include", f"must be '{INCLUDE_TOOLS}' (add the tool calls "
-                                            "and results)")
-    return include == INCLUDE_TOOLS
-
-
-def _not_found(thread_id: str) -> Problem:
-    return Problem(404, f"No thread with thread_id {thread_id!r}.")
-
-
-@answers_problems()
-async def get_thread(request: Request) -> Response:
-    """GET /threads/{thread_id}[?include=tools]: the conversation and the call waiting for a
-    decision, or 404 (also another user's)."""
-    owner = caller(request)
-    thread_id = path_thread_id(request)
-    include_tools = _include_tools(request)
-    try:
-        view = await (await get_bot()).thread(thread_id, owner, include_tools)
-    except Exception as exc:
-        raise problem_of(exc, f"reading thread {thread_id}") from None
-    if view is None:
-        raise _not_found(thread_id)
-    pending = view.pending
-    out = ThreadOut(thread_id=thread_id, pending=None if pending is None else interrupt_out(
-        pending.interrupt, pending.run_id, thread_id), messages=[
-        ThreadMessageOut(role=m.role, content=m.content, agent=m.agent,
-                         tool_calls=None if m.tool_calls is None else [
-                             ToolCallOut(id=c.id, name=c.name, args=c.args)
-                             for c in m.tool_calls],
-                         tool_call_id=m.tool_call_id, tool=m.tool)
-        for m in view.messages])
-    return JSONResponse(out.to_json())
-
-
-@answers_problems()
-async def delete_thread(request: Request) -> Response:
-    """DELETE /threads/{thread_id}: delete the thread (204; 404 when there is no such thread
-    or it is another user's; 409 while a turn runs on it)."""
-    owner = caller(request)
-    thread_id = path_thread_id(request)
-    try:
-        await (await get_bot()).delete_thread(thread_id, owner)
-    except Exception as exc:
-        raise problem_of(exc, f"deleting thread {thread_id}") from None
-    return Response(status_code=204)
 
 
 async def health(request: Request) -> Response:

@@ -61,6 +61,17 @@ THREAD_ID_PARAMETER = {
     "schema": {"type": "string", "minLength": 1, "maxLength": THREAD_ID_MAX,
                "pattern": THREAD_ID_PATTERN},
 }
+RUN_ID_PARAMETER = {**THREAD_ID_PARAMETER, "name": "run_id",
+                    "description": "The run (turn) whose answer this is: the `run_id` of the "
+                                   "answer in the thread."}
+LIST_PARAMETERS = [
+    {"name": "limit", "in": "query", "required": False,
+     "description": "Threads per page (default 20).",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+    {"name": "cursor", "in": "query", "required": False,
+     "description": "The `next_cursor` of the previous page.",
+     "schema": {"type": "string", "maxLength": 4096}},
+]
 INCLUDE_PARAMETER = {
     "name": "include", "in": "query", "required": False,
     "description": "`tools`: also the tool-calling assistant messages and the tools' results.",
@@ -77,8 +88,12 @@ def openapi_extra(route: Route) -> dict[str, Any]:
             "schema": {"$ref": f"#/components/schemas/{name}"}}}}
     if "{thread_id}" in route.path:
         extra["parameters"] = [THREAD_ID_PARAMETER]
+        if "{run_id}" in route.path:
+            extra["parameters"].append(RUN_ID_PARAMETER)
         if route.method == "GET":
             extra["parameters"].append(INCLUDE_PARAMETER)
+    elif route.path == "/threads" and route.method == "GET":
+        extra["parameters"] = LIST_PARAMETERS
     if route.auth == "function":
         extra["security"] = [{"functionKey": []}]
     return extra

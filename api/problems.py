@@ -43,6 +43,7 @@ from agent.memory.leases import ThreadBusy  # light: no store SDK is imported
 from agent.models.failures import FailureKind, classify, request_id
 from agent.ownership import ThreadNotFound
 from agent.settings import get_settings
+from agent.turns import AnswerNotFound, NothingToRegenerate
 from api.schemas import ErrorItem, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def problem_of(exc: BaseException, context: str) -> Problem:
         return exc
     if isinstance(exc, ThreadBusy):
         return busy(exc)
-    if isinstance(exc, ThreadNotFound):
+    if isinstance(exc, ThreadNotFound | NothingToRegenerate | AnswerNotFound):
         return Problem(404, str(exc))
     if isinstance(exc, DecisionError):
         fields = [ErrorItem(field=exc.field, message=str(exc))] if exc.field else []

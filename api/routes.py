@@ -15,16 +15,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from agent.settings import get_settings
-from api import chat_ui, docs_ui, handlers
+from api import chat_ui, docs_ui, handlers, threads
 from api.openapi import build_document
 from api.routing import Route, answer_other_method
 from api.schemas import (
     BatchRequest,
     BatchResponse,
+    FeedbackOut,
+    FeedbackRequest,
     Health,
     InvokeRequest,
     InvokeResponse,
+    RenameRequest,
+    ThreadList,
     ThreadOut,
+    ThreadSummaryOut,
 )
 
 
@@ -47,10 +52,18 @@ ROUTES: tuple[Route, ...] = (
     Route("/batch", "POST", handlers.batch, "Answer several questions",
           request_model=BatchRequest, response_model=BatchResponse,
           errors=(400, 401, 404, 413, 422, 500, 502)),
-    Route("/threads/{thread_id}", "GET", handlers.get_thread, "Read a thread's messages",
+    Route("/threads", "GET", threads.list_threads, "List the caller's threads",
+          response_model=ThreadList, errors=(401, 422, 500, 502), tags=("threads",)),
+    Route("/threads/{thread_id}", "GET", threads.get_thread, "Read a thread's messages",
           response_model=ThreadOut, errors=(401, 404, 422, 500, 502), tags=("threads",)),
-    Route("/threads/{thread_id}", "DELETE", handlers.delete_thread, "Delete a thread",
+    Route("/threads/{thread_id}", "PATCH", threads.rename_thread, "Rename a thread",
+          request_model=RenameRequest, response_model=ThreadSummaryOut,
+          errors=(401, 404, 500, 502), tags=("threads",)),
+    Route("/threads/{thread_id}", "DELETE", threads.delete_thread, "Delete a thread",
           status_code=204, errors=(401, 404, 409, 422, 500, 502), tags=("threads",)),
+    Route("/threads/{thread_id}/runs/{run_id}/feedback", "POST", threads.give_feedback,
+          "Give feedback on an answer", request_model=FeedbackRequest,
+          response_model=FeedbackOut, errors=(401, 404, 500, 502), tags=("threads",)),
     Route("/health", "GET", handlers.health, "Liveness", auth="anonymous",
           response_model=Health, tags=("meta",)),
     Route("/openapi.json", "GET", openapi_json, "OpenAPI document", auth="anonymous",

@@ -10,7 +10,7 @@ are settings (`MAX_INPUT_CHARS`, `MAX_BATCH_QUESTIONS`) are added by `api.openap
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +21,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+if TYPE_CHECKING:
+    from agent.events import Interrupt
 
 THREAD_ID_MAX = 128
 # Python's white space (`str.isspace`, what `str.strip` removes), spelled out.
@@ -43,6 +46,9 @@ INTERRUPT_ID_PATTERN = "^[0-9a-f]{32}$"
 _BAD_THREAD_CHARS = re.compile(f"[{_FORBIDDEN}]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")  # an unpaired UTF-16 surrogate
 UNICODE_NOTE = "Valid Unicode text (no unpaired surrogates)."
+TITLE_MAX = 200
+COMMENT_MAX = 2000
+_BAD_TITLE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def check_thread_id(value: str) -> str:
@@ -166,49 +172,76 @@ class ResumeDecision(BaseModel):
 
 
 def _invoke_schema(schema: dict[str, Any]) -> None:
-    """`/invoke` and `/stream` bodies carry a question or a decision, never both: stated as
-    `oneOf`; a decision needs the paused thread's id."""
+    """`/invoke` and `/stream` bodies are one kind of turn, stated as `oneOf`: a question
+    (`user_input`), the last question again (`regenerate`) or a decision on a paused call
+    (`resume`); the last two name their thread."""
     props = schema["properties"]
     props["user_input"] = _non_null(props["user_input"])
     props["resume"] = _non_null(props["resume"])
+    regenerating: dict[str, Any] = {"required": ["regenerate"],
+                                    "properties": {"regenerate": {"const": True}}}
+    named_thread = {"thread_id": {"minLength": 1}}
+
+    def only(kind: dict[str, Any], *others: dict[str, Any]) -> dict[str, Any]:
+        return {**kind, "not": {"anyOf": list(others)}}
+
     schema["oneOf"] = [
-        {"required": ["user_input"], "not": {"required": ["resume"]}},
-        {"required": ["resume", "thread_id"], "not": {"required": ["user_input"]},
-         "properties": {"thread_id": {"minLength": 1}}},
+        only({"required": ["user_input"]}, {"required": ["resume"]}, regenerating),
+        only({"required": ["regenerate", "thread_id"],
+              "properties": {**regenerating["properties"], **named_thread}},
+             {"required": ["user_input"]}, {"required": ["resume"]}),
+        only({"required": ["resume", "thread_id"], "properties": named_thread},
+             {"required": ["user_input"]}, regenerating),
     ]
     schema["examples"] = [
-        {"user_input": "@docsearch, how are conversation threads stored?", "thread_id": ""}]
+        {"user_input": "@docsearch, how are conversation threads stored?", "thread_id": ""},
+        {"thread_id": "session-5e426240-c770-4997-889d-519ab6153b80", "regenerate": True}]
 
 
 class InvokeRequest(BaseModel):
-    """One question on a thread, or a decision on the call a paused run waits for (used by
-    `/invoke` and `/stream`): exactly one of `user_input` and `resume`."""
+    """One kind of turn on a thread (used by `/invoke` and `/stream`): a question, the
+    thread's last question answered again (`regenerate`), or a decision on the call a paused
+    run waits for (`resume`)."""
 
     model_config = ConfigDict(json_schema_extra=_invoke_schema)
 
     user_input: str | None = Field(
         default=None, description="The user's question: not only white space, at most "
-        "MAX_INPUT_CHARS characters. Start it with @docsearch, @sqlsearch, @apisearch or "
-        "@websearch to pick the specialist. " + UNICODE_NOTE + " Required unless `resume` is "
-        "sent.", json_schema_extra=QUESTION_SCHEMA)
+        "MAX_INPUT_CHARS characters. Start it with @docsearch, @sqlsearch, @apisearch, "
+        "@websearch or @chat to pick the specialist. Required, unless `regenerate` or "
+        "`resume`. " + UNICODE_NOTE, json_schema_extra=QUESTION_SCHEMA)
     thread_id: ThreadId = ""
+    regenerate: bool = Field(default=False, description="Answer the thread's last question "
+                             "again, replacing its answer (needs `thread_id`, no `user_input`).")
     resume: ResumeDecision | None = Field(
         default=None, description="A decision on the call the thread's paused run waits for "
-        "(then `thread_id` names that thread and `user_input` is left out).")
+        "(needs `thread_id`, no `user_input`).")
 
     _no_nulls = field_validator("user_input", "resume", mode="before")(_not_null)
-    _check = field_validator("user_input")(check_question)
 
-    def which_problems(self) -> list[tuple[str, str]]:
-        """(field, message) for a body that is neither a question nor a decision, or both."""
-        if self.user_input is not None and self.resume is not None:
-            both = "send user_input (a question) or resume (a decision), not both"
-            return [("user_input", both), ("resume", both)]
-        if self.user_input is None and self.resume is None:
-            return [("user_input", "is required (or send resume, a decision on a paused call)")]
-        if self.resume is not None and not self.thread_id:
-            return [("thread_id", "is required with resume: the thread whose run is paused")]
-        return []
+    @field_validator("user_input")
+    @classmethod
+    def _check_user_input(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else check_question(value, info)
+
+    @model_validator(mode="after")
+    def _one_kind_of_turn(self) -> InvokeRequest:
+        if self.regenerate:
+            if self.user_input is not None:
+                raise ValueError("regenerate: send either user_input or regenerate, not both")
+            if self.resume is not None:
+                raise ValueError("regenerate: send either resume or regenerate, not both")
+            if not self.thread_id:
+                raise ValueError("thread_id: regenerate needs the thread_id of the thread")
+        elif self.resume is not None:
+            if self.user_input is not None:
+                raise ValueError("resume: send either user_input (a question) or resume (a "
+                                 "decision on a paused call), not both")
+            if not self.thread_id:
+                raise ValueError("thread_id: resume needs the thread_id of the paused thread")
+        elif self.user_input is None:
+            raise ValueError("user_input: is required (or resume, a decision on a paused call)")
+        return self
 
 
 class InterruptOut(BaseModel):
@@ -227,6 +260,13 @@ class InterruptOut(BaseModel):
     args: dict[str, Any] = Field(description="The call's arguments as the tool will run them "
                                  "(for `sql_query`, the statement as the SQL guard runs it).")
 
+    @classmethod
+    def of(cls, interrupt: Interrupt, run_id: str, thread_id: str) -> InterruptOut:
+        """A paused call (`agent.events.Interrupt`) as the API shows it."""
+        return cls(run_id=run_id, thread_id=thread_id, interrupt_id=interrupt.interrupt_id,
+                   agent=interrupt.agent, tool=interrupt.tool,
+                   tool_call_id=interrupt.tool_call_id, args=interrupt.args)
+
 
 class Usage(BaseModel):
     """Tokens the turn's model calls used (routing included), as the model service reported
@@ -236,6 +276,8 @@ class Usage(BaseModel):
     output_tokens: int = Field(default=0, description="Reasoning tokens included.")
     reasoning_tokens: int = 0
     total_tokens: int = 0
+    cached_input_tokens: int = Field(
+        default=0, description="Of input_tokens, those served from the prompt cache.")
 
 
 class InvokeResponse(BaseModel):
@@ -342,13 +384,23 @@ class ThreadMessageOut(BaseModel):
     tool_calls: list[ToolCallOut] | None = None
     tool_call_id: str | None = None
     tool: str | None = Field(default=None, description="The tool whose result this is.")
+    run_id: str | None = Field(default=None, description="The turn (run) the message belongs "
+                               "to; feedback on an answer names it. Null in threads saved "
+                               "before runs were recorded.")
+    feedback: FeedbackOut | None = Field(default=None, description="On an answer: the "
+                                         "feedback given to it, if any.")
 
 
 class ThreadOut(BaseModel):
-    """A stored conversation thread: its questions and answers, in order, and the call its
-    paused run waits for, if one waits."""
+    """A stored conversation thread: its questions and answers, in order, its summary, and
+    the call its paused run waits for, if one waits."""
 
     thread_id: str
+    title: str = Field(default="", description="The thread's title: its first question, or "
+                       "the one set with PATCH.")
+    created_at: str | None = Field(default=None, description="When the thread began (ISO "
+                                   "8601, UTC); null for threads saved before it was kept.")
+    updated_at: str | None = Field(default=None, description="When its last turn ran.")
     messages: list[ThreadMessageOut]
     pending: InterruptOut | None = Field(default=None, description="The call waiting for a "
                                          "decision (`resume`); null when none waits.")
@@ -361,6 +413,60 @@ class ThreadOut(BaseModel):
                 if message[key] is None:
                     del message[key]
         return body
+
+
+class ThreadSummaryOut(BaseModel):
+    """One thread of a thread list."""
+
+    thread_id: str
+    title: str
+    created_at: str | None
+    updated_at: str | None
+
+
+class ThreadList(BaseModel):
+    """A page of the caller's threads, newest first."""
+
+    threads: list[ThreadSummaryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on "
+                                    "the last.")
+    listed: bool = Field(description="False when the server keeps no list for this caller "
+                         "(no sign-in: a thread is anyone's who knows its id, so none is "
+                         "listed; a client keeps its own list).")
+
+
+def _check_title(value: str) -> str:
+    if not re.search(QUESTION_PATTERN, value):
+        raise ValueError("must not be empty")
+    if _BAD_TITLE_CHARS.search(value) or SURROGATE.search(value):
+        raise ValueError("must be one line of text (no control characters)")
+    return value.strip()
+
+
+class RenameRequest(BaseModel):
+    """A thread's new title."""
+
+    title: Annotated[str, Field(min_length=1, max_length=TITLE_MAX,
+                                json_schema_extra={"pattern": QUESTION_PATTERN}),
+                     AfterValidator(_check_title)] = Field(
+        description=f"1 to {TITLE_MAX} characters on one line.")
+
+
+class FeedbackRequest(BaseModel):
+    """A person's verdict on one answer."""
+
+    score: Literal[1, -1] = Field(description="1: thumbs up; -1: thumbs down.")
+    comment: str | None = Field(default=None, max_length=COMMENT_MAX,
+                                description=f"Optional, at most {COMMENT_MAX} characters. "
+                                + UNICODE_NOTE)
+
+
+class FeedbackOut(BaseModel):
+    """The feedback recorded on one answer."""
+
+    run_id: str
+    score: Literal[1, -1]
+    comment: str | None = None
 
 
 class ErrorItem(BaseModel):

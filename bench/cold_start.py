@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from httpx_sse import connect_sse
 
 from bench.config import QUESTION, Size
 from bench.processes import ROOT, Proc, start_server, stop, wait_ready
@@ -42,12 +43,9 @@ def _first_token(proc: Proc, timeout: float = 60.0) -> float:
             if proc.process.poll() is not None:
                 raise RuntimeError(f"{proc.name} exited:\n{proc.log()[-2000:]}")
             try:
-                with client.stream("POST", proc.url + "/stream", json=body) as response:
-                    event = ""
-                    for line in response.iter_lines():
-                        if line.startswith("event:"):
-                            event = line[6:].strip()
-                        elif line.startswith("data:") and event == "data":
+                with connect_sse(client, "POST", proc.url + "/stream", json=body) as source:
+                    for sse in source.iter_sse():
+                        if sse.event == "data":
                             return time.monotonic() - proc.started_at
             except httpx.TransportError:
                 time.sleep(0.01)  # not listening yet

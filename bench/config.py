@@ -27,10 +27,18 @@ class Size:
     cold_repeats: int = 3
     thread_turns: int = 300
     warmup_streams: int = 6  # one after another, then one burst at the first level
+    # Item 6, time to the first answer token by kind of question: the model at a fixed latency
+    # per call (a reasoning deployment's), short answers; per round, at each number of
+    # simultaneous streams, `first_token_turns` turns per stream.
+    first_token_ttft: float = 0.5
+    first_token_answer_tokens: int = 20
+    first_token_streams: tuple[int, ...] = (1, 25)
+    first_token_turns: int = 3
 
 
 FULL = Size("full")
 TINY = Size("tiny", answer_tokens=4, flat_tokens=100, flat_streams=1, short_turns=2, rounds=2,
             levels=(2, 4),
             level_seconds=0.5, level_rounds=1, batch_questions=2, cold_repeats=1,
-            thread_turns=3, warmup_streams=1, ttft=0.05)
+            thread_turns=3, warmup_streams=1, ttft=0.05, first_token_ttft=0.05,
+            first_token_answer_tokens=3, first_token_streams=(1, 3), first_token_turns=1)

@@ -6,7 +6,7 @@
 `concurrency` workers start at once; each sends one request after another until `seconds`
 have passed or `max_requests` were started. For every request it records the time to the
 first answer token (the first `data` event), the gaps between tokens, the token count and
-whether it ended with `end` (anything else is an error).
+whether it ended with `end` (anything else is an error). Events are read with `httpx-sse`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
+from httpx_sse import SSEError, aconnect_sse
 
 
 @dataclass
@@ -42,32 +43,27 @@ async def read_stream(client: httpx.AsyncClient, url: str, question: str,
     result = StreamResult()
     start = time.perf_counter()
     last: float | None = None
-    event = "message"
     body = {"user_input": question, "thread_id": thread_id or str(uuid.uuid4())}
     try:
-        async with client.stream("POST", url, json=body) as response:
-            result.status = response.status_code
-            if response.status_code != 200:
-                result.error = f"HTTP {response.status_code}"
+        async with aconnect_sse(client, "POST", url, json=body) as source:
+            result.status = source.response.status_code
+            if result.status != 200:
+                result.error = f"HTTP {result.status}"
                 return result
-            async for line in response.aiter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line == "" and event:
-                    now = time.perf_counter()
-                    if event == "data":
-                        result.tokens += 1
-                        if last is None:
-                            result.ttft = now - start
-                        else:
-                            result.gaps.append(now - last)
-                        last = now
-                    elif event == "end":
-                        result.ok = True
-                    elif event == "error":
-                        result.error = "error event"
-                    event = ""
-    except (httpx.HTTPError, OSError) as exc:
+            async for sse in source.aiter_sse():
+                now = time.perf_counter()
+                if sse.event == "data":
+                    result.tokens += 1
+                    if last is None:
+                        result.ttft = now - start
+                    else:
+                        result.gaps.append(now - last)
+                    last = now
+                elif sse.event == "end":
+                    result.ok = True
+                elif sse.event == "error":
+                    result.error = "error event"
+    except (httpx.HTTPError, SSEError, OSError) as exc:
         result.error = type(exc).__name__
     result.total = time.perf_counter() - start
     if result.ttft is not None and last is not None:

@@ -2,10 +2,12 @@
 
     python -m bench.model_server --port P --ttft 0.3 --tokens-per-second 50 --answer-tokens N
 
-It is `standins.model_service.FakeOpenAI` (default policy: the first request with tools gets
-a tool call, then an answer of N tokens) plus two control routes the bench uses between runs:
-`GET /_bench/health` and `POST /_bench/pacing` (`{"ttft", "tokens_per_second",
-"answer_tokens"}`; a rate of 0 means flat out: no delay at all).
+It is `standins.model_service.FakeOpenAI` (its default policy: a request with tools gets a call
+of the first tool, a greeting and a request after tool results an answer of N tokens, a forced
+routing choice picks `chat` for a greeting) plus three control routes the bench uses between
+runs: `GET /_bench/health`, `POST /_bench/pacing` (`{"ttft", "tokens_per_second",
+"answer_tokens"}`; a rate of 0 means flat out: no delay at all) and `GET /_bench/calls` (the
+chat-completions requests served so far).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class BenchModel(FakeOpenAI):
                          answer_tokens=answer_tokens)
         self.app.add_route("/_bench/health", self._health, methods=["GET"])
         self.app.add_route("/_bench/pacing", self._pacing, methods=["POST"])
+        self.app.add_route("/_bench/calls", self._calls, methods=["GET"])
+        self.calls = 0
 
     def pacing(self) -> dict[str, float]:
         """The pacing in effect."""
@@ -50,7 +54,11 @@ class BenchModel(FakeOpenAI):
         self.answer_tokens = int(body.get("answer_tokens", self.answer_tokens))
         return JSONResponse(self.pacing())
 
+    async def _calls(self, request: Request) -> Response:
+        return JSONResponse({"calls": self.calls})
+
     async def _completions(self, request: Request) -> Response:
+        self.calls += 1
         response = await super()._completions(request)
         self.requests.clear()  # a long bench must not grow the server's memory
         self.outcomes.clear()

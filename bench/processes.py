@@ -54,10 +54,6 @@ class Proc:
         """Peak resident memory (VmHWM) since start or the last `reset_peak_rss()`."""
         return self._status_kb("VmHWM") / 1024
 
-    def rss_mb(self) -> float:
-        """Resident memory now (VmRSS)."""
-        return self._status_kb("VmRSS") / 1024
-
     def reset_peak_rss(self) -> bool:
         """Reset VmHWM to the current RSS (Linux `clear_refs` 5); False if not allowed."""
         try:

@@ -92,6 +92,29 @@ def detail_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def first_token_table(data: dict[str, Any]) -> list[str]:
+    """Item 6: model calls per turn and time to the first answer token, by kind of question."""
+    rows = data.get("first_token")
+    if not rows:
+        return []
+    s = data["size"]
+    lines = [f"Time to first answer token by question (item 6): the model at "
+             f"{s['first_token_ttft'] * 1000:.0f} ms to first token per call, "
+             f"{s['tokens_per_second']:.0f} tokens/s, {s['first_token_answer_tokens'] + 1}-token "
+             "answers; each turn on a new thread. Absolute times, as a user waits.", "",
+             "| question | streams | model calls per turn: ours / baseline | first answer token "
+             "p50 ms: ours / baseline | ours / baseline | p99 ms: ours / baseline | errors |",
+             "|---|---|---|---|---|---|---|"]
+    for o, b in zip(rows["ours"], rows["baseline"], strict=True):
+        lines.append(
+            f"| {o['kind']} | {o['streams']} | {_cell(o['calls_per_turn'])} / "
+            f"{_cell(b['calls_per_turn'])} | {_cell(o['ttft_p50_ms'])} / "
+            f"{_cell(b['ttft_p50_ms'])} | {_times(o['ttft_p50_ms'], b['ttft_p50_ms'])} | "
+            f"{_cell(o['ttft_p99_ms'])} / {_cell(b['ttft_p99_ms'])} | "
+            f"{o['errors']} / {b['errors']} |")
+    return lines
+
+
 def markdown(data: dict[str, Any]) -> str:
     """The results as a Markdown document (machine, date, one table per item)."""
     m = data["machine"]
@@ -111,6 +134,7 @@ def markdown(data: dict[str, Any]) -> str:
         *streams_table(data), "",
         *turn_table(data), "",
         *detail_table(data), "",
+        *first_token_table(data), "",
         "| Measurement | Ours | Baseline | Ratio (baseline / ours) |", "|---|---|---|---|",
     ]
     o, b = data["ours"], data["baseline"]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, streaming, thread_memory
+from bench import cold_start, first_token, streaming, thread_memory
 from bench.config import Size
 from bench.environment import RESULTS, machine
 from bench.processes import Proc, running, start_model, start_server, stop
@@ -63,6 +63,26 @@ def _each(servers: Servers, run: Callable[[Proc], dict[str, Any]],
     for kind in kinds or KINDS:
         into[kind][key] = run(servers.live(kind))
         log(f"  {kind:8} {key}: {into[kind][key]}")
+
+
+def first_token_item(servers: Servers, model: Proc, size: Size,
+                     log: Callable[[str], None]) -> dict[str, list[dict[str, Any]]]:
+    """Item 6 on ours and the baseline, servers in turn within each round."""
+    for kind in APP_KINDS:
+        first_token.warm_up(servers.live(kind), model, size)
+    rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in APP_KINDS}
+    for question in first_token.QUESTIONS:
+        for streams in size.first_token_streams:
+            samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in APP_KINDS}
+            for _ in range(size.rounds):
+                for kind in APP_KINDS:
+                    samples[kind].append(first_token.sample(servers.live(kind), model, size,
+                                                            question, streams))
+            for kind in APP_KINDS:
+                row = first_token.summary(samples[kind], question, streams)
+                rows[kind].append(row)
+                log(f"  {kind:8} {row}")
+    return rows
 
 
 def run(size: Size, out_dir: Path = RESULTS, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -112,6 +132,8 @@ def run(size: Size, out_dir: Path = RESULTS, log: Callable[[str], None] = print)
                 log("3. batch")
                 _each(servers, lambda p: streaming.batch(p, model, size), data, "batch", log,
                       APP_KINDS)
+                log(f"6. time to first answer token by question ({size.rounds} rounds)")
+                data["first_token"] = first_token_item(servers, model, size, log)
                 for proc in [*servers.procs.values(), *servers.retired]:
                     (raw_dir / f"{proc.name}.log").write_text(proc.log())
                 data["restarts"] = servers.restarts

@@ -29,10 +29,11 @@ def set_pacing(model: Proc, ttft: float, rate: float, tokens: int) -> None:
     httpx.post(model.url + "/_bench/pacing", json=body, timeout=10).raise_for_status()
 
 
-def load(server: Proc, concurrency: int, seconds: float, max_requests: int) -> dict[str, Any]:
+def load(server: Proc, concurrency: int, seconds: float, max_requests: int,
+         question: str = QUESTION) -> dict[str, Any]:
     """Run the load generator process against `server`'s `/stream`."""
     spec = {"url": server.url + "/stream", "concurrency": concurrency, "seconds": seconds,
-            "max_requests": max_requests, "question": QUESTION}
+            "max_requests": max_requests, "question": question}
     done = subprocess.run([sys.executable, "-m", "bench.loadgen"], input=json.dumps(spec),
                           capture_output=True, text=True, cwd=ROOT, check=False,
                           timeout=seconds + 180)

@@ -469,6 +469,7 @@ output AZURE_COSMOSDB_ACCOUNT_NAME string = cosmos.outputs.name
 output AZURE_COSMOSDB_DATABASE string = cosmos.outputs.databaseName
 output AZURE_COSMOSDB_CONTAINER string = cosmos.outputs.containerName
 output THREAD_TTL_SECONDS int = threadTtlSetting
+output RUN_EVENTS_TTL_SECONDS int = 3600
 output AZURE_SEARCH_ENDPOINT string = searchEnabled ? search.outputs.endpoint : ''
 output AZURE_SEARCH_INDEXES string = searchEnabled ? searchIndexes : ''
 output APPROVE_TOOLS string = approveTools

@@ -8,23 +8,22 @@ Paths:
 - `POST /openai/deployments/{deployment}/chat/completions?api-version=...`: the classic Azure
   path (an `api-version` is required).
 
-It refuses what Azure refuses, with Azure's status, error body and headers:
-- no credentials (401), a wrong `api-key` / bearer token when keys or tokens are configured
-  (401), a token of an identity without the data role (403), an unknown deployment (404);
-- by the deployment's kind: a *reasoning* deployment (gpt-5 family, o-series; the default)
-  refuses `temperature`/`top_p` other than 1, penalties, `logprobs`, `logit_bias`, `max_tokens`
-  and `parallel_tool_calls`; a *classic* one (gpt-4.1) refuses `reasoning_effort`;
-- more than 128 tools, a `tool_choice` without tools or naming an undeclared tool,
-  `stream_options` without `stream`, and message histories where a tool call has no tool
-  message or a tool message answers no call.
+It refuses what Azure refuses, with Azure's status, error body and headers: no credentials
+(401), a wrong `api-key` / bearer token when keys or tokens are configured (401), a token of an
+identity without the data role (403), an unknown deployment (404), and every body rule of
+`standins.azure_rules` (parameters by the deployment's kind, `reasoning_effort` by the model
+behind it when `models` names it, tools, tool-call histories).
 
 Streams are `chat.completion.chunk` SSE ending with `data: [DONE]`: on the Azure paths a first
 chunk carries `prompt_filter_results`, content chunks carry `content_filter_results`, and a
-usage chunk (with reasoning tokens) closes the stream. Replies come from a script of turns, in
-order; a turn can also fail as Azure does (a status with its body and headers, the connection
-dropped mid-stream, `finish_reason: content_filter`). With the script empty the server follows
-a default policy (call the first tool with the question, then answer). Every request is
-recorded, and so is each stream's outcome (completed, or cancelled because the client left).
+usage chunk (with reasoning tokens and `prompt_tokens_details.cached_tokens`) closes the
+stream. Input tokens are a fixed 10 per request, or, with `count_prompt_tokens`, counted from
+the prompt with the cached part a prompt cache would serve (`standins.prompt_cache`). Replies
+come from a script of turns (`standins.model_turns.Turn`), in order; a turn can also fail as
+Azure does (a status with its body and headers, the connection dropped mid-stream,
+`finish_reason: content_filter`). With the script empty the server follows the default policy
+of `standins.model_turns`. Every request is recorded, and so is each stream's outcome
+(completed, or cancelled because the client left).
 """
 
 from __future__ import annotations
@@ -36,73 +35,30 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from standins.azure_rules import Kind, Refused, check_body, invalid
 from standins.loopback_http import serve_app
+from standins.model_turns import (
+    Turn,
+    azure_error,
+    default_turn,
+    prompt_filtered,
+    rate_limited,
+    server_error,
+)
+from standins.prompt_cache import PromptCache
 
-Kind = Literal["reasoning", "classic"]
-MAX_TOOLS = 128
-REASONING_EFFORTS = {"none", "minimal", "low", "medium", "high"}
+__all__ = ["FakeOpenAI", "Recorded", "Refusal", "StreamOutcome", "Turn", "azure_error",
+           "fake_openai", "prompt_filtered", "rate_limited", "server_error"]
+
 V1_API_VERSIONS = {"v1", "preview", "latest"}
-
-
-@dataclass
-class Turn:
-    """One scripted model reply: text chunks (with pacing) or tool calls, or a failure."""
-
-    chunks: list[str] = field(default_factory=list)
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    first_delay: float = 0.0  # after the response headers, before the first chunk
-    delay: float = 0.0
-    header_delay: float = 0.0  # before the response starts at all
-    status: int = 200
-    fail_after: int | None = None  # drop the connection after this many chunks
-    error: dict[str, Any] | None = None  # the JSON body of a failure (Azure's shape)
-    headers: dict[str, str] = field(default_factory=dict)  # headers of a failure
-    finish_reason: str | None = None  # e.g. "content_filter" to cut the answer that way
-    reasoning_tokens: int = 0  # reported in the usage chunk (and counted in completion_tokens)
-    hold: threading.Event | None = None  # the reply starts only once the test sets it
-
-
-def azure_error(http_status: int, code: str, message: str, *,
-                headers: dict[str, str] | None = None, **extra: Any) -> Turn:
-    """A scripted failure answered as Azure OpenAI answers it (`extra`: more body fields)."""
-    return Turn(status=http_status, error={"code": code, "message": message, **extra},
-                headers=headers or {})
-
-
-def rate_limited(retry_after: int = 2) -> Turn:
-    """429 with Azure's body and both retry headers."""
-    return azure_error(
-        429, "429", "Requests to the ChatCompletions_Create Operation under Azure OpenAI API "
-        "have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry "
-        f"after {retry_after} seconds.",
-        headers={"retry-after": str(retry_after), "retry-after-ms": str(retry_after * 1000)})
-
-
-def prompt_filtered() -> Turn:
-    """The 400 Azure answers when the prompt trips the content filter."""
-    return azure_error(
-        400, "content_filter", "The response was filtered due to the prompt triggering Azure "
-        "OpenAI's content management policy. Please modify your prompt and retry.",
-        param="prompt", status=400,
-        innererror={"code": "ResponsibleAIPolicyViolation", "content_filter_result": {
-            "hate": {"filtered": False, "severity": "safe"},
-            "self_harm": {"filtered": False, "severity": "safe"},
-            "sexual": {"filtered": False, "severity": "safe"},
-            "violence": {"filtered": True, "severity": "high"}}})
-
-
-def server_error(status: int = 500) -> Turn:
-    """A 5xx with Azure's body."""
-    return azure_error(status, "InternalServerError", "The server had an error processing your "
-                       "request. Sorry about that! You can retry your request.")
 
 
 @dataclass
@@ -134,31 +90,24 @@ class StreamOutcome:
     cancelled: bool = False
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, error: dict[str, Any],
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(error.get("message"))
-        self.status, self.error, self.headers = status, error, headers or {}
-
-
-def _invalid(message: str, param: str | None, code: str | None) -> _Refused:
-    return _Refused(400, {"message": message, "type": "invalid_request_error", "param": param,
-                          "code": code})
-
-
 class FakeOpenAI:
     """The server's state: script, recorded requests, refusals, stream outcomes, pacing.
 
     `deployments` maps deployment names to their kind (None: any name is a reasoning
-    deployment). `api_keys` / `tokens`: the keys and Entra tokens accepted (None: any
-    credential is accepted, but one is required); `forbidden_tokens`: valid tokens of
-    identities without the data role (403).
+    deployment); `models` maps deployment names to the model they serve (`gpt-5.4-mini`,
+    `o4-mini`, ...), for the `reasoning_effort` rules of that model. `api_keys` / `tokens`:
+    the keys and Entra tokens accepted (None: any credential is accepted, but one is
+    required); `forbidden_tokens`: valid tokens of identities without the data role (403).
+    `count_prompt_tokens`: report input tokens counted from the prompt, and the cached part
+    (`standins.prompt_cache`), instead of a fixed 10.
     """
 
     def __init__(self, first_delay: float = 0.0, token_delay: float = 0.0,
                  answer_tokens: int = 20, *, deployments: dict[str, Kind] | None = None,
                  api_keys: set[str] | None = None, tokens: set[str] | None = None,
-                 forbidden_tokens: set[str] | None = None) -> None:
+                 forbidden_tokens: set[str] | None = None,
+                 models: dict[str, str] | None = None,
+                 count_prompt_tokens: bool = False) -> None:
         self.script: list[Turn] = []
         self.requests: list[Recorded] = []
         self.refusals: list[Refusal] = []
@@ -167,6 +116,8 @@ class FakeOpenAI:
         self.token_delay = token_delay
         self.answer_tokens = answer_tokens
         self.deployments = deployments
+        self.models = models
+        self.prompt_cache = PromptCache() if count_prompt_tokens else None
         self.api_keys = api_keys
         self.tokens = tokens
         self.forbidden_tokens = forbidden_tokens or set()
@@ -192,26 +143,7 @@ class FakeOpenAI:
         return self._default_turn(body)
 
     def _default_turn(self, body: dict[str, Any]) -> Turn:
-        messages = body.get("messages", [])
-        tools = body.get("tools") or []
-        choice = body.get("tool_choice")
-        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
-        question = str(last_user.get("content", ""))
-        after_user = messages[messages.index(last_user) + 1:] if last_user in messages else []
-        forced = isinstance(choice, dict) or choice == "required"
-        may_call = tools and choice != "none"
-        if may_call and (forced or not any(m.get("role") == "tool" for m in after_user)):
-            fn = tools[0]["function"]
-            if isinstance(choice, dict):
-                name = choice["function"]["name"]
-                fn = next(t["function"] for t in tools if t["function"]["name"] == name)
-            props = fn.get("parameters", {}).get("properties", {})
-            args = {name: (schema.get("enum") or [question])[0] for name, schema in props.items()}
-            return Turn(tool_calls=[{"name": fn["name"], "arguments": args}],
-                        first_delay=self.first_delay)
-        words = [f" word{i}" for i in range(self.answer_tokens)]
-        return Turn(chunks=["Answer:", *words], first_delay=self.first_delay,
-                    delay=self.token_delay)
+        return default_turn(body, self.first_delay, self.token_delay, self.answer_tokens)
 
     async def _completions(self, request: Request) -> Response:
         with self._lock:
@@ -245,13 +177,15 @@ class FakeOpenAI:
             model = self._check_route(request, body) if azure else str(body.get("model", ""))
             if azure:
                 self._check_auth(headers)
-            self._check_body(body, self._kind(model) if azure else "reasoning")
-        except _Refused as refused:
+            check_body(body, self._kind(model) if azure else "reasoning",
+                       (self.models or {}).get(model))
+        except Refused as refused:
             self.refusals.append(Refusal(refused.status, str(refused.error.get("code")),
                                          refused.error.get("param"),
                                          str(refused.error.get("message"))))
             return JSONResponse({"error": refused.error}, status_code=refused.status,
                                 headers=refused.headers)
+        prompt = self.prompt_cache.usage(body) if self.prompt_cache is not None else (10, 0)
         turn = self._next_turn(body)
         if turn.header_delay:
             await asyncio.sleep(turn.header_delay)
@@ -263,26 +197,27 @@ class FakeOpenAI:
             outcome = StreamOutcome()
             self.outcomes.append(outcome)
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(self._stream(turn, model, outcome, azure, include_usage),
-                                     media_type="text/event-stream")
-        return JSONResponse(self._whole(turn, model))
+            return StreamingResponse(
+                self._stream(turn, model, outcome, azure, include_usage, prompt),
+                media_type="text/event-stream")
+        return JSONResponse(self._whole(turn, model, prompt))
 
     # --- what Azure refuses ---------------------------------------------------------------
     def _check_route(self, request: Request, body: dict[str, Any]) -> str:
         version = request.query_params.get("api-version")
         if request.url.path.startswith("/openai/v1/"):
             if version is not None and version not in V1_API_VERSIONS:
-                raise _invalid(f"api-version '{version}' is not supported on the v1 API; omit "
+                raise invalid(f"api-version '{version}' is not supported on the v1 API; omit "
                                "it.", "api-version", "BadRequest")
             model = str(body.get("model") or "")
             if not model:
-                raise _invalid("you must provide a model parameter", "model", None)
+                raise invalid("you must provide a model parameter", "model", None)
         else:
             if not version:
-                raise _Refused(404, {"code": "404", "message": "Resource not found"})
+                raise Refused(404, {"code": "404", "message": "Resource not found"})
             model = str(request.path_params["deployment"])
         if self.deployments is not None and model not in self.deployments:
-            raise _Refused(404, {"code": "DeploymentNotFound", "message": (
+            raise Refused(404, {"code": "DeploymentNotFound", "message": (
                 "The API deployment for this resource does not exist. If you created the "
                 "deployment within the last 5 minutes, please wait a moment and try again.")})
         return model
@@ -294,14 +229,14 @@ class FakeOpenAI:
         key = headers.get("api-key")
         bearer = headers.get("authorization", "")
         token = bearer[len("Bearer "):] if bearer.startswith("Bearer ") else None
-        denied = _Refused(401, {"code": "401", "message": (
+        denied = Refused(401, {"code": "401", "message": (
             "Access denied due to invalid subscription key or wrong API endpoint. Make sure "
             "to provide a valid key for an active subscription and use a correct regional API "
             "endpoint for your resource.")})
         if key is None and token is None:
             raise denied
         if token is not None and token in self.forbidden_tokens:
-            raise _Refused(403, {"code": "PermissionDenied", "message": (
+            raise Refused(403, {"code": "PermissionDenied", "message": (
                 "The principal lacks the required data action Microsoft.CognitiveServices/"
                 "accounts/OpenAI/deployments/chat/completions/action to perform POST "
                 "/openai/deployments/{deployment-id}/chat/completions operation.")})
@@ -315,56 +250,6 @@ class FakeOpenAI:
             return
         raise denied
 
-    def _check_body(self, body: dict[str, Any], kind: Kind) -> None:
-        if kind == "reasoning":
-            self._check_reasoning_params(body)
-        elif "reasoning_effort" in body:
-            raise _invalid("Unrecognized request argument supplied: reasoning_effort",
-                           "reasoning_effort", "unsupported_parameter")
-        effort = body.get("reasoning_effort")
-        if effort is not None and effort not in REASONING_EFFORTS:
-            raise _invalid(f"Invalid value: '{effort}'. Supported values are: 'minimal', "
-                           "'low', 'medium', and 'high'.", "reasoning_effort", "invalid_value")
-        if body.get("stream_options") is not None and not body.get("stream"):
-            raise _invalid("The 'stream_options' parameter is only allowed when 'stream' is "
-                           "enabled.", "stream_options", None)
-        self._check_tools(body)
-        _check_messages(body.get("messages"))
-
-    @staticmethod
-    def _check_reasoning_params(body: dict[str, Any]) -> None:
-        for name, default in (("temperature", 1), ("top_p", 1)):
-            if name in body and body[name] != default:
-                raise _invalid(f"Unsupported value: '{name}' does not support {body[name]} "
-                               f"with this model. Only the default ({default}) value is "
-                               "supported.", name, "unsupported_value")
-        for name in ("presence_penalty", "frequency_penalty", "logprobs", "top_logprobs",
-                     "logit_bias", "parallel_tool_calls"):
-            if name in body:
-                raise _invalid(f"Unsupported parameter: '{name}' is not supported with this "
-                               "model.", name, "unsupported_parameter")
-        if "max_tokens" in body:
-            raise _invalid("Unsupported parameter: 'max_tokens' is not supported with this "
-                           "model. Use 'max_completion_tokens' instead.", "max_tokens",
-                           "unsupported_parameter")
-
-    @staticmethod
-    def _check_tools(body: dict[str, Any]) -> None:
-        tools = body.get("tools")
-        if tools is not None and len(tools) > MAX_TOOLS:
-            raise _invalid(f"Invalid 'tools': array too long. Expected an array with maximum "
-                           f"length {MAX_TOOLS}, but got an array with length {len(tools)} "
-                           "instead.", "tools", "array_above_max_length")
-        choice = body.get("tool_choice")
-        if choice is not None and not tools:
-            raise _invalid("Invalid value for 'tool_choice': 'tool_choice' is only allowed "
-                           "when 'tools' are specified.", "tool_choice", None)
-        if isinstance(choice, dict):
-            names = {t["function"]["name"] for t in tools or []}
-            if choice.get("function", {}).get("name") not in names:
-                raise _invalid("Invalid value for 'tool_choice': the function is not among "
-                               "'tools'.", "tool_choice", None)
-
     # --- replies ---------------------------------------------------------------------------
     @staticmethod
     def _tool_call_json(turn: Turn) -> list[dict[str, Any]]:
@@ -373,13 +258,17 @@ class FakeOpenAI:
                 for call in turn.tool_calls]
 
     @staticmethod
-    def _usage(completion_tokens: int, reasoning_tokens: int = 0) -> dict[str, Any]:
+    def _usage(completion_tokens: int, reasoning_tokens: int,
+               prompt: tuple[int, int]) -> dict[str, Any]:
+        """Azure's `usage`; `prompt`: (input tokens, of which served from the prompt cache)."""
         completion_tokens += reasoning_tokens  # the service counts them as completion tokens
-        return {"prompt_tokens": 10, "completion_tokens": completion_tokens,
-                "total_tokens": 10 + completion_tokens,
+        prompt_tokens, cached = prompt
+        return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": cached},
                 "completion_tokens_details": {"reasoning_tokens": reasoning_tokens}}
 
-    def _whole(self, turn: Turn, model: str) -> dict[str, Any]:
+    def _whole(self, turn: Turn, model: str, prompt: tuple[int, int]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": "".join(turn.chunks) or None}
         if turn.tool_calls:
             message["tool_calls"] = self._tool_call_json(turn)
@@ -387,10 +276,10 @@ class FakeOpenAI:
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
                 "created": int(time.time()), "model": model,
                 "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": self._usage(5)}
+                "usage": self._usage(5, 0, prompt)}
 
     async def _stream(self, turn: Turn, model: str, outcome: StreamOutcome, azure: bool,
-                      include_usage: bool) -> AsyncIterator[str]:
+                      include_usage: bool, prompt: tuple[int, int]) -> AsyncIterator[str]:
         cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         created = int(time.time())
         safe = {name: {"filtered": False, "severity": "safe"}
@@ -436,39 +325,14 @@ class FakeOpenAI:
             if include_usage:
                 usage = {"id": cid, "object": "chat.completion.chunk", "created": created,
                          "model": model, "choices": [],
-                         "usage": self._usage(len(turn.chunks), turn.reasoning_tokens)}
+                         "usage": self._usage(len(turn.chunks), turn.reasoning_tokens,
+                                              prompt)}
                 yield f"data: {json.dumps(usage)}\n\n"
             yield "data: [DONE]\n\n"
             outcome.completed = True
         except asyncio.CancelledError:
             outcome.cancelled = True
             raise
-
-
-def _check_messages(messages: Any) -> None:
-    """Every tool call answered by a tool message right after it; no stray tool messages."""
-    if not isinstance(messages, list) or not messages:
-        raise _invalid("'messages' must be a non-empty array.", "messages", None)
-    pending: list[str] = []
-    for index, message in enumerate(messages):
-        role = message.get("role")
-        if role == "tool":
-            if message.get("tool_call_id") not in pending:
-                raise _invalid("Invalid parameter: messages with role 'tool' must be a "
-                               "response to a preceeding message with 'tool_calls'.",
-                               f"messages.[{index}].role", None)
-            pending.remove(message["tool_call_id"])
-            continue
-        if pending:
-            raise _invalid("An assistant message with 'tool_calls' must be followed by tool "
-                           "messages responding to each 'tool_call_id'. The following "
-                           f"tool_call_ids did not have response messages: {', '.join(pending)}",
-                           f"messages.[{index}].role", None)
-        if role == "assistant":
-            pending = [call["id"] for call in message.get("tool_calls") or []]
-    if pending:
-        raise _invalid("An assistant message with 'tool_calls' must be followed by tool "
-                       "messages responding to each 'tool_call_id'.", "messages", None)
 
 
 @contextmanager

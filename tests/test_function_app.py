@@ -145,7 +145,7 @@ async def test_triggers_call_the_same_handlers_as_the_dev_server(isolated_settin
 
         resp = await function_app.options(_request("OPTIONS", "/threads/fa-1"))
         assert resp.status_code == 204
-        assert resp.headers["allow"] == "GET, HEAD, DELETE, OPTIONS"
+        assert resp.headers["allow"] == "GET, HEAD, PATCH, DELETE, OPTIONS"
         resp = await function_app.options(_request("OPTIONS", "/invoke"))
         assert resp.headers["allow"] == "POST, OPTIONS"
         resp = await function_app.options(_request("OPTIONS", "/nowhere"))

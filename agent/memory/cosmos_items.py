@@ -39,7 +39,7 @@ class CheckpointTooLargeError(ValueError):
     """A checkpoint or pending write is larger than CHECKPOINT_MAX_BYTES allows."""
 
 
-def _id_part(value: str) -> str:
+def id_part(value: str) -> str:
     """`value` if it is safe and short enough for an item id, else a stable hash of it."""
     if _SAFE_ID_PART.fullmatch(value):
         return value
@@ -55,12 +55,12 @@ def ns_key(checkpoint_ns: str) -> str:
 
 def checkpoint_item_id(checkpoint_ns: str, checkpoint_id: str) -> str:
     """Id of a checkpoint item."""
-    return f"cp.{ns_key(checkpoint_ns)}.{_id_part(checkpoint_id)}"
+    return f"cp.{ns_key(checkpoint_ns)}.{id_part(checkpoint_id)}"
 
 
 def write_item_id(checkpoint_ns: str, checkpoint_id: str, task_id: str, idx: int) -> str:
     """Id of one pending write (task `task_id`, write index `idx`) of a checkpoint."""
-    return f"w.{ns_key(checkpoint_ns)}.{_id_part(checkpoint_id)}.{_id_part(task_id)}.{idx}"
+    return f"w.{ns_key(checkpoint_ns)}.{id_part(checkpoint_id)}.{id_part(task_id)}.{idx}"
 
 
 def chunk_item_id(owner_id: str, index: int) -> str:

@@ -7,6 +7,8 @@ holder that lost the lease can neither renew nor delete someone else's. The item
 another instance take over an expired lease even where the container has TTL off or the
 service has not removed the item yet (instances' clocks are NTP-synchronised in Azure). A
 create or replace whose response was lost and retried by the SDK is recognised by the owner.
+The item names the run the lease was taken for (`run_id`), so `holder` answers which run holds
+the thread with one point read.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from azure.cosmos.exceptions import (
 )
 
 from agent.memory.cosmos_items import LEASE_ID, Item
-from agent.memory.leases import Lease
+from agent.memory.leases import Holder, Lease
 
 
 class CosmosLeases:
@@ -33,9 +35,10 @@ class CosmosLeases:
     def __init__(self, container: ContainerProxy) -> None:
         self.container = container
 
-    def _item(self, thread_id: str, owner: str, seconds: float) -> Item:
+    def _item(self, thread_id: str, owner: str, seconds: float, run_id: str | None) -> Item:
         return {"id": LEASE_ID, "thread_id": thread_id, "kind": "lease", "owner": owner,
-                "expires_at": time.time() + seconds, "ttl": max(1, math.ceil(seconds))}
+                "run_id": run_id, "expires_at": time.time() + seconds,
+                "ttl": max(1, math.ceil(seconds))}
 
     async def _read(self, thread_id: str) -> dict[str, Any] | None:
         try:
@@ -52,30 +55,31 @@ class CosmosLeases:
             return None
         return str(done["_etag"])
 
-    async def acquire(self, thread_id: str, owner: str, seconds: float) -> Lease | float:
-        item = self._item(thread_id, owner, seconds)
+    async def acquire(self, thread_id: str, owner: str, seconds: float,
+                      run_id: str | None = None) -> Lease | float:
+        item = self._item(thread_id, owner, seconds, run_id)
         for _ in range(2):
             try:
                 created = await self.container.create_item(item)
-                return Lease(thread_id, owner, str(created["_etag"]))
+                return Lease(thread_id, owner, str(created["_etag"]), run_id)
             except CosmosResourceExistsError:
                 current = await self._read(thread_id)
             if current is None:
                 continue  # expired and hidden, not yet removed: try once more
             if current.get("owner") == owner:  # our create went through; its answer was lost
-                return Lease(thread_id, owner, str(current["_etag"]))
+                return Lease(thread_id, owner, str(current["_etag"]), run_id)
             left = float(current.get("expires_at", 0)) - time.time()
             if left > 0:
                 return left
             etag = await self._replace(item, str(current["_etag"]))
             if etag is not None:
-                return Lease(thread_id, owner, etag)
+                return Lease(thread_id, owner, etag, run_id)
             return 1.0
         return 1.0
 
     async def renew(self, lease: Lease, seconds: float) -> bool:
-        etag = await self._replace(self._item(lease.thread_id, lease.owner, seconds),
-                                   str(lease.token))
+        etag = await self._replace(
+            self._item(lease.thread_id, lease.owner, seconds, lease.run_id), str(lease.token))
         if etag is None:
             current = await self._read(lease.thread_id)
             if current is None or current.get("owner") != lease.owner:
@@ -98,3 +102,11 @@ class CosmosLeases:
                 if current is None or current.get("owner") != lease.owner:
                     return
                 lease.token = current["_etag"]
+
+    async def holder(self, thread_id: str) -> Holder | None:
+        current = await self._read(thread_id)
+        if current is None or float(current.get("expires_at", 0)) <= time.time():
+            return None
+        run_id = current.get("run_id")
+        return Holder(str(run_id) if run_id is not None else None,
+                      float(current["expires_at"]))

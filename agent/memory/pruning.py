@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 def is_base(metadata: Mapping[str, Any] | None) -> bool:
@@ -51,19 +51,30 @@ def superseded(rows: Iterable[CheckpointRow]) -> dict[str, list[str]]:
     return out
 
 
-class KeepLatestPruning:
-    """LangGraph's `aprune` for a saver that prunes one thread with `_prune`: `keep_latest`
-    keeps each namespace's latest checkpoint (and the ancestors its delta channels are read
-    from); `delete` deletes the threads. The saver provides `_prune(thread_id)` and
-    `adelete_thread(thread_id)`."""
+class PrunableSaver(Protocol):
+    """What `KeepLatestPruning` needs of the saver it is mixed into."""
 
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+    async def prune_thread(self, thread_id: str, only_ns: str | None = None) -> None:
+        """Remove what keep-latest pruning drops from one thread (of one namespace)."""
+        ...
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint and write of one thread."""
+        ...
+
+
+class KeepLatestPruning:
+    """LangGraph's `aprune` for a saver that prunes one thread at a time (`PrunableSaver`):
+    `keep_latest` keeps each namespace's latest checkpoint (and the ancestors its delta
+    channels are read from); `delete` deletes the threads."""
+
+    async def aprune(self: PrunableSaver, thread_ids: Sequence[str], *,
+                     strategy: str = "keep_latest") -> None:
         """Prune the threads (LangGraph's checkpointer `prune` interface)."""
         if strategy not in ("keep_latest", "delete"):
             raise ValueError(f"unknown prune strategy {strategy!r}: keep_latest or delete")
-        saver: Any = self
         for thread_id in thread_ids:
             if strategy == "delete":
-                await saver.adelete_thread(str(thread_id))
+                await self.adelete_thread(str(thread_id))
             else:
-                await saver._prune(str(thread_id))
+                await self.prune_thread(str(thread_id))

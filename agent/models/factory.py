@@ -9,7 +9,8 @@ in Azure, your `az login` locally). An API key is used only when `AZURE_OPENAI_A
 
 Only the options that are set are sent: reasoning deployments (gpt-5 family, o-series) refuse
 a `temperature` other than 1, `max_tokens` and `parallel_tool_calls`; classic ones refuse
-`reasoning_effort`.
+`reasoning_effort`. Calls that only decide or write tool arguments may take another reasoning
+effort than answers (`decision_options`; the graph binds it to those calls).
 
 Both providers read streamed replies the fast way (`agent.models.fast_stream`: the raw SSE
 body instead of an SDK object per chunk) over the OpenAI SDK's aiohttp client, which the bot
@@ -72,6 +73,17 @@ def call_options(settings: Settings) -> dict[str, Any]:
     if settings.model_max_output_tokens is not None:
         options["max_completion_tokens"] = settings.model_max_output_tokens
     return options
+
+
+def decision_options(settings: Settings) -> dict[str, Any]:
+    """Options of the calls that only decide or write tool arguments, on top of
+    `call_options`: `MODEL_DECISION_REASONING_EFFORT` when set and not the answers' effort
+    (unset, decisions take `MODEL_REASONING_EFFORT` like every call). Never for the offline
+    model, which takes no options."""
+    effort = settings.model_decision_reasoning_effort
+    if settings.provider == "offline" or not effort or effort == settings.model_reasoning_effort:
+        return {}
+    return {"reasoning_effort": effort}
 
 
 def uses_v1_api(settings: Settings) -> bool:

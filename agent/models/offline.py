@@ -1,7 +1,7 @@
 """The offline chat model: a LangChain `BaseChatModel` that needs no weights and no network.
 
 It makes real tool calls through the same graph as a real model and streams its answers token
-by token; what it says is decided by `agent.models.offline_policy`.
+by token; what it says is decided by `agent.models.offline_policy` (and its parts).
 """
 
 from __future__ import annotations
@@ -54,9 +54,11 @@ class OfflineChatModel(BaseChatModel):
     def with_structured_output(
         self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any
     ) -> Runnable[LanguageModelInput, Any]:
-        """Structured output through a forced tool call; `method` is accepted and ignored."""
+        """Structured output through a forced tool call; `method` and request options (a
+        reasoning effort) are accepted and ignored."""
         kwargs.pop("method", None)
         kwargs.pop("strict", None)
+        kwargs.pop("reasoning_effort", None)
         return super().with_structured_output(schema, include_raw=include_raw, **kwargs)
 
     def _reply(self, messages: list[BaseMessage], **kwargs: Any) -> AIMessage:

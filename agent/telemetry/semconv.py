@@ -22,6 +22,8 @@ RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"  # seconds
 USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
 USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+# Input tokens served from the provider's prompt cache (included in input_tokens).
+USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 TOOL_NAME = "gen_ai.tool.name"
 TOOL_TYPE = "gen_ai.tool.type"
 TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"  # content: only when capture is on
@@ -29,6 +31,13 @@ TOOL_CALL_RESULT = "gen_ai.tool.call.result"  # content: only when capture is on
 INPUT_MESSAGES = "gen_ai.input.messages"  # content: only when capture is on
 OUTPUT_MESSAGES = "gen_ai.output.messages"  # content: only when capture is on
 ERROR_TYPE = "error.type"
+# A person's feedback on an answer: a `gen_ai.evaluation.result` event on a `feedback` span.
+EVALUATION_RESULT = "gen_ai.evaluation.result"
+EVALUATION_NAME = "gen_ai.evaluation.name"
+EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"  # content: only when capture is on
+USER_FEEDBACK = "user_feedback"
 
 INVOKE_AGENT = "invoke_agent"
 CHAT = "chat"

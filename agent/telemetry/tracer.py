@@ -1,7 +1,8 @@
 """The spans of a turn, named and attributed by the OpenTelemetry GenAI semantic conventions.
 
     invoke_agent smartbot          one per turn: thread, run, specialist, outcome, token totals
-    ├── chat <deployment>          one per model call: node, tokens (input, output, reasoning),
+    ├── chat <deployment>          one per model call: node, tokens (input, cached input,
+    │                              output, reasoning),
     │                              time to first chunk, finish reason, response model
     └── execute_tool <tool>        one per tool call: tool, specialist, status (its duration is
                                    the span's)
@@ -35,6 +36,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
 from agent.events import TokenUsage
+from agent.memory.thread_index import Feedback
 from agent.settings import Settings
 from agent.telemetry import semconv as sc
 
@@ -91,6 +93,23 @@ class TurnTracer:
                         sc.RUN_ID: run_id})
         return TurnSpan(span, SpanHandler(self, trace.set_span_in_context(span)))
 
+    def record_feedback(self, thread_id: str, feedback: Feedback) -> None:
+        """A person's feedback on the answer of run `feedback.run_id`: a `feedback` span
+        carrying a `gen_ai.evaluation.result` event (score 1 or -1, label thumbs_up or
+        thumbs_down; the comment only when content capture is on)."""
+        label = "thumbs_up" if feedback.score > 0 else "thumbs_down"
+        attributes: dict[str, Any] = {
+            sc.EVALUATION_NAME: sc.USER_FEEDBACK, sc.EVALUATION_SCORE_VALUE: feedback.score,
+            sc.EVALUATION_SCORE_LABEL: label, sc.CONVERSATION_ID: thread_id,
+            sc.RUN_ID: feedback.run_id}
+        if self.capture_content and feedback.comment:
+            attributes[sc.EVALUATION_EXPLANATION] = feedback.comment[:MAX_CONTENT_CHARS]
+        with self._tracer.start_as_current_span(
+                f"feedback {sc.AGENT}", kind=SpanKind.INTERNAL,
+                attributes={sc.CONVERSATION_ID: thread_id, sc.RUN_ID: feedback.run_id,
+                            sc.AGENT_NAME: sc.AGENT}) as span:
+            span.add_event(sc.EVALUATION_RESULT, attributes=attributes)
+
     def start_span(self, name: str, kind: SpanKind, parent: Context,
                    attributes: dict[str, Any]) -> Span:
         """A span under `parent` (used by the handler)."""
@@ -121,6 +140,7 @@ class TurnSpan:
         span.set_attributes({sc.USAGE_INPUT_TOKENS: usage.input_tokens,
                              sc.USAGE_OUTPUT_TOKENS: usage.output_tokens,
                              sc.USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning_tokens,
+                             sc.USAGE_CACHE_READ_INPUT_TOKENS: usage.cached_input_tokens,
                              sc.USAGE_TOTAL_TOKENS: usage.total_tokens})
         if exc is not None and outcome in ("error", "not_found"):
             span.set_attribute(sc.ERROR_TYPE, error_type(exc))
@@ -205,6 +225,10 @@ class SpanHandler(BaseCallbackHandler):
             reasoning = (usage.get("output_token_details") or {}).get("reasoning")
             if reasoning is not None:
                 span.set_attribute(sc.USAGE_REASONING_OUTPUT_TOKENS, reasoning)
+            details: dict[str, Any] = dict(usage.get("input_token_details") or {})
+            if details:  # cache_read, also under a service-tier prefix (priority_cache_read)
+                span.set_attribute(sc.USAGE_CACHE_READ_INPUT_TOKENS, sum(
+                    int(v or 0) for k, v in details.items() if k.endswith("cache_read")))
         metadata = message.response_metadata or {}
         if metadata.get("model_name"):
             span.set_attribute(sc.RESPONSE_MODEL, str(metadata["model_name"]))

@@ -13,6 +13,7 @@ for a person's approval, and each decision a turn applies, are span events on it
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,13 @@ from agent.telemetry import semconv as sc
 
 if TYPE_CHECKING:
     from agent.telemetry.tracer import TurnSpan, TurnTracer
+
+
+def cached_input_tokens(usage: UsageMetadata) -> int:
+    """Input tokens served from the prompt cache (langchain-openai's `cache_read`, also under
+    a service-tier prefix such as `priority_cache_read`)."""
+    details: Mapping[str, Any] = usage.get("input_token_details") or {}
+    return sum(int(v or 0) for k, v in details.items() if k.endswith("cache_read"))
 
 
 class UsageCounter(BaseCallbackHandler):
@@ -58,7 +66,8 @@ class UsageCounter(BaseCallbackHandler):
         return TokenUsage(input_tokens=total["input_tokens"],
                           output_tokens=total["output_tokens"],
                           reasoning_tokens=int(details.get("reasoning") or 0),
-                          total_tokens=total["total_tokens"])
+                          total_tokens=total["total_tokens"],
+                          cached_input_tokens=cached_input_tokens(total))
 
 
 class Turn:

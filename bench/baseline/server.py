@@ -4,8 +4,9 @@ What the seed did: `/stream` runs `graph.astream_events(input, config, version="
 `on_chat_model_stream` chunks (and `on_tool_start` / `on_tool_end`) and sends them through
 `sse-starlette`'s `EventSourceResponse`; `/batch` answers its questions one after another;
 `/invoke` calls `ainvoke`; the model client is langchain-openai's own `ChatOpenAI` /
-`AzureChatOpenAI` (the OpenAI SDK parses every streamed chunk), as the seed used. Same graph,
-tools and checkpointer as ours.
+`AzureChatOpenAI` (the OpenAI SDK parses every streamed chunk), as the seed used; and the seed's
+flow, a routing call then the chosen specialist's own calls (`build_graph(first_call="route")`).
+Same graph, tools and checkpointer as ours.
 
     python -m bench.baseline.server --port P      (settings from the environment, as ours)
 """
@@ -27,6 +28,7 @@ from langchain_core.messages import HumanMessage
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
+from agent import graph as graph_module
 from agent.bot import Bot, build_bot
 from agent.models import factory
 from agent.settings import get_settings
@@ -35,6 +37,10 @@ from agent.settings import get_settings
 # from before the fast read has no such choice: it builds those classes anyway).
 if "fast_stream" in inspect.signature(factory.build_chat_model).parameters:
     factory.build_chat_model = partial(factory.build_chat_model, fast_stream=False)
+# The seed's flow: a routing call (structured output), then the chosen specialist's own calls
+# (code from before the supervisor's first call acted has no such choice: it routes anyway).
+if "first_call" in inspect.signature(graph_module.build_graph).parameters:
+    graph_module.build_graph = partial(graph_module.build_graph, first_call="route")
 
 _state: dict[str, Bot] = {}
 

@@ -87,6 +87,8 @@ var appConfig = {
   AZURE_COSMOSDB_DATABASE: cosmosDatabase
   AZURE_COSMOSDB_CONTAINER: cosmosContainer
   THREAD_TTL_SECONDS: string(threadTtlSeconds)
+  // How long a streamed run's events stay in the thread store to rejoin it (items' ttl).
+  RUN_EVENTS_TTL_SECONDS: '3600'
   // Tool calls a person approves first (README, "Approving tool calls"); empty: none.
   APPROVE_TOOLS: approveTools
   // The deployed package is read-only; the local docs index and the sample SQLite database

@@ -1,5 +1,8 @@
-"""Supervisor routing: mentions decide without a model; unconfigured mentions explain; `chat`
-takes greetings and questions no configured specialist fits, and answers without tools."""
+"""Who answers a turn: a forced route or an @mention decides without a model call, an
+unconfigured one explains; otherwise the supervisor's first call sees every enabled
+specialist's tools and either calls one (its specialist answers from the results) or answers
+as `chat`. Also the seed design's structured routing call (`routing.choose`), which the
+benchmark's baseline and the fallback use."""
 
 from __future__ import annotations
 
@@ -22,9 +25,16 @@ def noop(query: str) -> str:
     return query
 
 
+@tool
+def noop_sql(query: str) -> str:
+    """Do nothing."""
+    return query
+
+
 SPECIALISTS = {
     "docsearch": Specialist("docsearch", "documents", "p", (noop,), "DOCS_DIR"),
-    "sqlsearch": Specialist("sqlsearch", "SQL: covid deaths", "p", (noop,), "SQL_DATABASE_URL"),
+    "sqlsearch": Specialist("sqlsearch", "SQL: covid deaths", "p", (noop_sql,),
+                            "SQL_DATABASE_URL"),
     "apisearch": Specialist("apisearch", "APIs", "p", (), "APISEARCH_OPENAPI_SPEC"),
     "websearch": Specialist("websearch", "web", "p", (), "WEBSEARCH_PROVIDER"),
 }
@@ -112,31 +122,91 @@ async def _ask(specialists: dict[str, Specialist], question: str,
     return state
 
 
-async def test_a_greeting_gets_a_capability_summary_from_the_chat_node() -> None:
+def _tool_names(kwargs: dict[str, Any]) -> list[str]:
+    return [t["function"]["name"] for t in kwargs.get("tools") or []]
+
+
+async def test_a_greeting_is_answered_by_the_first_call_as_chat() -> None:
     model = RecordingModel()
-    state = await _ask(_with_chat(SPECIALISTS), "hello, who are you?", model)
+    specialists = _with_chat(SPECIALISTS)
+    state = await _ask(specialists, "hello, who are you?", model)
     answer = state["messages"][-1]
     assert state["route"] == CHAT and answer.name == CHAT
     assert "@docsearch" in answer.text and "@sqlsearch" in answer.text
     assert "@websearch (set WEBSEARCH_PROVIDER)" in answer.text
     assert [m.type for m in state["messages"]] == ["human", "ai"], "no tool was called"
-    (_, route_kwargs), (chat_messages, chat_kwargs) = model.calls
-    assert route_kwargs["tool_choice"] not in (None, "auto")  # the structured routing call
-    assert not chat_kwargs.get("tools"), "the chat node binds no tools"
-    assert chat_messages[0].text == _with_chat(SPECIALISTS)[CHAT].prompt
+    [(messages, kwargs)] = model.calls  # one model call: it decided and answered
+    assert _tool_names(kwargs) == ["noop", "noop_sql"], "every enabled specialist's tools"
+    assert kwargs.get("tool_choice") is None  # the model may answer
+    system = messages[0].text
+    assert "- @docsearch tools: noop" in system and "- @sqlsearch tools: noop_sql" in system
+    assert "never cite" in system and "- @apisearch — not configured" in system
+
+
+async def test_the_chat_node_answers_a_mention_without_tools() -> None:
+    model = RecordingModel()
+    state = await _ask(_with_chat(SPECIALISTS), "@chat hello, who are you?", model)
+    assert state["route"] == CHAT and state["messages"][-1].name == CHAT
+    [(messages, kwargs)] = model.calls
+    assert not kwargs.get("tools"), "the chat node binds no tools"
+    assert messages[0].text == _with_chat(SPECIALISTS)[CHAT].prompt
 
 
 async def test_a_question_for_an_unconfigured_specialist_names_its_setting() -> None:
-    state = await _ask(_with_chat(SPECIALISTS), "What is the price of bitcoin?")
+    model = RecordingModel()
+    state = await _ask(_with_chat(SPECIALISTS), "What is the price of bitcoin?", model)
     answer = state["messages"][-1]
-    assert state["route"] == CHAT
+    assert state["route"] == CHAT and len(model.calls) == 1
     assert "@apisearch" in answer.text and "APISEARCH_OPENAPI_SPEC" in answer.text
     assert "[[" not in answer.text and len(state["messages"]) == 2
 
 
-async def test_a_question_a_configured_specialist_fits_still_goes_to_it() -> None:
+@tool
+def noop_api(query: str) -> str:
+    """Look up a price."""
+    return query
+
+
+async def test_a_tool_call_in_the_first_call_selects_its_specialist_which_answers() -> None:
     specialists = _with_chat({**SPECIALISTS, "apisearch": Specialist(
-        "apisearch", "APIs", "p", (noop,), "APISEARCH_OPENAPI_SPEC")})
-    state = await _ask(specialists, "What is the price of bitcoin?")
+        "apisearch", "APIs", "You are apisearch.", (noop_api,), "APISEARCH_OPENAPI_SPEC")})
+    model = RecordingModel()
+    state = await _ask(specialists, "What is the price of bitcoin?", model)
     assert state["route"] == "apisearch"
+    _, calling, result, answer = state["messages"]
     assert [m.type for m in state["messages"]] == ["human", "ai", "tool", "ai"]
+    assert calling.name == answer.name == "apisearch"
+    assert calling.tool_calls[0]["name"] == "noop_api" and result.tool_call_id
+    (_, first), (answer_messages, second) = model.calls  # two calls before the answer
+    assert _tool_names(first) == ["noop", "noop_sql", "noop_api"]
+    assert _tool_names(second) == ["noop_api"], "the specialist answers with its own tools"
+    assert answer_messages[0].text == "You are apisearch."
+
+
+async def test_a_forced_route_decides_like_a_mention() -> None:
+    model = RecordingModel()
+    graph = build_graph(model, _with_chat(SPECIALISTS), InMemorySaver())
+    run = {"configurable": {"thread_id": "forced", "specialist": "docsearch"}}
+    state = await graph.ainvoke({"messages": [HumanMessage("hello there")]}, run)
+    assert state["route"] == "docsearch" and state["messages"][-1].name == "docsearch"
+    assert _tool_names(model.calls[0][1]) == ["noop"], "no decision call: docsearch's own"
+    run = {"configurable": {"thread_id": "forced-2", "specialist": "websearch"}}
+    state = await graph.ainvoke({"messages": [HumanMessage("hello there")]}, run)
+    assert state["route"] == routing.UNAVAILABLE
+    assert "WEBSEARCH_PROVIDER" in state["messages"][-1].text and len(model.calls) == 2
+
+
+async def test_decisions_get_the_decision_options_and_answers_do_not() -> None:
+    model = RecordingModel()
+    graph = build_graph(model, _with_chat(SPECIALISTS), InMemorySaver(),
+                        decision_options={"reasoning_effort": "minimal"})
+    for n, question in enumerate(("@docsearch how do threads work?", "hello!",
+                                  "how do I configure the docs index?")):
+        await graph.ainvoke({"messages": [HumanMessage(question)]},
+                            {"configurable": {"thread_id": f"effort-{n}"}})
+    efforts = [(len(_tool_names(k)), k.get("reasoning_effort")) for _, k in model.calls]
+    assert efforts == [
+        (1, "minimal"), (1, None),  # @docsearch: its first call decides, then it answers
+        (2, "minimal"),  # the greeting: the first call answers as chat
+        (2, "minimal"), (1, None),  # routed: the first call calls docsearch's tool
+    ]

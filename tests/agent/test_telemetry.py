@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from agent.bot import Bot, build_bot
 from agent.events import Answer, Token, TokenUsage
+from agent.memory.thread_index import Feedback
 from agent.ownership import Owner, ThreadNotFound
 from agent.settings import Settings
 from agent.telemetry.tracer import TurnTracer
@@ -116,6 +117,7 @@ def _assert_moon_turn(spans: list[ReadableSpan], thread_id: str, run_id: str) ->
         # 10 + 10 prompt tokens; 3 reasoning, then 3 chunks + 7 reasoning
         "gen_ai.usage.input_tokens": 20, "gen_ai.usage.output_tokens": 13,
         "gen_ai.usage.reasoning.output_tokens": 10, "smartbot.usage.total_tokens": 33,
+        "gen_ai.usage.cache_read.input_tokens": 0,  # the stand-in's prompts are too short
     }
     assert turn.status.status_code == StatusCode.UNSET
 
@@ -133,6 +135,7 @@ def _assert_moon_turn(spans: list[ReadableSpan], thread_id: str, run_id: str) ->
         assert attrs["gen_ai.usage.input_tokens"] == 10
         assert attrs["gen_ai.usage.output_tokens"] == output_tokens
         assert attrs["gen_ai.usage.reasoning.output_tokens"] == reasoning
+        assert attrs["gen_ai.usage.cache_read.input_tokens"] == 0
         assert attrs["gen_ai.response.finish_reasons"] == (finish,)
         assert attrs["smartbot.node"] == "docsearch" == attrs["gen_ai.agent.name"]
         ttfc = attrs["gen_ai.response.time_to_first_chunk"]
@@ -277,3 +280,31 @@ async def test_content_is_recorded_only_when_capture_is_on(
     assert "384,400" in str(_attrs(tool)["gen_ai.tool.call.result"])
     # Content on, secrets still out: the bot holds the model's key, no span carries it.
     assert KEY not in _every_value(list(exporter.get_finished_spans()))
+
+
+@pytest.mark.parametrize("capture", [False, True])
+async def test_feedback_is_an_evaluation_event_on_a_feedback_span(
+        azure: tuple[FakeOpenAI, str, Path],
+        exported: tuple[InMemorySpanExporter, TracerProvider], capture: bool) -> None:
+    model, url, data_dir = azure
+    exporter, provider = exported
+    bot = await _bot(_settings(url, data_dir, telemetry_capture_content=capture), provider)
+    thread = f"tel-feedback-{capture}"
+    try:
+        _script_moon_turn(model)
+        await bot.answer(TurnRequest(thread, "run-judged", QUESTION))
+        exporter.clear()
+        await bot.give_feedback(thread, None, Feedback("run-judged", -1, "Too long.", 1.0))
+    finally:
+        await bot.aclose()
+    [span] = exporter.get_finished_spans()
+    assert span.name == "feedback smartbot"
+    assert _attrs(span)["gen_ai.conversation.id"] == thread
+    [event] = span.events
+    assert event.name == "gen_ai.evaluation.result"
+    attributes = dict(event.attributes or {})
+    assert {k: attributes[k] for k in ("gen_ai.evaluation.name", "gen_ai.evaluation.score.value",
+                                       "gen_ai.evaluation.score.label", "smartbot.run_id")} == {
+        "gen_ai.evaluation.name": "user_feedback", "gen_ai.evaluation.score.value": -1,
+        "gen_ai.evaluation.score.label": "thumbs_down", "smartbot.run_id": "run-judged"}
+    assert ("gen_ai.evaluation.explanation" in attributes) is capture

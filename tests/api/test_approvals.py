@@ -107,7 +107,9 @@ def test_a_streamed_question_pauses_and_a_streamed_approval_runs_the_call(
     view = thread(url, "ap-stream", tools=True)
     assert view["pending"] is None
     assert [m["role"] for m in view["messages"]] == ["user", "assistant", "tool", "assistant"]
-    assert view["messages"][-1] == {"role": "assistant", "content": answer, "agent": "docsearch"}
+    last = view["messages"][-1]
+    assert (last["role"], last["content"], last["agent"]) == ("assistant", answer, "docsearch")
+    assert last["run_id"] == view["messages"][0]["run_id"]  # the answer belongs to the question
 
 
 def test_edit_runs_the_call_with_the_persons_arguments(server: LiveServer) -> None:
@@ -191,8 +193,9 @@ def test_a_new_question_on_a_paused_thread_declines_the_waiting_call(
 @pytest.mark.parametrize(("body", "fields"), [
     ({"thread_id": "t"}, ["user_input"]),
     ({"user_input": "hi", "thread_id": "t", "resume": {"interrupt_id": "a" * 32,
-                                                       "decision": "approve"}},
-     ["user_input", "resume"]),
+                                                       "decision": "approve"}}, ["resume"]),
+    ({"regenerate": True, "thread_id": "t", "resume": {"interrupt_id": "a" * 32,
+                                                       "decision": "approve"}}, ["regenerate"]),
     ({"resume": {"interrupt_id": "a" * 32, "decision": "approve"}}, ["thread_id"]),
     ({"thread_id": "t", "resume": {"interrupt_id": "a" * 32, "decision": "edit"}}, ["resume"]),
     ({"thread_id": "t", "resume": {"interrupt_id": "a" * 32, "decision": "approve",

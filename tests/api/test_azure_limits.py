@@ -3,6 +3,8 @@
 The dev server on the Azure provider talks to the strict stand-in (a reasoning deployment that
 refuses more than 128 tools, a `tool_choice` without tools, and tool calls left unanswered):
 - apisearch over a 150-operation spec declares 128 tools, and the request is accepted;
+- the supervisor's first call, which declares every specialist's tools, would pass 128 with it:
+  apisearch is handed off (one `transfer_to_apisearch` tool), and that request is accepted;
 - after `MAX_TOOL_ROUNDS` tool rounds the model is asked once more with the tools still
   declared (the history holds tool calls) and `tool_choice: "none"`, and the turn answers.
 """
@@ -64,6 +66,28 @@ def test_apisearch_over_a_150_operation_spec_declares_128_tools(
     assert names == [f"op_{n}" for n in range(128)]
     assert model.refusals == []
     assert "150 GET operations" in server.log() and "APISEARCH_OPERATIONS" in server.log()
+
+
+def test_past_128_tools_the_first_call_hands_apisearch_off_and_azure_accepts_it(
+    azure: tuple[FakeOpenAI, LiveServer],
+) -> None:
+    model, server = azure
+    model.script.clear()
+    before = len(model.requests)
+    model.add(Turn(tool_calls=[{"name": "transfer_to_apisearch", "arguments": {}}]),
+              Turn(chunks=["The API has items."]))
+    r = requests.post(f"{server.url}/invoke", json={"user_input": "list the API's items"},
+                      timeout=60)
+    assert r.status_code == 200, r.text
+    assert (r.json()["final_answer"], r.json()["agent"]) == ("The API has items.", "apisearch")
+    first, own = model.requests[before:]
+    assert [t["function"]["name"] for t in first.body["tools"]] == [
+        "search_documents", "sql_list_tables", "sql_describe_table", "sql_query",
+        "transfer_to_apisearch"]
+    # apisearch's own first call picks among its 128 tools; the hand-off is not in its history
+    assert len(own.body["tools"]) == 128
+    assert [m["role"] for m in own.body["messages"]] == ["system", "user"]
+    assert model.refusals == []
 
 
 def test_after_the_last_tool_round_the_model_must_answer_and_azure_accepts_it(

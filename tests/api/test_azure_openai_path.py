@@ -4,10 +4,10 @@ and behaves like a current reasoning deployment (it refuses `temperature` other 
 `max_tokens`, `parallel_tool_calls`, ...). Both the v1 API (the default) and the classic
 `/openai/deployments/{name}?api-version=` path are exercised.
 
-A question without an @mention is routed by the model (structured output through a forced
-`RouteDecision` tool call), the chosen specialist calls its tool, and the answer streams over
-`/stream`. The tests assert what the Azure endpoint received, request by request, and that the
-seed notebook's client works unchanged.
+A question without an @mention goes to the supervisor's first call, which declares every
+enabled specialist's tools: the tool it calls selects the specialist, whose tool runs, and that
+specialist's answer streams over `/stream`. The tests assert what the Azure endpoint received,
+request by request, and that the seed notebook's client works unchanged.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from tests.support.sse import by_type, stream
 DEPLOYMENT = "gpt-5.4-mini-prod"
 CLASSIC_API_VERSION = "2024-10-21"
 API_KEY = "azure-wire-test-key"
-ROUTING_TEXT = "ROUTING-THOUGHTS-MUST-NOT-LEAK"
 QUESTION = "How far away is the Moon from the Earth?"
 MOON_SOURCE = "corpus/moon.md#the-moon"
 # What a reasoning deployment refuses; the app must send none of it by default.
@@ -103,51 +102,44 @@ def test_routed_question_calls_a_tool_and_streams_the_answer(azure: Azure) -> No
     first = len(model.requests)
     answer = ["The Moon is about ", "384,400 km ", f"from Earth [[1]]({MOON_SOURCE})."]
     model.add(
-        Turn(chunks=[ROUTING_TEXT], tool_calls=[
-            {"id": "call_route", "name": "RouteDecision", "arguments": {"next": "docsearch"}}]),
-        Turn(tool_calls=[{"id": "call_docs_1", "name": "search_documents",
-                          "arguments": {"query": "Moon distance from Earth"}}]),
+        Turn(tool_calls=[
+            {"id": "call_docs_1", "name": "search_documents",
+             "arguments": {"query": "Moon distance from Earth"}},
+            # another specialist's tool in the same reply: dropped, never left unanswered
+            {"id": "call_sql_1", "name": "sql_query", "arguments": {"query": "SELECT 1"}}]),
         Turn(chunks=answer),
     )
 
-    _, events = stream(f"{server.url}/stream", {"user_input": QUESTION})
+    _, events = stream(f"{server.url}/stream", {"user_input": QUESTION, "thread_id": "routed"})
 
-    route, ask, answer_request = model.requests[first:]
-    for request in (route, ask, answer_request):
+    decide, answer_request = model.requests[first:]  # two calls: the answer starts after two
+    for request in (decide, answer_request):
         azure.assert_wire(request)
     assert all(outcome.completed for outcome in model.outcomes[first:])  # usage chunk + [DONE]
 
-    # 1. Routing: a forced call of RouteDecision whose enum is exactly the enabled specialists.
-    assert route.body["tool_choice"] == {"type": "function",
-                                         "function": {"name": "RouteDecision"}}
-    [route_tool] = route.body["tools"]
-    decision = _function(route_tool)
-    assert decision["name"] == "RouteDecision"
-    assert decision["parameters"]["properties"]["next"]["enum"] == ["docsearch", "sqlsearch",
-                                                                     "chat"]
-    assert decision["parameters"]["required"] == ["next"]
-    router_system, *_, router_user = route.body["messages"]
-    assert router_system["role"] == "system" and "supervisor" in router_system["content"]
-    assert "- docsearch:" in router_system["content"]
-    assert "- sqlsearch:" in router_system["content"]
-    assert "apisearch" not in router_system["content"]
-    assert router_user == {"role": "user", "content": QUESTION}
+    # 1. The first call: every enabled specialist's tools, the model free to answer instead.
+    names = [_function(tool)["name"] for tool in decide.body["tools"]]
+    assert names == ["search_documents", "sql_list_tables", "sql_describe_table", "sql_query"]
+    assert "tool_choice" not in decide.body
+    system, user = decide.body["messages"]
+    assert system["role"] == "system" and "call that specialist's tool" in system["content"]
+    assert "- @docsearch tools: search_documents" in system["content"]
+    assert "- @apisearch — not configured" in system["content"]
+    assert user == {"role": "user", "content": QUESTION}
 
-    # 2. The specialist: its own prompt and tools, tool choice left to the model.
-    [docs_tool] = ask.body["tools"]
+    # 2. docsearch answers from the results: its own prompt and tools, tool choice left to it.
+    [docs_tool] = answer_request.body["tools"]
     search = _function(docs_tool)
     assert search["name"] == "search_documents"
     assert search["parameters"]["required"] == ["query"]
-    assert search["parameters"]["properties"]["query"]["type"] == "string"
-    assert "tool_choice" not in ask.body
-    system, user = ask.body["messages"]
+    assert "tool_choice" not in answer_request.body
+    system, asked, assistant, tool = answer_request.body["messages"]
     assert system["role"] == "system" and system["content"].startswith("You are docsearch")
     assert "[[n]](source)" in system["content"]
-    assert user == {"role": "user", "content": QUESTION}
+    assert asked == {"role": "user", "content": QUESTION}
 
-    # 3. The tool result goes back to the model, tied to the call id.
-    *_, assistant, tool = answer_request.body["messages"]
-    assert assistant["role"] == "assistant"
+    # 3. The tool result goes back to the model, tied to the call id; the other call is gone.
+    assert assistant["role"] == "assistant" and assistant["name"] == "docsearch"
     [call] = assistant["tool_calls"]
     assert call["id"] == "call_docs_1"
     assert call["function"]["name"] == "search_documents"
@@ -155,21 +147,24 @@ def test_routed_question_calls_a_tool_and_streams_the_answer(azure: Azure) -> No
     assert tool["role"] == "tool" and tool["tool_call_id"] == "call_docs_1"
     sources = [r["source"] for r in json.loads(tool["content"])["results"]]
     assert MOON_SOURCE in sources and "384,400" in tool["content"]
-    assert all(ROUTING_TEXT not in json.dumps(m) for m in answer_request.body["messages"])
 
-    # 4. What the client saw.
+    # 4. What the client saw, and the thread: docsearch called and answered.
     names = [e.event for e in events]
     assert names[0] == "metadata" and names[-1] == "end"
     assert names.index("on_tool_start") < names.index("on_tool_end") < names.index("data")
-    start = by_type(events, "on_tool_start")[0].json()
+    [start] = by_type(events, "on_tool_start")
     end = by_type(events, "on_tool_end")[0].json()
-    assert start["agent"] == end["agent"] == "docsearch"
-    assert start["tool_call_id"] == end["tool_call_id"] == "call_docs_1"
+    assert start.json()["agent"] == end["agent"] == "docsearch"
+    assert start.json()["tool_call_id"] == end["tool_call_id"] == "call_docs_1"
     assert end["status"] == "success" and MOON_SOURCE in end["output"]
     data = [e.data for e in by_type(events, "data")]
     assert data == answer
     assert events[-1].data == "".join(answer)
-    assert all(ROUTING_TEXT not in e.data for e in events)
+    thread = requests.get(f"{server.url}/threads/routed?include=tools", timeout=30).json()
+    assert [(m["role"], m["agent"]) for m in thread["messages"]] == [
+        ("user", None), ("assistant", "docsearch"), ("tool", "docsearch"),
+        ("assistant", "docsearch")]
+    assert "call_sql_1" not in json.dumps(thread)
 
 
 def test_mention_of_an_unconfigured_specialist_answers_without_a_model_call(
@@ -207,9 +202,9 @@ def test_seed_client_works_unchanged_on_each_kind_of_deployment(
     assert "[Done Streaming] Final text: Answer: word0" in out
     assert "Error" not in out and "Unrecognized" not in out
     requests = azure.model.requests[before:]
-    # invoke, the stream and the @docsearch batch item: tool call + answer; the other batch
-    # item is routed by the model first.
-    assert len(requests) == 9
+    # Two calls each: the @docsearch ones (its tool call, then the answer) and the routed batch
+    # item (the first call calls docsearch's tool, then docsearch answers).
+    assert len(requests) == 8
     for request in requests:
         azure.assert_wire(request)
 
@@ -225,7 +220,7 @@ def test_token_usage_of_every_model_call_is_in_invoke_and_each_batch_result(
                 Turn(chunks=["The Moon ", "is ", "far."], reasoning_tokens=5))
 
     expected = {"input_tokens": 20, "output_tokens": 15, "reasoning_tokens": 12,
-                "total_tokens": 35}
+                "total_tokens": 35, "cached_input_tokens": 0}
     model.script.clear()
     model.add(*turn())
     invoked = requests.post(f"{server.url}/invoke", timeout=60,

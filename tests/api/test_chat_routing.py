@@ -2,8 +2,9 @@
 configured specialist fits go to `chat`, which answers without tools or citations.
 
 With the offline model (embedded defaults) and with the OpenAI protocol (a loopback server),
-where the tests check what the model was sent: the router offered `chat`, and the chat call
-carried no tools and a prompt listing the specialists and the settings of the missing ones.
+where the tests check what the model was sent: a greeting is answered by the supervisor's first
+call, which offered every enabled specialist's tools and listed the specialists (and the
+settings of the missing ones); an `@chat` turn's call carries no tools.
 """
 
 from __future__ import annotations
@@ -50,23 +51,29 @@ def test_offline_question_for_a_missing_specialist_names_its_setting(
     assert body["agent"] == "chat" and body["final_answer"].startswith("You're welcome")
 
 
-def test_a_real_model_routes_to_chat_which_gets_no_tools(tmp_path: Path) -> None:
+def test_a_real_model_answers_a_greeting_in_its_first_call(tmp_path: Path) -> None:
     with fake_openai() as (model, model_url), live_server(tmp_path, {
             "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
             "OPENAI_API_KEY": "k", "DOCS_DIR": str(CORPUS)}) as server:
-        model.add(Turn(tool_calls=[{"name": "RouteDecision", "arguments": {"next": "chat"}}]),
-                  Turn(chunks=["Hi! ", "I can ", "search ", "the docs ", "and the COVID data."]))
+        model.add(Turn(chunks=["Hi! ", "I can ", "search ", "the docs ", "and the COVID data."]),
+                  Turn(chunks=["You're ", "welcome ", "any ", "time."]))
         answer = _chat_turn(server, "hey, what can you do?", "chat-real")
-        route, chat = model.requests
+        thanks = _chat_turn(server, "@chat thanks!", "chat-real")
+        first, chat = model.requests
     assert answer == "Hi! I can search the docs and the COVID data."
-    [decision] = route.body["tools"]
-    assert decision["function"]["parameters"]["properties"]["next"]["enum"] == [
-        "docsearch", "sqlsearch", "chat"]
-    assert "otherwise pick chat" in route.body["messages"][0]["content"]
-    assert "tools" not in chat.body and "tool_choice" not in chat.body
-    system, user = chat.body["messages"]
-    assert system["role"] == "system" and "never cite" in system["content"]
-    assert "- @docsearch — available — " in system["content"]
+    assert thanks == "You're welcome any time."
+    # One call answered the greeting: it offered every enabled specialist's tools.
+    assert [t["function"]["name"] for t in first.body["tools"]] == [
+        "search_documents", "sql_list_tables", "sql_describe_table", "sql_query"]
+    assert "tool_choice" not in first.body
+    system, user = first.body["messages"]
+    assert "never cite" in system["content"]
     assert ("- @apisearch — not configured (enable with APISEARCH_OPENAPI_SPEC) — "
             in system["content"])
     assert user == {"role": "user", "content": "hey, what can you do?"}
+    # @chat: the chat specialist's own call, no tools.
+    assert "tools" not in chat.body and "tool_choice" not in chat.body
+    system, *_, user = chat.body["messages"]
+    assert system["role"] == "system" and "never cite" in system["content"]
+    assert "- @docsearch — available — " in system["content"]
+    assert user == {"role": "user", "content": "@chat thanks!"}

@@ -24,8 +24,9 @@ def test_docs_page_loads_only_local_assets(offline_server: LiveServer) -> None:
 def test_openapi_documents_models_and_examples(offline_server: LiveServer) -> None:
     spec = requests.get(f"{offline_server.url}/openapi.json", timeout=10).json()
     paths = spec["paths"]
-    assert set(paths) == {"/invoke", "/stream", "/batch", "/threads/{thread_id}", "/health"}
-    assert set(paths["/threads/{thread_id}"]) == {"get", "delete"}
+    assert set(paths) == {"/invoke", "/stream", "/batch", "/threads", "/threads/{thread_id}",
+                          "/threads/{thread_id}/runs/{run_id}/feedback", "/health"}
+    assert set(paths["/threads/{thread_id}"]) == {"get", "patch", "delete"}
     schemas = spec["components"]["schemas"]
     assert {"InvokeRequest", "InvokeResponse", "BatchRequest", "BatchResponse", "ThreadOut",
             "ErrorResponse"} <= set(schemas)

@@ -21,7 +21,7 @@ def test_invoke_answers_from_the_index_with_a_citation(offline_server: LiveServe
     assert set(body) == {"final_answer", "thread_id", "run_id", "agent", "usage"}
     # The offline model reports no token usage.
     assert body["usage"] == {"input_tokens": 0, "output_tokens": 0, "reasoning_tokens": 0,
-                             "total_tokens": 0}
+                             "total_tokens": 0, "cached_input_tokens": 0}
     assert "384,400 kilometres" in body["final_answer"]
     assert "[[1]](corpus/moon.md#the-moon)" in body["final_answer"]
     assert body["agent"] == "docsearch"

@@ -25,10 +25,10 @@ from sseclient import SSEClient
 from starlette.requests import Request
 
 from agent.events import BotEvent
-from api.handlers import path_thread_id
 from api.problems import Problem
 from api.schemas import WHITESPACE, BatchRequest, InvokeRequest
 from api.streaming import sse_stream
+from api.threads import path_id
 from standins.processes import LiveServer, live_server
 from tests.support.openapi_events import check_events, stream_schema, validator
 from tests.support.sse import stream
@@ -77,7 +77,7 @@ def _server_accepts_path_thread_id(text: str) -> bool:
     scope = {"type": "http", "method": "GET", "path": "/threads/x", "headers": [],
              "path_params": {"thread_id": text}}
     try:
-        path_thread_id(Request(scope))
+        path_id(Request(scope))
     except Problem:
         return False
     return True

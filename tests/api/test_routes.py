@@ -10,7 +10,7 @@ from api.routes import ROUTES
 from api.routing import trigger_methods
 from standins.processes import LiveServer
 
-EXAMPLES = {"thread_id": "route-t1", "name": "swagger-ui.css"}
+EXAMPLES = {"thread_id": "route-t1", "run_id": "route-r1", "name": "swagger-ui.css"}
 
 
 def _concrete(path: str) -> str:
@@ -35,9 +35,10 @@ def test_options_lists_every_method_of_the_path(offline_server: LiveServer, path
     assert resp.headers["allow"].split(", ") == _allow(path)
 
 
-def test_options_of_the_thread_path_lists_get_head_and_delete(offline_server: LiveServer) -> None:
+def test_options_of_the_thread_path_lists_get_head_patch_and_delete(
+        offline_server: LiveServer) -> None:
     resp = requests.options(f"{offline_server.url}/threads/abc", timeout=10)
-    assert resp.headers["allow"] == "GET, HEAD, DELETE, OPTIONS"
+    assert resp.headers["allow"] == "GET, HEAD, PATCH, DELETE, OPTIONS"
 
 
 @pytest.mark.parametrize("path", sorted({r.path for r in ROUTES if r.method == "GET"}))
@@ -60,8 +61,10 @@ def test_head_on_an_existing_thread_is_200(offline_server: LiveServer) -> None:
 
 
 @pytest.mark.parametrize(("method", "template"), [
-    ("PUT", "/threads/{thread_id}"), ("PATCH", "/threads/{thread_id}"),
-    ("POST", "/threads/{thread_id}"), ("GET", "/invoke"), ("DELETE", "/stream"),
+    ("PUT", "/threads/{thread_id}"), ("PATCH", "/threads"), ("POST", "/threads"),
+    ("POST", "/threads/{thread_id}"),
+    ("GET", "/threads/{thread_id}/runs/{run_id}/feedback"), ("GET", "/invoke"),
+    ("DELETE", "/stream"),
     ("PUT", "/batch"), ("HEAD", "/batch"), ("DELETE", "/health"), ("POST", "/docs"),
     ("TRACE", "/openapi.json"), ("PUT", "/docs/assets/{name}"),
 ])

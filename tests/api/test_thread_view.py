@@ -8,44 +8,54 @@ import requests
 from standins.processes import LiveServer
 
 
-def ask(url: str, question: str, thread_id: str) -> str:
+def ask(url: str, question: str, thread_id: str) -> tuple[str, str]:
+    """The answer and its run id."""
     resp = requests.post(f"{url}/invoke", json={"user_input": question, "thread_id": thread_id},
                          timeout=30)
     assert resp.status_code == 200, resp.text
-    return str(resp.json()["final_answer"])
+    return str(resp.json()["final_answer"]), str(resp.json()["run_id"])
 
 
 def test_the_thread_shows_questions_and_answers_only(offline_server: LiveServer) -> None:
     url = offline_server.url
-    first = ask(url, "@docsearch what raises the tides?", "view-1")
-    second = ask(url, "@docsearch how far is the Moon?", "view-1")
+    first, run_1 = ask(url, "@docsearch what raises the tides?", "view-1")
+    second, run_2 = ask(url, "@docsearch how far is the Moon?", "view-1")
 
     body = requests.get(f"{url}/threads/view-1", timeout=30).json()
 
-    assert body == {"thread_id": "view-1", "messages": [
-        {"role": "user", "content": "@docsearch what raises the tides?", "agent": None},
-        {"role": "assistant", "content": first, "agent": "docsearch"},
-        {"role": "user", "content": "@docsearch how far is the Moon?", "agent": None},
-        {"role": "assistant", "content": second, "agent": "docsearch"},
+    created, updated = body.pop("created_at"), body.pop("updated_at")
+    assert created <= updated and updated.endswith("Z")
+    assert body == {"thread_id": "view-1", "title": "@docsearch what raises the tides?",
+                    "messages": [
+        {"role": "user", "content": "@docsearch what raises the tides?", "agent": None,
+         "run_id": run_1, "feedback": None},
+        {"role": "assistant", "content": first, "agent": "docsearch", "run_id": run_1,
+         "feedback": None},
+        {"role": "user", "content": "@docsearch how far is the Moon?", "agent": None,
+         "run_id": run_2, "feedback": None},
+        {"role": "assistant", "content": second, "agent": "docsearch", "run_id": run_2,
+         "feedback": None},
     ], "pending": None}
 
 
 def test_include_tools_adds_the_calls_and_results(offline_server: LiveServer) -> None:
     url = offline_server.url
-    answer = ask(url, "@docsearch what raises the tides?", "view-2")
+    answer, run_id = ask(url, "@docsearch what raises the tides?", "view-2")
 
     messages = requests.get(f"{url}/threads/view-2?include=tools", timeout=30).json()["messages"]
 
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
     question, calling, result, final = messages
     assert question == {"role": "user", "content": "@docsearch what raises the tides?",
-                        "agent": None}
+                        "agent": None, "run_id": run_id, "feedback": None}
     [call] = calling["tool_calls"]
     assert calling["agent"] == "docsearch" and call["name"] == "search_documents"
     assert call["args"] and call["id"]
     assert result["tool_call_id"] == call["id"] and result["tool"] == "search_documents"
     assert result["agent"] == "docsearch" and "tides" in result["content"].lower()
-    assert final == {"role": "assistant", "content": answer, "agent": "docsearch"}
+    assert final == {"role": "assistant", "content": answer, "agent": "docsearch",
+                     "run_id": run_id, "feedback": None}
+    assert {m["run_id"] for m in messages} == {run_id}
 
 
 def test_an_unknown_include_is_refused(offline_server: LiveServer) -> None:

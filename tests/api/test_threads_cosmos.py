@@ -18,6 +18,7 @@ import pytest
 import requests
 from azure.cosmos import ContainerProxy, CosmosClient
 
+from agent.memory.cosmos_thread_index import owner_partition
 from standins.cosmos import CosmosEndpoint, start_cosmos_server
 from standins.processes import live_server
 from tests.conftest import CORPUS
@@ -101,7 +102,11 @@ def test_conversation_survives_a_restart_and_delete_removes_every_item(
 
         with container_of(cosmos, database) as container:
             stored = list(container.read_all_items())
-            assert {item["thread_id"] for item in stored} == {"conv-1", "other-1"}
+            nobody = owner_partition(None)  # the summaries of threads of no signed-in user
+            assert {item["thread_id"] for item in stored} == {"conv-1", "other-1", nobody}
+            summaries = {item["id"]: item for item in stored if item["thread_id"] == nobody}
+            assert set(summaries) == {"conv-1", "other-1"}
+            assert summaries["conv-1"]["title"] == "@docsearch what raises the tides?"
             # CHECKPOINT_DURABILITY=exit (the default): one checkpoint per finished turn (and
             # the thread's first, empty one); each turn's four new messages (question, tool
             # call, tool result, answer) are stored once, as writes. No lease is left behind.
@@ -116,6 +121,7 @@ def test_conversation_survives_a_restart_and_delete_removes_every_item(
             assert resp.status_code == 204
             assert items_of(container, "conv-1") == []
             assert len(items_of(container, "other-1")) > 0
+            assert [item["id"] for item in items_of(container, nobody)] == ["other-1"]
             assert requests.get(f"{server.url}/threads/conv-1", timeout=30).status_code == 404
             assert said(server.url, "other-1")[0] == ("user", "@docsearch how far is the Moon?")
 

@@ -28,6 +28,19 @@ def test_tiny_bench_writes_every_result(tmp_path: Path) -> None:
                    for row in written[kind]["concurrency"])
     for kind in ("ours", "baseline"):
         assert written[kind]["batch"]["answers"] == TINY.batch_questions
+    # Item 6: every question at every number of streams, on both; ours decides in its first
+    # call (routed 2 calls, greeting 1), the seed design routes first (3 and 2).
+    calls = {kind: {(r["kind"], r["streams"]): r["calls_per_turn"]
+                    for r in written["first_token"][kind]} for kind in ("ours", "baseline")}
+    for streams in TINY.first_token_streams:
+        assert [calls["ours"][(q, streams)] for q in ("routed", "mention", "greeting")] == [
+            2, 2, 1]
+        assert [calls["baseline"][(q, streams)] for q in ("routed", "mention", "greeting")] == [
+            3, 2, 2]
+    for kind in ("ours", "baseline"):
+        for row in written["first_token"][kind]:
+            assert row["errors"] == 0 and row["ttft_p50_ms"] is not None
+    assert "| routed | 1 | 2.0 / 3.0 |" in (tmp_path / "latest.md").read_text()
     assert set(written["cold_start"]) == {
         "import_function_app_ms", "import_baseline_ms",
         "ours_start_to_first_token_ms", "baseline_start_to_first_token_ms",

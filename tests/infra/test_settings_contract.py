@@ -52,6 +52,8 @@ NOT_SET_IN_AZURE = {
     "WEBSEARCH_API_KEY": "third-party key; never in app settings",
     "MODEL_TEMPERATURE": "unset: reasoning deployments refuse any temperature but 1",
     "MODEL_MAX_OUTPUT_TOKENS": "tuning knob; unset = the deployment's own limit",
+    "MODEL_DECISION_REASONING_EFFORT": "unset = MODEL_REASONING_EFFORT; the default gpt-5.4-mini "
+    "takes no effort but none next to tools, which is already its default",
     "REQUEST_DEADLINE_SECONDS": "code default (200 s) fits the 230 s front-end limit",
     "CHECKPOINT_DURABILITY": "tuning knob; code default (one checkpoint per turn)",
     "THREAD_BUSY": "behaviour choice; code default (refuse a second turn on a busy thread)",

@@ -10,6 +10,7 @@ from azure.cosmos.aio import ContainerProxy
 from langchain_core.messages import HumanMessage
 
 from agent.memory.cosmos import CosmosSaver
+from agent.memory.cosmos_expiry import REMEMBERED_CHECKPOINTS, ThreadExpiry
 from standins.cosmos import CosmosEndpoint, build_chat_graph
 from tests.agent.memory.conftest import items_of
 
@@ -85,3 +86,14 @@ async def test_an_active_thread_keeps_its_whole_history(
     items = await items_of(container, "active")
     now = cosmos.advance_clock(0)
     assert max(now - item["_ts"] for item in items) <= TTL / 2 + 20 + 1
+
+
+def test_remembered_base_times_are_bounded_least_recently_used_first() -> None:
+    expiry = ThreadExpiry(TTL)
+    for n in range(REMEMBERED_CHECKPOINTS):
+        expiry.remember("t", "", f"c{n:06d}", float(n))
+    assert expiry.base_at.get(("t", "", "c000000")) == 0.0  # read: now the most recent
+    expiry.remember("t", "", "new", 1.0)
+    assert len(expiry.base_at) == REMEMBERED_CHECKPOINTS
+    assert ("t", "", "c000001") not in expiry.base_at  # the least recently used went
+    assert expiry.base_at.get(("t", "", "c000000")) == 0.0 and ("t", "", "new") in expiry.base_at

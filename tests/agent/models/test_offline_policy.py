@@ -1,4 +1,5 @@
-"""The offline model's decisions: routes, tool arguments, extractive answers, plain refusals."""
+"""The offline model's decisions: routes, tool arguments, extractive answers, plain refusals,
+the chat specialist's answers, and the supervisor's first call (a tool call or a chat answer)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 
 from agent.models import offline_policy as policy
-from agent.specialists import Specialist, chat_prompt
+from agent.models.offline_arguments import plan_tool_call
+from agent.models.offline_chat import read_capabilities
+from agent.models.offline_routing import choose_route
+from agent.specialists import CHAT, CHAT_DESCRIPTION, Specialist, chat_prompt
+from agent.supervisor import build_toolbox
 from agent.tools.results import SearchResult, results_json
 
 SEARCH_TOOL = {"type": "function", "function": {
@@ -27,17 +32,17 @@ SQL_TOOL = {"type": "function", "function": {
 
 def test_routes_by_keywords_and_defaults_to_docsearch() -> None:
     choices = ["docsearch", "sqlsearch", "apisearch", "websearch"]
-    assert policy.choose_route("Which state had the most COVID deaths?", choices) == "sqlsearch"
-    assert policy.choose_route("what is the price of ethereum", choices) == "apisearch"
-    assert policy.choose_route("latest news on the election", choices) == "websearch"
-    assert policy.choose_route("hello there", choices) == "docsearch"
-    assert policy.choose_route("hello there", ["apisearch", "websearch"]) == "apisearch"
+    assert choose_route("Which state had the most COVID deaths?", choices) == "sqlsearch"
+    assert choose_route("what is the price of ethereum", choices) == "apisearch"
+    assert choose_route("latest news on the election", choices) == "websearch"
+    assert choose_route("hello there", choices) == "docsearch"
+    assert choose_route("hello there", ["apisearch", "websearch"]) == "apisearch"
 
 
 def test_fills_query_and_enum_arguments_from_the_question() -> None:
-    call = policy.plan_tool_call([SEARCH_TOOL], "@docsearch, how do threads work?")
+    call = plan_tool_call([SEARCH_TOOL], "@docsearch, how do threads work?")
     assert call is not None and call.tool_calls[0]["args"] == {"query": "how do threads work?"}
-    call = policy.plan_tool_call([SEARCH_TOOL, PRICE_TOOL], "price of ETH in EUR today")
+    call = plan_tool_call([SEARCH_TOOL, PRICE_TOOL], "price of ETH in EUR today")
     assert call is not None
     assert call.tool_calls[0]["name"] == "get_price"
     assert call.tool_calls[0]["args"] == {"symbol": "ETH", "currency": "EUR"}
@@ -93,16 +98,16 @@ ALL = ["docsearch", "sqlsearch", "apisearch", "websearch", "chat"]
 
 def test_chat_gets_greetings_and_questions_no_offered_specialist_fits() -> None:
     default = ["docsearch", "sqlsearch", "chat"]  # apisearch and websearch not configured
-    assert policy.choose_route("hello, who are you?", default) == "chat"
-    assert policy.choose_route("Thanks a lot!", default) == "chat"
-    assert policy.choose_route("What can you do?", default) == "chat"
-    assert policy.choose_route("What is the price of bitcoin?", default) == "chat"
-    assert policy.choose_route("What is the price of bitcoin?", ALL) == "apisearch"
+    assert choose_route("hello, who are you?", default) == "chat"
+    assert choose_route("Thanks a lot!", default) == "chat"
+    assert choose_route("What can you do?", default) == "chat"
+    assert choose_route("What is the price of bitcoin?", default) == "chat"
+    assert choose_route("What is the price of bitcoin?", ALL) == "apisearch"
     # "api" is a docsearch keyword too, but apisearch (not configured) fits better.
-    assert policy.choose_route("bitcoin price from the exchange api?", default) == "chat"
-    assert policy.choose_route("what is the meaning of life?", default) == "chat"
-    assert policy.choose_route("hi, how do I deploy it?", default) == "docsearch"
-    assert policy.choose_route("covid deaths per state", default) == "sqlsearch"
+    assert choose_route("bitcoin price from the exchange api?", default) == "chat"
+    assert choose_route("what is the meaning of life?", default) == "chat"
+    assert choose_route("hi, how do I deploy it?", default) == "docsearch"
+    assert choose_route("covid deaths per state", default) == "sqlsearch"
 
 
 @tool
@@ -125,13 +130,13 @@ def _chat_prompt() -> str:
 
 
 def test_reads_the_specialists_from_the_chat_prompt() -> None:
-    caps = policy.read_capabilities([SystemMessage(_chat_prompt()), HumanMessage("hi")])
+    caps = read_capabilities([SystemMessage(_chat_prompt()), HumanMessage("hi")])
     assert [(c.name, c.available, c.enable_hint) for c in caps] == [
         ("docsearch", True, ""), ("sqlsearch", True, ""),
         ("apisearch", False, "APISEARCH_OPENAPI_SPEC"),
         ("websearch", False, "WEBSEARCH_PROVIDER (searxng, tavily or brave)")]
     assert caps[3].about == "searches the public web — news too"
-    assert policy.read_capabilities([SystemMessage("You are docsearch."), HumanMessage("hi")]) == []
+    assert read_capabilities([SystemMessage("You are docsearch."), HumanMessage("hi")]) == []
 
 
 def _chat(question: str) -> str:
@@ -159,3 +164,43 @@ def test_offline_chat_says_which_specialist_or_setting_would_help() -> None:
     assert "question for @sqlsearch" in covid and "starting with @sqlsearch" in covid
     unknown = _chat("what is the meaning of life?")
     assert "no general knowledge" in unknown and "@docsearch, @sqlsearch" in unknown
+
+
+@tool
+def search_documents(query: str) -> str:
+    """Search the document index."""
+    return query
+
+
+@tool
+def sql_query(query: str) -> str:
+    """Run one read-only SQL SELECT."""
+    return query
+
+
+def _first_call(question: str) -> AIMessage:
+    specialists = {
+        "docsearch": Specialist("docsearch", "Searches the document index.", "p",
+                                (search_documents,), "DOCS_DIR"),
+        "sqlsearch": Specialist("sqlsearch", "Answers questions about COVID data.", "p",
+                                (sql_query,), "SQL_DATABASE_URL"),
+        "apisearch": Specialist("apisearch", "Calls a REST API for live data (prices).", "p",
+                                (), "APISEARCH_OPENAPI_SPEC"),
+    }
+    specialists[CHAT] = Specialist(CHAT, CHAT_DESCRIPTION, chat_prompt(specialists.values()),
+                                   uses_tools=False)
+    box = build_toolbox(specialists)
+    return policy.respond([SystemMessage(box.prompt), HumanMessage(question)],
+                          [SEARCH_TOOL, SQL_TOOL], None)
+
+
+def test_the_first_call_calls_the_routed_specialists_tool_or_answers_as_chat() -> None:
+    docs = _first_call("how do I deploy it?")
+    assert docs.tool_calls[0]["name"] == "search_documents"
+    assert docs.tool_calls[0]["args"] == {"query": "how do I deploy it?"}
+    hello = _first_call("hello, who are you?")
+    assert not hello.tool_calls and hello.text.startswith("Hello!")
+    bitcoin = _first_call("What is the price of bitcoin?")
+    assert not bitcoin.tool_calls and "set APISEARCH_OPENAPI_SPEC" in bitcoin.text
+    sql = _first_call("which state had the most covid deaths?")
+    assert not sql.tool_calls and "@sqlsearch" in sql.text and "writes SQL" in sql.text
