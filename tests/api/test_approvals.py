@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,15 +228,3 @@ def test_batch_items_report_the_pause(server: LiveServer) -> None:
     assert thread(url, "ap-batch")["pending"] == second["interrupt"]
     assert decide(url, "ap-batch", first["interrupt"]["interrupt_id"],
                   "approve").status_code == 409
-
-
-def test_a_paused_run_survives_a_restart(tmp_path: Path) -> None:
-    """The pause is in the thread store: a new process on the same files resumes it."""
-    env = {"MODEL_PROVIDER": "offline", "DOCS_DIR": str(CORPUS), "APPROVE_TOOLS": "docsearch"}
-    with live_server(tmp_path, env) as first:
-        interrupt = paused(first.url, "ap-restart")
-    with live_server(tmp_path, env) as second:
-        assert thread(second.url, "ap-restart")["pending"] == interrupt
-        resp = decide(second.url, "ap-restart", interrupt["interrupt_id"], "approve")
-        assert resp.status_code == 200, resp.text
-        assert "tides" in resp.json()["final_answer"]
