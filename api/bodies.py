@@ -62,6 +62,7 @@ _MESSAGES = {
     "too_short": "must have at least {min_length} item",
     "too_long": "must have at most {max_length} items",
     "extra_forbidden": "is not a field here",
+    "bool_type": "must be true or false",
 }
 
 

@@ -156,7 +156,10 @@ class ResumeDecision(BaseModel):
                                 "the model. Not only white space, at most MAX_INPUT_CHARS "
                                 "characters. " + UNICODE_NOTE, json_schema_extra=QUESTION_SCHEMA)
 
-    _check_message = field_validator("message")(check_question)
+    @field_validator("message")
+    @classmethod
+    def _check_message(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else check_question(value, info)
 
     @model_validator(mode="after")
     def _fields_of_decision(self) -> ResumeDecision:
@@ -211,8 +214,9 @@ class InvokeRequest(BaseModel):
         "@websearch or @chat to pick the specialist. Required, unless `regenerate` or "
         "`resume`. " + UNICODE_NOTE, json_schema_extra=QUESTION_SCHEMA)
     thread_id: ThreadId = ""
-    regenerate: bool = Field(default=False, description="Answer the thread's last question "
-                             "again, replacing its answer (needs `thread_id`, no `user_input`).")
+    regenerate: bool = Field(default=False, strict=True, description="Answer the thread's "
+                             "last question again, replacing its answer (needs `thread_id`, no "
+                             "`user_input`).")
     resume: ResumeDecision | None = Field(
         default=None, description="A decision on the call the thread's paused run waits for "
         "(needs `thread_id`, no `user_input`).")
