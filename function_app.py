@@ -17,7 +17,7 @@ from azurefunctions.extensions.http.fastapi import (
     StreamingResponse,
 )
 
-from api import chat_ui, docs_ui, handlers, routes, threads
+from api import agui, chat_ui, docs_ui, handlers, mcp_server, openai_compat, routes, threads
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 ANONYMOUS = func.AuthLevel.ANONYMOUS
@@ -69,6 +69,30 @@ async def delete_thread(req: Request) -> Response:
 async def give_feedback(req: Request) -> JSONResponse:
     """POST /threads/{thread_id}/runs/{run_id}/feedback."""
     return await threads.give_feedback(req)
+
+
+@app.route(route="v1/chat/completions", methods=["POST"])
+async def chat_completions(req: Request) -> Response:
+    """POST /v1/chat/completions (OpenAI-compatible; JSON, or SSE when streamed)."""
+    return await openai_compat.chat_completions(req)
+
+
+@app.route(route="v1/models", methods=["GET", "HEAD"])
+async def list_models(req: Request) -> JSONResponse:
+    """GET /v1/models (OpenAI-compatible)."""
+    return await openai_compat.list_models(req)
+
+
+@app.route(route="mcp", methods=["POST"])
+async def mcp(req: Request) -> Response:
+    """POST /mcp (MCP streamable HTTP, stateless, JSON responses)."""
+    return await mcp_server.mcp(req)
+
+
+@app.route(route="ag-ui", methods=["POST"])
+async def ag_ui(req: Request) -> StreamingResponse:
+    """POST /ag-ui (AG-UI events as SSE)."""
+    return await agui.ag_ui(req)
 
 
 @app.route(route="health", methods=["GET", "HEAD"], auth_level=ANONYMOUS)

@@ -23,9 +23,10 @@ from pydantic import BaseModel, Field, create_model
 
 from agent import conversation
 from agent.specialists import CHAT, SPECIALIST_NAMES, Specialist
+from agent.turns import SPECIALIST_KEY
 
 UNAVAILABLE = "unavailable"
-FORCED_KEY = "specialist"  # run config: `configurable["specialist"]` forces the route
+FORCED_KEY = SPECIALIST_KEY  # run config: `configurable["specialist"]` forces the route
 MAX_ROUTER_MESSAGES = 12
 _MENTION = re.compile(r"(?<![\w@])@(" + "|".join(SPECIALIST_NAMES) + r")\b", re.IGNORECASE)
 

@@ -223,6 +223,21 @@ def decode_json(body: bytes) -> Any:
     return data
 
 
+def body_limit(max_input_chars: int, max_batch_questions: int) -> int:
+    """The largest body the API reads: a batch of questions at their longest, as UTF-8 (at
+    most 4 bytes a character), with room for the JSON around them."""
+    return 4 * max_input_chars * max_batch_questions + 4096
+
+
+async def read_json(request: Request, max_bytes: int) -> tuple[bytes, Any]:
+    """The body and what it holds as strict UTF-8 JSON; or a `Problem`: 415 for another
+    content type, 413 over `max_bytes`, 400 for what isn't JSON, 422 for invalid Unicode or
+    repeated keys."""
+    check_content_type(request)
+    body = await read_body(request, max_bytes)
+    return body, decode_json(body)
+
+
 async def parse_body(request: Request, model: type[M], max_bytes: int,
                      context: dict[str, Any]) -> M:
     """Read and validate a JSON body, or raise `Problem` saying what to fix."""

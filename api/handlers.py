@@ -24,7 +24,7 @@ from agent.turns import Decision, TurnRequest
 from api import turns
 from api.about import app_version
 from api.auth import caller
-from api.bodies import M, parse_body
+from api.bodies import M, body_limit, parse_body
 from api.problems import Problem, answers_problems, problem_of
 from api.schemas import (
     BatchItem,
@@ -44,8 +44,7 @@ def body_limits(settings: Settings) -> tuple[int, dict[str, int]]:
     """The body size limit and the validation context of the API's request bodies."""
     context = {"max_input_chars": settings.max_input_chars,
                "max_batch_questions": settings.max_batch_questions}
-    max_bytes = 4 * settings.max_input_chars * settings.max_batch_questions + 4096
-    return max_bytes, context
+    return body_limit(settings.max_input_chars, settings.max_batch_questions), context
 
 
 async def parse(request: Request, model: type[M]) -> M:

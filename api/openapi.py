@@ -165,6 +165,11 @@ def build_document(routes: Sequence[Route], settings: Settings) -> dict[str, Any
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     _apply_limits(schemas, settings)
+    for route in routes:  # the protocols document themselves, in their own shapes
+        if route.doc is not None and route.in_schema:
+            operation, components = route.doc()
+            document["paths"][route.path][route.method.lower()].update(operation)
+            schemas.update(components)
     stream = document["paths"]["/stream"]["post"]["responses"]["200"]
     stream["content"].pop("application/json", None)  # FastAPI's default media type
     document["components"].setdefault("securitySchemes", {}).update(FUNCTION_KEY)

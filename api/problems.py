@@ -82,6 +82,11 @@ class Problem(Exception):
         self.headers = dict(headers or {})
 
     @property
+    def field(self) -> str | None:
+        """The request field at fault, when one is named."""
+        return self.errors[0].field if self.errors else None
+
+    @property
     def retry_after(self) -> int | None:
         """Seconds after which a retry may succeed, if the failure says so."""
         value = self.headers.get("Retry-After")

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from agent.settings import get_settings
-from api import chat_ui, docs_ui, handlers, threads
+from api import agui, chat_ui, docs_ui, handlers, mcp_server, openai_compat, threads
 from api.openapi import build_document
 from api.routing import Route, answer_other_method
 from api.schemas import (
@@ -64,6 +64,13 @@ ROUTES: tuple[Route, ...] = (
     Route("/threads/{thread_id}/runs/{run_id}/feedback", "POST", threads.give_feedback,
           "Give feedback on an answer", request_model=FeedbackRequest,
           response_model=FeedbackOut, errors=(401, 404, 500, 502), tags=("threads",)),
+    Route("/v1/chat/completions", "POST", openai_compat.chat_completions,
+          "OpenAI-compatible chat completion", tags=("openai",), doc=openai_compat.chat_openapi),
+    Route("/v1/models", "GET", openai_compat.list_models, "OpenAI-compatible model list",
+          tags=("openai",), doc=openai_compat.models_openapi),
+    Route("/mcp", "POST", mcp_server.mcp, "MCP server (streamable HTTP)", tags=("mcp",),
+          doc=mcp_server.openapi),
+    Route("/ag-ui", "POST", agui.ag_ui, "AG-UI agent run", tags=("ag-ui",), doc=agui.openapi),
     Route("/health", "GET", handlers.health, "Liveness", auth="anonymous",
           response_model=Health, tags=("meta",)),
     Route("/openapi.json", "GET", openapi_json, "OpenAPI document", auth="anonymous",

@@ -14,7 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -25,6 +25,10 @@ from api.schemas import ErrorResponse
 
 Handler = Callable[[Request], Awaitable[Response]]
 Method = Literal["GET", "POST", "PATCH", "DELETE"]
+# A protocol's own documentation of its operation (request and responses in that protocol's
+# shapes): the operation's fields, which replace the generated ones, and the component schemas
+# they refer to.
+OperationDoc = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Route:
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = field(default=("chat",))
     in_schema: bool = True
+    doc: OperationDoc | None = None
 
 
 def trigger_methods(route: Route) -> tuple[str, ...]:

@@ -2,22 +2,26 @@
 
 `answer` runs a turn to its answer within a deadline; `admit` does what a streamed turn must
 do before its response starts (the owner check, then the thread's lease), so a foreign thread
-is a plain 404 and a busy one a plain 409; `Admitted.events` then runs it. Every failure
-comes out as a `Problem` (`api.problems`), whatever the protocol that renders it.
+is a plain 404 and a busy one a plain 409; `Admitted.events` then runs it (`/stream` frames
+its events itself), and `Admitted.live` gives its events with `KEEPALIVE` while it is quiet,
+for the other protocols. Every failure comes out as a `Problem` (`api.problems`), whatever the
+protocol that renders it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.events import Answer, BotEvent
+from agent.events import Answer, BotEvent, Token
+from agent.ownership import Owner
 from agent.runtime import get_bot
 from agent.settings import get_settings
-from agent.turns import TurnRequest
+from agent.turns import Decision, Role, TurnRequest
 from api.problems import Problem, deadline_passed, problem_of
 
 if TYPE_CHECKING:
@@ -26,6 +30,9 @@ if TYPE_CHECKING:
     from agent.models.streamed_reply import TokenSink
 
 log = logging.getLogger(__name__)
+KEEPALIVE = object()  # from `Admitted.live` while the run is quiet
+_DONE = object()
+_cancelling: set[asyncio.Task[None]] = set()  # keeps cancelled runs referenced
 
 
 class DeadlinePassed(Problem):
@@ -72,6 +79,35 @@ class Admitted:
         async for event in self.bot.run(self.turn, claim=self.claim, on_token=on_token):
             yield event
 
+    async def live(self) -> AsyncIterator[object]:
+        """The run's `Token`, `ToolEvent` and `Answer` events, and `KEEPALIVE` whenever
+        nothing happened for SSE_KEEPALIVE_SECONDS; a failure of the run is raised as a
+        `Problem`. Closing the iterator cancels the run."""
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        producer = asyncio.create_task(_pump(self.events(lambda t: queue.put_nowait(Token(t))),
+                                             queue))
+        keepalive = get_settings().sse_keepalive_seconds
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(keepalive):
+                        item = await queue.get()
+                except TimeoutError:
+                    yield KEEPALIVE
+                    continue
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise problem_of(item, f"run {self.turn.run_id}") from None
+                yield item
+        finally:
+            if not producer.done():
+                # Cancel once and don't wait: the consumer may itself be under cancellation.
+                producer.cancel()
+                _cancelling.add(producer)
+                producer.add_done_callback(_cancelling.discard)
+                log.info("run %s cancelled: the stream was closed", self.turn.run_id)
+
     async def abandon(self) -> None:
         """Give the lease back if the run never started (the client left at once)."""
         if self.claim is not None:
@@ -89,3 +125,31 @@ async def admit(turn: TurnRequest) -> Admitted:
     except Exception as exc:
         raise problem_of(exc, f"admitting run {turn.run_id}") from None
     return Admitted(turn, bot, claim)
+
+
+async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -> None:
+    try:
+        async for event in events:
+            queue.put_nowait(event)
+    except Exception as exc:  # raised to the consumer, which reports it in its protocol
+        queue.put_nowait(exc)
+    finally:
+        queue.put_nowait(_DONE)
+
+
+async def enabled_specialists() -> frozenset[str]:
+    """The specialists this deployment has set up (builds the bot on first use)."""
+    return frozenset((await get_bot()).specialists)
+
+
+def new_turn(question: str | None, thread_id: str | None, owner: Owner | None = None, *,
+             specialist: str | None = None, history: tuple[tuple[Role, str], ...] = (),
+             resume: Decision | None = None) -> TurnRequest:
+    """A protocol's turn: on `thread_id`, or stateless (None: `history` is the conversation
+    and no thread is read or written)."""
+    run_id = str(uuid.uuid4())
+    if thread_id is None:
+        return TurnRequest(thread_id=f"stateless-{run_id}", run_id=run_id, question=question,
+                           specialist=specialist, history=history, stateless=True)
+    return TurnRequest(thread_id=thread_id, run_id=run_id, question=question, owner=owner,
+                       specialist=specialist, resume=resume)

@@ -19,7 +19,7 @@ from typing import Any
 
 from agent.memory.cosmos_items import Item, id_part
 from agent.memory.cosmos_requests import ContainerRequests
-from agent.memory.runlog import RunEvent, RunInfo, RunState
+from agent.memory.runlog_events import RunEvent, RunInfo, RunState
 
 # Events per item stay under this many characters of JSON, far below the 2 MB item limit; a
 # write whose items together stay under it is one transactional batch.

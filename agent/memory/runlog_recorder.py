@@ -21,7 +21,7 @@ import logging
 import time
 from types import TracebackType
 
-from agent.memory.runlog import TERMINAL_EVENTS, RunEvent, RunEventStore, RunState
+from agent.memory.runlog_events import TERMINAL_EVENTS, RunEvent, RunEventStore, RunState
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from agent.memory.runlog import RunEvent, RunInfo, RunState
+from agent.memory.runlog_events import RunEvent, RunInfo, RunState
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver

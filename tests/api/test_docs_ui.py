@@ -25,7 +25,10 @@ def test_openapi_documents_models_and_examples(offline_server: LiveServer) -> No
     spec = requests.get(f"{offline_server.url}/openapi.json", timeout=10).json()
     paths = spec["paths"]
     assert set(paths) == {"/invoke", "/stream", "/batch", "/threads", "/threads/{thread_id}",
-                          "/threads/{thread_id}/runs/{run_id}/feedback", "/health"}
+                          "/threads/{thread_id}/runs/{run_id}/feedback", "/health",
+                          "/v1/chat/completions", "/v1/models", "/mcp", "/ag-ui"}
+    for path in ("/v1/chat/completions", "/mcp", "/ag-ui"):  # the protocols need the key too
+        assert paths[path]["post"]["security"] == [{"functionKey": []}]
     assert set(paths["/threads/{thread_id}"]) == {"get", "patch", "delete"}
     schemas = spec["components"]["schemas"]
     assert {"InvokeRequest", "InvokeResponse", "BatchRequest", "BatchResponse", "ThreadOut",

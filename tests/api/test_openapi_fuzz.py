@@ -29,6 +29,10 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
             [sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json",
              "--checks", "all", "--exclude-checks", "ignored_auth",
              "--generation-with-security-parameters", "false",
+             # The protocols' bodies follow specifications whose rules JSON Schema can't state
+             # (the last message is the user's; JSON-RPC params by method): their own clients
+             # test them (tests/api/test_openai_compat.py, test_mcp_server.py, test_agui.py).
+             "--exclude-path-regex", "^/(v1/chat/completions|mcp|ag-ui)$",
              "--max-examples", MAX_EXAMPLES, "--seed", SEED, "--workers", "1",
              "--generation-database", "none", "--request-timeout", "60", "--no-color"],
             cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)

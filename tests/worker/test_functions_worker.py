@@ -19,8 +19,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
+import openai
 import pytest
 import requests
+from mcp.client import Client
 from packaging.requirements import Requirement
 from sseclient import SSEClient
 
@@ -221,3 +224,36 @@ def test_a_client_leaving_mid_stream_cancels_the_run(
     assert answer.chunks_sent < 100 and not answer.completed
     assert b"event: metadata" in received
     assert requests.get(f"{host.url}/health", timeout=30).status_code == 200  # worker still up
+
+
+def test_openai_compatible_stream_through_the_worker(
+        worker: tuple[FunctionsHost, FakeOpenAI]) -> None:
+    host, model = worker
+    tokens = [f"part{i} " for i in range(8)]
+    model.add(SEARCH, Turn(chunks=tokens))
+    sdk = openai.OpenAI(base_url=f"{host.url}/v1", api_key="unused", max_retries=0,
+                        default_headers={"x-functions-key": "not-checked-by-the-stand-in"})
+    chunks = list(sdk.chat.completions.create(
+        model="smartbot-docsearch", messages=[{"role": "user", "content": "the moon?"}],
+        stream=True, stream_options={"include_usage": True}))
+    assert [c.choices[0].delta.content for c in chunks if c.choices][1:-1] == tokens
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+    assert _succeeded(host, host.invocations[-1].invocation_id)
+
+
+def test_mcp_through_the_worker(worker: tuple[FunctionsHost, FakeOpenAI]) -> None:
+    host, model = worker
+    model.add(SEARCH, Turn(chunks=["Far, ", "far away."]))
+
+    async def ask() -> dict[str, object] | None:
+        async with Client(f"{host.url}/mcp", mode="legacy") as client:
+            assert [t.name for t in (await client.list_tools()).tools] == ["ask"]
+            result = await client.call_tool("ask", {"question": "how far?",
+                                                    "specialist": "docsearch"})
+            assert not result.is_error, result.content
+            return result.structured_content
+
+    structured = anyio.run(ask)
+    assert structured is not None and structured["answer"] == "Far, far away."
+    thread = requests.get(f"{host.url}/threads/{structured['thread_id']}", timeout=30)
+    assert thread.status_code == 200 and len(thread.json()["messages"]) == 2
