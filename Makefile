@@ -24,11 +24,12 @@ WORKER_PYTHON_EXE := $(if $(filter 3.13,$(PY_VERSION)),$(PYTHON_EXE),$(call find
 WORKER_VENV ?= $(if $(filter 3.13,$(PY_VERSION)),$(VENV),.venv-3.13)
 WORKER_REQUIREMENTS := tests/support/functions_host/requirements.txt
 COSMOS_SERVER := standins/cosmosdb-server
+CHAT_PAGE_NODE := tests/support/chatpage
 CHROMIUM := /usr/bin/chromium
 # pytest selection, e.g. PYTEST_ARGS="--ignore=tests/worker"
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck bench setup setup-dev node chromium postgresql worker-venv clean
+.PHONY: run test lint typecheck bench setup setup-dev node chatpage-node chromium worker-venv clean
 
 # Create `venv` with `python` unless it exists; refuse a venv made by another Python version.
 define make_venv
@@ -69,20 +70,19 @@ $(COSMOS_SERVER)/node_modules/.installed: $(COSMOS_SERVER)/package-lock.json | $
 	touch $@
 node: $(COSMOS_SERVER)/node_modules/.installed
 
+## chatpage-node: the chat page's npm set: marked and DOMPurify (its vendored files must equal
+## these versions' packages) and axe-core (its accessibility tests)
+$(CHAT_PAGE_NODE)/node_modules/.installed: $(CHAT_PAGE_NODE)/package-lock.json | $(VENV)/.dev
+	$(VENV)/bin/npm ci --prefix $(CHAT_PAGE_NODE) --no-audit --no-fund --loglevel=error
+	touch $@
+chatpage-node: $(CHAT_PAGE_NODE)/node_modules/.installed
+
 ## chromium: Debian's chromium for the chat page's browser tests (Playwright drives it; it never
 ## downloads a browser of its own). Installed with apt-get when missing (as root, else sudo).
 chromium:
 	@test -x $(CHROMIUM) || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -q && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
-
-## postgresql: Debian's PostgreSQL server for sqlsearch's engine-containment tests (the tests
-## start their own server on a free port). Installed with apt-get when missing (root, else sudo).
-postgresql:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
-		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$SUDO apt-get update -q && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .
@@ -91,7 +91,7 @@ typecheck: setup-dev
 	$(VENV)/bin/mypy
 
 ## test: set up, lint, type-check, run every test with coverage
-test: setup-dev node chromium postgresql worker-venv lint typecheck
+test: setup-dev node chatpage-node chromium worker-venv lint typecheck
 	WORKER_TEST_PYTHON=$(abspath $(WORKER_VENV))/bin/python \
 		$(VENV)/bin/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
@@ -101,4 +101,4 @@ bench: setup-dev node
 
 clean:
 	rm -rf .venv .venv-* .data .pytest_cache .mypy_cache .ruff_cache .coverage test-artifacts \
-		$(COSMOS_SERVER)/node_modules
+		$(COSMOS_SERVER)/node_modules $(CHAT_PAGE_NODE)/node_modules

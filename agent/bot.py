@@ -42,7 +42,6 @@ from agent.memory.thread_index import Feedback, ThreadIndex, ThreadSummary
 from agent.models.streamed_reply import SINK_KEY, TokenSink
 from agent.ownership import OWNER_KEY, Owner, ThreadNotFound, may_use
 from agent.settings import Settings, get_platform_settings
-from agent.specialists import Specialist
 from agent.telemetry.usage import Turn
 from agent.turns import SPECIALIST_KEY, AnswerNotFound, NothingToRegenerate, TurnRequest
 
@@ -51,6 +50,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from agent.telemetry.tracer import TurnTracer
+    from agent.tools.registry import Specialists
 
 
 def _config(thread_id: str, run_id: str | None = None, owner: Owner | None = None,
@@ -391,17 +391,6 @@ def _final_message(update: Any) -> AIMessage | None:
     return found
 
 
-def _tool_closers(specialists: Iterable[Specialist]) -> list[Callable[[], Awaitable[None]]]:
-    """Each distinct `aclose` the specialists' tools carry in their metadata."""
-    closers: dict[int, Callable[[], Awaitable[None]]] = {}
-    for specialist in specialists:
-        for tool in specialist.tools:
-            close = (tool.metadata or {}).get("aclose")
-            if callable(close):
-                closers.setdefault(id(getattr(close, "__self__", close)), close)
-    return list(closers.values())
-
-
 # What LangChain imports lazily on a graph's first run; imported with the bot instead.
 _IMPORTED_ON_FIRST_RUN = (
     "langchain_core.tracers.context",
@@ -413,7 +402,7 @@ _IMPORTED_ON_FIRST_RUN = (
 
 def _model_and_specialists(
     settings: Settings, model_closers: list[Callable[[], Awaitable[None]]]
-) -> tuple[BaseChatModel, dict[str, Specialist], TurnTracer | None]:
+) -> tuple[BaseChatModel, Specialists, TurnTracer | None]:
     """The imports and CPU-bound parts of building the bot (run in a worker thread)."""
     from agent.models.factory import build_chat_model
     from agent.telemetry import start as start_telemetry
@@ -440,24 +429,24 @@ async def build_bot(settings: Settings) -> Bot:
         model_closers: list[Callable[[], Awaitable[None]]] = []
         model, specialists, tracer = await asyncio.to_thread(_model_and_specialists, settings,
                                                              model_closers)
-        approvals = approval_policy(settings.approval_names, specialists)  # ValueError if bad
+        approvals = approval_policy(settings.approval_names, specialists.by_name)  # or ValueError
         from agent.graph import build_graph  # already imported, off the loop
         from agent.memory import open_checkpointer, open_thread_index
         from agent.models.factory import decision_options
 
-        for close in [*_tool_closers(specialists.values()), *model_closers]:
+        for close in [*specialists.closers, *model_closers]:
             stack.push_async_callback(close)
         checkpointer = await stack.enter_async_context(open_checkpointer(settings))
         index = await stack.enter_async_context(open_thread_index(settings, checkpointer))
         options = decision_options(settings)
         graph = await asyncio.to_thread(partial(
-            build_graph, model, specialists, checkpointer, settings.tool_preview_chars,
+            build_graph, model, specialists.by_name, checkpointer, settings.tool_preview_chars,
             decision_options=options))
         stateless = await asyncio.to_thread(partial(
-            build_graph, model, specialists, None, settings.tool_preview_chars,
+            build_graph, model, specialists.by_name, None, settings.tool_preview_chars,
             decision_options=options))
     except BaseException:
         await stack.aclose()
         raise
-    enabled = {name for name, s in specialists.items() if s.enabled}
+    enabled = {name for name, s in specialists.by_name.items() if s.enabled}
     return Bot(settings, graph, enabled, stack, tracer, stateless, index, approvals)

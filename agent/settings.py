@@ -90,7 +90,10 @@ class Settings(BaseSettings):
     # --- sqlsearch ----------------------------------------------------------------------
     sql_database_url: str = ""
     sql_max_rows: int = Field(default=50, ge=1, le=10_000)
-    sql_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # A statement's time limit; also the longest a query waits for a free slot in its lane.
+    sql_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    # Queries of this process running at once (their own threads and connections).
+    sql_max_concurrent_queries: int = Field(default=4, ge=1, le=32)
 
     # --- apisearch ----------------------------------------------------------------------
     apisearch_openapi_spec: str = ""

@@ -57,12 +57,12 @@ def _field(loc: tuple[int | str, ...]) -> str:
 _MESSAGES = {
     "missing": "is required",
     "string_type": "must be a string",
+    "bool_type": "must be true or false",
     "list_type": "must be a list of strings",
     "string_too_long": "must be at most {max_length} characters",
     "too_short": "must have at least {min_length} item",
     "too_long": "must have at most {max_length} items",
     "extra_forbidden": "is not a field here",
-    "bool_type": "must be true or false",
 }
 
 

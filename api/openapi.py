@@ -146,6 +146,27 @@ def _apply_limits(schemas: dict[str, Any], settings: Settings) -> None:
     questions["items"]["maxLength"] = settings.max_input_chars
 
 
+def _pointer(path: str, method: str) -> str:
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+def _link_answers(paths: dict[str, Any]) -> None:
+    """Links from an answer (`/invoke`'s `thread_id` and `run_id`) to what can be done with
+    its thread and run: read, rename and delete the thread, give feedback on the answer."""
+    ids = {"thread_id": "$response.body#/thread_id"}
+    targets = {"ReadThread": ("/threads/{thread_id}", "get", ids),
+               "RenameThread": ("/threads/{thread_id}", "patch", ids),
+               "DeleteThread": ("/threads/{thread_id}", "delete", ids),
+               "GiveFeedback": ("/threads/{thread_id}/runs/{run_id}/feedback", "post",
+                                {**ids, "run_id": "$response.body#/run_id"})}
+    links = {name: {"operationRef": _pointer(path, method), "parameters": parameters}
+             for name, (path, method, parameters) in targets.items()
+             if method in paths.get(path, {})}
+    answered = paths.get("/invoke", {}).get("post", {}).get("responses", {}).get("200")
+    if answered is not None and links:
+        answered["links"] = links
+
+
 def api_route(route: Route) -> APIRoute:
     """The table's route as FastAPI describes it (the dev server adds the same ones)."""
     return APIRoute(route.path, route.handler, methods=[route.method], summary=route.summary,
@@ -172,5 +193,6 @@ def build_document(routes: Sequence[Route], settings: Settings) -> dict[str, Any
             schemas.update(components)
     stream = document["paths"]["/stream"]["post"]["responses"]["200"]
     stream["content"].pop("application/json", None)  # FastAPI's default media type
+    _link_answers(document["paths"])
     document["components"].setdefault("securitySchemes", {}).update(FUNCTION_KEY)
     return document

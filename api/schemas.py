@@ -48,7 +48,10 @@ SURROGATE = re.compile(r"[\ud800-\udfff]")  # an unpaired UTF-16 surrogate
 UNICODE_NOTE = "Valid Unicode text (no unpaired surrogates)."
 TITLE_MAX = 200
 COMMENT_MAX = 2000
-_BAD_TITLE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAKING = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_BAD_TITLE_CHARS = re.compile(f"[{_LINE_BREAKING}]")
+# One line of text (no control characters) that is not only white space.
+TITLE_PATTERN = f"^[^{_LINE_BREAKING}]*[^{_LINE_BREAKING}{WHITESPACE}][^{_LINE_BREAKING}]*$"
 
 
 def check_thread_id(value: str) -> str:
@@ -451,7 +454,7 @@ class RenameRequest(BaseModel):
     """A thread's new title."""
 
     title: Annotated[str, Field(min_length=1, max_length=TITLE_MAX,
-                                json_schema_extra={"pattern": QUESTION_PATTERN}),
+                                json_schema_extra={"pattern": TITLE_PATTERN}),
                      AfterValidator(_check_title)] = Field(
         description=f"1 to {TITLE_MAX} characters on one line.")
 

@@ -54,8 +54,8 @@ def path_id(request: Request, name: str = "thread_id") -> str:
 
 
 def _include_tools(request: Request) -> bool:
-    include = request.query_params.get("include", "")
-    if include not in ("", INCLUDE_TOOLS):
+    include = request.query_params.get("include")
+    if include not in (None, INCLUDE_TOOLS):
         raise field_problem(422, "include", f"must be '{INCLUDE_TOOLS}' (add the tool calls "
                                             "and results)")
     return include == INCLUDE_TOOLS

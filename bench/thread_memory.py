@@ -78,7 +78,7 @@ def _app_graph(saver: Any, data_dir: Path) -> Any:
     from agent.tools.registry import build_specialists
 
     settings = Settings(data_dir=data_dir, model_provider="offline", docs_dir=ROOT / "docs")
-    return build_graph(build_chat_model(settings, []), build_specialists(settings), saver)
+    return build_graph(build_chat_model(settings, []), build_specialists(settings).by_name, saver)
 
 
 async def _grow(graph: Any, turns: int, counters: Counters) -> dict[str, Any]:

@@ -140,7 +140,7 @@ async def test_triggers_call_the_same_handlers_as_the_dev_server(isolated_settin
         resp = await function_app.chat(_request("GET", "/chat"))
         assert b'<textarea id="question"' in bytes(resp.body)
         resp = await function_app.chat_asset(_request(
-            "GET", "/chat/assets/chat.js", path_params={"name": "chat.js"}))
+            "GET", "/chat/assets/api.js", path_params={"name": "api.js"}))
         assert resp.status_code == 200 and b"x-functions-key" in bytes(resp.body)
 
         resp = await function_app.options(_request("OPTIONS", "/threads/fa-1"))

@@ -22,37 +22,27 @@ from langchain_core.tools import BaseTool
 from agent.settings import Settings
 from agent.tools import openapi_tools
 from agent.tools.netguard import OutboundError, OutboundPolicy, fetch, origin
+from agent.tools.toolset import Toolset
 
 logger = logging.getLogger(__name__)
 
 
-def build_tools(settings: Settings) -> list[BaseTool]:
-    """One tool per GET operation of the configured spec; [] when unset or unusable."""
+def build_tools(settings: Settings) -> Toolset:
+    """One tool per GET operation of the configured spec; none when unset or unusable.
+    Nothing to close: each call opens and closes its own connection (`netguard.fetch`)."""
     source = settings.apisearch_openapi_spec.strip()
     if not source:
-        return []
+        return Toolset()
     try:
         if _is_url(source):
             with ThreadPoolExecutor(max_workers=1) as pool:  # works inside a running loop too
                 spec, spec_url = pool.submit(asyncio.run, load_spec(source, settings)).result()
         else:
             spec, spec_url = _read_file(source), None
-        return tools_for_spec(spec, spec_url, settings)
+        return Toolset(tuple(tools_for_spec(spec, spec_url, settings)))
     except (OSError, OutboundError, openapi_tools.OpenAPISpecError) as exc:
         logger.error("apisearch disabled: cannot use APISEARCH_OPENAPI_SPEC: %s", exc)
-        return []
-
-
-async def abuild_tools(settings: Settings) -> list[BaseTool]:
-    """`build_tools` for async callers (raises instead of logging when the spec is unusable)."""
-    source = settings.apisearch_openapi_spec.strip()
-    if not source:
-        return []
-    if _is_url(source):
-        spec, spec_url = await load_spec(source, settings)
-    else:
-        spec, spec_url = await asyncio.to_thread(_read_file, source), None
-    return tools_for_spec(spec, spec_url, settings)
+        return Toolset()
 
 
 async def load_spec(url: str, settings: Settings) -> tuple[dict[str, Any], str]:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from agent.settings import Settings
 from agent.tools.results import SearchResult, results_json
+from agent.tools.toolset import Toolset
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,6 @@ def make_search_tool(retriever: AzureSearchRetriever) -> BaseTool:
         description="Search the document index (hybrid keyword + vector search with semantic "
         "ranking) and return the most relevant passages with their source URLs.",
         args_schema=_SearchArgs,
-        metadata={"aclose": retriever.aclose},
     )
 
 
@@ -230,12 +230,14 @@ def build_retriever(
     )
 
 
-def build_azure_search_tools(settings: Settings) -> list[BaseTool]:
-    """`[search_documents]` when AZURE_SEARCH_ENDPOINT and AZURE_SEARCH_INDEXES are set."""
+def build_azure_search_tools(settings: Settings) -> Toolset:
+    """`search_documents` when AZURE_SEARCH_ENDPOINT and AZURE_SEARCH_INDEXES are set (none
+    otherwise); its clients and credential are closed with the bot."""
     if not settings.azure_search_endpoint:
-        return []
+        return Toolset()
     if not split_list(settings.azure_search_indexes):
         log.warning("AZURE_SEARCH_ENDPOINT is set but AZURE_SEARCH_INDEXES is empty; "
                     "Azure AI Search is not used.")
-        return []
-    return [make_search_tool(build_retriever(settings))]
+        return Toolset()
+    retriever = build_retriever(settings)
+    return Toolset((make_search_tool(retriever),), closers=(retriever.aclose,))

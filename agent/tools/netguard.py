@@ -160,8 +160,27 @@ async def resolve_host(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-async def check_url(url: httpx.URL, policy: OutboundPolicy) -> IPAddress:
-    """Check scheme, allow-list and every resolved address; return the address to pin."""
+def check_url_form(url: str | httpx.URL, policy: OutboundPolicy) -> httpx.URL:
+    """What can be refused without DNS: a URL that doesn't parse, a scheme other than http(s),
+    no host, credentials, an origin off the allow-list, an IP-literal host `policy` refuses.
+    Returns the parsed URL; raises OutboundRefused."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise OutboundRefused(f"refused: invalid URL {str(url)!r}") from exc
+    _check_form(parsed, policy)
+    host = parsed.host.lower().rstrip(".")
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        return parsed
+    reason = address_refusal(literal, policy.allow_private)
+    if reason is not None:
+        raise OutboundRefused(f"refused: {host} is {reason}")
+    return parsed
+
+
+def _check_form(url: httpx.URL, policy: OutboundPolicy) -> None:
     if url.scheme not in _DEFAULT_PORTS:
         raise OutboundRefused(f"refused: scheme {url.scheme or '(none)'!r} is not http or https")
     host = url.host.lower().rstrip(".")
@@ -171,6 +190,12 @@ async def check_url(url: httpx.URL, policy: OutboundPolicy) -> IPAddress:
         raise OutboundRefused("refused: credentials in URLs are not allowed")
     if policy.allowed_origins is not None and origin(url) not in policy.allowed_origins:
         raise OutboundRefused(f"refused: {origin(url)} is not one of the allowed origins")
+
+
+async def check_url(url: httpx.URL, policy: OutboundPolicy) -> IPAddress:
+    """Check scheme, allow-list and every resolved address; return the address to pin."""
+    _check_form(url, policy)
+    host = url.host.lower().rstrip(".")
     port = url.port or _DEFAULT_PORTS[url.scheme]
     addresses = await resolve_host(host, port)
     for address in addresses:

@@ -3,11 +3,16 @@
 Each GET operation becomes a `StructuredTool` named after its `operationId` (sanitised, at most
 64 characters), described by its summary/description, with an args model built by
 `pydantic.create_model` from its path and query parameters (string, integer, number, boolean,
-enum, arrays of those; required or optional; with their descriptions). A call goes to the
+enum, arrays of those; required or optional; with their descriptions). `$ref`s within the
+spec (path items, parameters, schemas, chains of refs) are followed with `jsonref`; a ref into
+another document is never fetched, and what it stood for is left out. A call goes to the
 spec's `servers[0]` URL only (a relative one is resolved against the spec's own URL), through
 `netguard` with that server's host as the only allowed host, so neither redirects nor odd
-parameters can send it elsewhere. Path parameters are percent-encoded (`/`, `?`, `#`, `%` included)
-and dot segments are refused. The JSON response, bounded, is returned in the shared results
+parameters can send it elsewhere. A path parameter is refused in the args model (so before any
+call, and by `agent.tools.calls.prepare_call`) if it could leave its segment on a server that
+decodes it: `.`/`..`, `/` or `\\`, control characters, in any percent-encoded or Unicode
+compatibility form (`agent.tools.path_params`); what passes is percent-encoded (`?`, `#`, `%`
+included). The JSON response, bounded, is returned in the shared results
 shape with `source` = the URL called, so answers can cite it.
 
 Azure OpenAI accepts at most `MAX_TOOLS` (128) tools per request: a spec with more GET
@@ -22,13 +27,15 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-from urllib.parse import quote, urljoin, urlsplit
+from typing import Annotated, Any, Literal
+from urllib.parse import urljoin, urlsplit
 
+import jsonref
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field, create_model
+from pydantic import AfterValidator, BaseModel, Field, create_model
 
 from agent.tools.netguard import OutboundError, OutboundPolicy, fetch
+from agent.tools.path_params import encode_path_value, path_check
 from agent.tools.results import SearchResult, results_json
 
 logger = logging.getLogger(__name__)
@@ -40,6 +47,8 @@ MAX_TOOL_NAME = 64
 _ERROR_BODY_CHARS = 300
 _SUPPORTED_LOCATIONS = ("path", "query")
 _SCALARS: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
+_MAX_REF_CHAIN = 20  # a $ref to a $ref to ...: longer chains (or loops) count as unresolvable
+_MAX_ARRAY_DEPTH = 8  # arrays of arrays typed this deep; deeper (a self-reference) is untyped
 
 
 class OpenAPISpecError(ValueError):
@@ -116,12 +125,14 @@ def operations(spec: dict[str, Any]) -> list[Operation]:
     """Every GET operation of the spec, with its typed args model."""
     found: list[Operation] = []
     used: set[str] = set()
-    for path, item in spec["paths"].items():
-        item = _deref(spec, item)
-        get = _deref(spec, item.get("get")) if isinstance(item, dict) else None
+    # Every `$ref` becomes a lazy proxy of what it points to (jsonref), followed by `_deref`.
+    resolved = jsonref.replace_refs(spec, loader=_no_other_documents, lazy_load=True)
+    for path, raw_item in _deref(resolved["paths"]).items():
+        item = _deref(raw_item)
+        get = _deref(item.get("get")) if isinstance(item, dict) else None
         if not isinstance(get, dict):
             continue
-        params = _merged_parameters(spec, item.get("parameters"), get.get("parameters"))
+        params = _merged_parameters(item.get("parameters"), get.get("parameters"))
         if any(p.get("required") and p.get("in") not in _SUPPORTED_LOCATIONS for p in params):
             continue  # needs a header/cookie parameter we cannot supply
         operation_id = str(get.get("operationId") or f"get_{path}")
@@ -211,16 +222,6 @@ async def call_operation(
     return results_json([result], **({"truncated": True} if truncated else {}))
 
 
-def encode_path_value(name: str, value: Any) -> str:
-    """Percent-encode one path segment; refuse dot segments and control characters."""
-    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    if text in ("", ".", ".."):
-        raise ToolException(f"refused: path parameter {name!r} may not be {text!r}")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise ToolException(f"refused: path parameter {name!r} contains control characters")
-    return quote(text, safe="")
-
-
 def _operation(
     operation_id: str, name: str, path: str, get: dict[str, Any], params: list[dict[str, Any]]
 ) -> Operation:
@@ -234,6 +235,8 @@ def _operation(
         required = bool(param.get("required")) or location == "path"
         schema = _as_dict(param.get("schema"))
         annotation = _python_type(schema)
+        if location == "path":  # refused in the args model, before any call
+            annotation = Annotated[annotation, AfterValidator(path_check(str(param["name"])))]
         description = str(param.get("description") or "")
         if field_name != param["name"]:
             description = f"(API parameter {param['name']!r}) {description}".strip()
@@ -263,7 +266,7 @@ def _with_default(description: str, schema: dict[str, Any]) -> str:
     return f"{description} (default: {json.dumps(schema['default'])})".strip()
 
 
-def _python_type(schema: dict[str, Any]) -> Any:
+def _python_type(schema: dict[str, Any], depth: int = 0) -> Any:
     enum = schema.get("enum")
     if isinstance(enum, list) and enum and all(
         isinstance(v, str | int | float | bool) for v in enum
@@ -273,7 +276,10 @@ def _python_type(schema: dict[str, Any]) -> Any:
     if isinstance(kind, list):  # OpenAPI 3.1: ["string", "null"]
         kind = next((k for k in kind if k != "null"), "string")
     if kind == "array":
-        return list[_python_type(_as_dict(schema.get("items")))]  # type: ignore[misc]
+        if depth >= _MAX_ARRAY_DEPTH:  # a schema that refers to itself: the rest is untyped
+            return list[Any]
+        items = _as_dict(_deref(schema.get("items")))
+        return list[_python_type(items, depth + 1)]  # type: ignore[misc]
     return _SCALARS.get(str(kind), str)
 
 
@@ -281,33 +287,36 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _merged_parameters(spec: dict[str, Any], *lists: Any) -> list[dict[str, Any]]:
+def _merged_parameters(*lists: Any) -> list[dict[str, Any]]:
     """Path-level then operation-level parameters; the later one wins for the same name+in."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for items in lists:
-        for raw in items or []:
-            param = _deref(spec, raw)
+        for raw in _deref(items) or []:
+            param = _deref(raw)
             if isinstance(param, dict):
-                schema = _deref(spec, param.get("schema"))
+                schema = _deref(param.get("schema"))
                 param = {**param, "schema": schema if isinstance(schema, dict) else {}}
                 merged[(str(param.get("name")), str(param.get("in")))] = param
     return list(merged.values())
 
 
-def _deref(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
-    """Follow a local `$ref` (`#/components/...`); other refs are left unresolved."""
-    if not isinstance(node, dict) or "$ref" not in node or depth > 20:
-        return node
-    ref = str(node["$ref"])
-    if not ref.startswith("#/"):
+def _deref(node: Any) -> Any:
+    """`node`, or what its `$ref` points to (following chains); {} for a ref that points
+    nowhere, into a loop, or into another document (only `#/...` refs of the spec itself are
+    followed: nothing is fetched)."""
+    try:
+        for _ in range(_MAX_REF_CHAIN):
+            if type(node) is not jsonref.JsonRef:
+                return node
+            node = node.__subject__
+    except jsonref.JsonRefError:
         return {}
-    target: Any = spec
-    for part in ref[2:].split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        if not isinstance(target, dict) or part not in target:
-            return {}
-        target = target[part]
-    return _deref(spec, target, depth + 1)
+    return {}
+
+
+def _no_other_documents(uri: str) -> Any:
+    """jsonref's loader for `$ref`s into another document: refused, so nothing is fetched."""
+    raise OpenAPISpecError(f"$ref to another document {uri!r} is not followed")
 
 
 def _tool_name(raw: str) -> str:

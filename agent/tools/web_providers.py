@@ -23,7 +23,6 @@ from typing import Any
 from agent.tools.netguard import OutboundPolicy, fetch, origin
 from agent.tools.results import SearchResult
 
-PROVIDERS = ("searxng", "tavily", "brave")
 DEFAULT_ENDPOINTS: dict[str, str] = {
     "tavily": "https://api.tavily.com",
     "brave": "https://api.search.brave.com/res/v1",

@@ -13,13 +13,15 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field
+from langchain_core.tools import StructuredTool, ToolException
+from pydantic import BaseModel, Field, field_validator
 
 from agent.settings import Settings
 from agent.tools import web_providers
-from agent.tools.netguard import OutboundError, OutboundPolicy, fetch
+from agent.tools.calls import ToolCallRefused
+from agent.tools.netguard import OutboundError, OutboundPolicy, check_url_form, fetch
 from agent.tools.results import SearchResult, results_json
+from agent.tools.toolset import Toolset
 
 MAX_PAGE_CHARS = 20_000
 MAX_RESULTS = 5
@@ -35,32 +37,50 @@ _BLOCK_TAGS = frozenset({"p", "div", "br", "li", "ul", "ol", "tr", "table", "sec
 
 
 class SearchArgs(BaseModel):
-    """Arguments of web_search."""
+    """Arguments of web_search (an empty query is refused)."""
 
     query: str = Field(description="What to search the web for, as a search-engine query.")
 
+    @field_validator("query")
+    @classmethod
+    def _not_empty(cls, query: str) -> str:
+        if not query.strip():
+            raise ToolCallRefused("the search query is empty")
+        return query
 
-class FetchArgs(BaseModel):
-    """Arguments of fetch_page."""
 
-    url: str = Field(description="The http(s) URL of the page to read, e.g. from a search "
-                     "result's source.")
+def fetch_args(policy: OutboundPolicy) -> type[BaseModel]:
+    """fetch_page's args model: refuses what `policy` refuses without DNS (not http(s), no
+    host, credentials, a private or metadata IP literal); the rest is checked on the call."""
+
+    class FetchArgs(BaseModel):
+        url: str = Field(description="The http(s) URL of the page to read, e.g. from a search "
+                         "result's source.")
+
+        @field_validator("url")
+        @classmethod
+        def _checked(cls, url: str) -> str:
+            try:
+                check_url_form(url, policy)
+            except OutboundError as exc:
+                raise ToolCallRefused(str(exc)) from exc
+            return url
+
+    return FetchArgs
 
 
-def build_tools(settings: Settings) -> list[BaseTool]:
-    """web_search and fetch_page when a provider is configured; [] otherwise."""
+def build_tools(settings: Settings) -> Toolset:
+    """web_search and fetch_page when a provider is configured; none otherwise."""
     provider = settings.websearch_provider
     endpoint = web_providers.endpoint_for(provider, settings.websearch_endpoint)
     key = settings.websearch_api_key.get_secret_value() if settings.websearch_api_key else None
     if not provider or not endpoint or (provider in web_providers.NEEDS_KEY and not key):
-        return []
+        return Toolset()
     search_policy = web_providers.provider_policy(
         endpoint, settings.outbound_timeout_seconds, settings.outbound_max_bytes)
     page_policy = OutboundPolicy.from_settings(settings)
 
     async def web_search(query: str) -> str:
-        if not query.strip():
-            raise ToolException("the search query is empty")
         try:
             results = await web_providers.search_web(
                 provider, endpoint, key, query, policy=search_policy, max_results=MAX_RESULTS)
@@ -72,18 +92,18 @@ def build_tools(settings: Settings) -> list[BaseTool]:
     async def fetch_page_tool(url: str) -> str:
         return await fetch_page(url, page_policy)
 
-    return [
+    return Toolset((
         StructuredTool.from_function(
             coroutine=web_search, name="web_search", args_schema=SearchArgs,
             description="Search the public web. Returns results with title, source (the page "
             "URL, to cite) and a snippet.",
         ),
         StructuredTool.from_function(
-            coroutine=fetch_page_tool, name="fetch_page", args_schema=FetchArgs,
+            coroutine=fetch_page_tool, name="fetch_page", args_schema=fetch_args(page_policy),
             description="Read the text of one public web page (for example a search result) "
             "when its snippet is not enough. Returns the page text with its URL as source.",
         ),
-    ]
+    ))
 
 
 async def fetch_page(url: str, policy: OutboundPolicy) -> str:

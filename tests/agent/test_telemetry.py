@@ -223,7 +223,7 @@ async def test_failures_cancellation_and_a_foreign_thread_end_the_turn_span_by_o
         assert _attrs(tool)["gen_ai.tool.name"] == "sql_query"
         assert _attrs(tool)["smartbot.tool.status"] == "error"
         assert tool.status.status_code == StatusCode.ERROR
-        assert _attrs(tool)["error.type"] == "langchain_core.tools.base.ToolException"
+        assert _attrs(tool)["error.type"] == "agent.tools.calls.ToolCallRefused"  # a ToolException
         assert _attrs(ops["invoke_agent"][0])["smartbot.outcome"] == "answered"
 
         # The client leaves mid-answer: the turn is cancelled and every span still ends.

@@ -1,49 +1,49 @@
 """The chat page in a real browser: headless Chromium (Debian's `chromium`, driven by
 Playwright) against the real dev server, whose model is a loopback server speaking the OpenAI
-protocol with paced tokens.
+protocol with paced tokens, and docsearch on a test corpus.
 
-One browser for the module, hard timeouts on every wait. Each test asserts what a person
-sees: tokens appearing frame by frame before the end, tool calls, citation links, the thread
-reloaded from the URL, keep-alives, the function key, and a failing model.
+Asserted as a person sees it: tokens appearing frame by frame, the tool call, citations named
+by their sources' titles with a preview of the cited passage, GitHub-flavoured Markdown (a
+table, nested lists, a code block with its language and a copy button, a relative link
+resolved to its source), copying an answer, the same conversation after a reload as live, and
+hostile answers and tool output rendered inert.
 """
 
 from __future__ import annotations
 
-import json
 import re
+import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from standins.model_service import FakeOpenAI, Turn, fake_openai
 from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
+from tests.support.chatpage.browser import ARTIFACTS, ask, chromium, last_answer, tab
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # git-ignored
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-WAIT_MS = 15_000
 MOON = "corpus/moon.md#the-moon"
 TIDE_URL = "https://en.wikipedia.org/wiki/Tide"
 ANSWER = ["The Moon ", "is about ", "384,400 km ", "from Earth ", f"[[1]]({MOON})", " and it ",
           "raises ", "the tides ", f"[[2]]({TIDE_URL})", "."]
-# Records, once per animation frame, the last answer's text and state whenever either changed:
-# what the person saw, frame by frame.
+HOSTILE_DOC = """# Hostile
+
+<img src=x onerror="window.pwned='corpus img'"> Click [here](javascript:window.pwned='corpus')
+or <script>window.pwned='corpus script'</script> now.
+"""
+# Records, once per animation frame, the last answer's text, state and status whenever one of
+# them changed: what the person saw, frame by frame.
 FRAME_LOG = """() => {
   window.frames_seen = [];
   const tick = () => {
     const answers = document.querySelectorAll('.msg.assistant');
     const msg = answers[answers.length - 1];
     if (msg) {
-      const status = msg.querySelector('.status').textContent;
-      const seen = {text: msg.querySelector('.answer').textContent, state: msg.dataset.state,
-                    status};
+      const seen = {text: msg.querySelector('.answer').textContent.trim(),
+                    state: msg.dataset.state, status: msg.querySelector('.status').textContent};
       const last = window.frames_seen[window.frames_seen.length - 1];
       if (!last || last.text !== seen.text || last.state !== seen.state
           || last.status !== seen.status) window.frames_seen.push(seen);
@@ -52,55 +52,35 @@ FRAME_LOG = """() => {
   };
   requestAnimationFrame(tick);
 }"""
+CLIPBOARD = ["clipboard-read", "clipboard-write"]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeOpenAI, LiveServer]]:
-    """The dev server on the OpenAI protocol (paced tokens), docsearch on the test corpus."""
+    """The dev server on the OpenAI protocol (paced tokens), docsearch on the test corpus plus
+    one hostile document."""
+    corpus = tmp_path_factory.mktemp("docs") / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "hostile.md").write_text(HOSTILE_DOC, encoding="utf-8")
     with fake_openai() as (model, base_url), live_server(
         tmp_path_factory.mktemp("chat-page"),
         {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{base_url}/v1",
-         "OPENAI_API_KEY": "k", "MODEL_MAX_RETRIES": "0", "DOCS_DIR": str(CORPUS),
+         "OPENAI_API_KEY": "k", "MODEL_MAX_RETRIES": "0", "DOCS_DIR": str(corpus),
          "SSE_KEEPALIVE_SECONDS": "0.2", "MAX_INPUT_CHARS": "500"},
     ) as live:
         yield model, live
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """One headless Chromium for the module, with a fresh profile."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs Debian's chromium (as root)")
-    playwright: Playwright = sync_playwright().start()
-    try:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM),
-            headless=True, args=CHROMIUM_ARGS, timeout=30_000,
-            viewport={"width": 900, "height": 900}, color_scheme="light")
-        context.set_default_timeout(WAIT_MS)
-        yield context
-        context.close()
-    finally:
-        playwright.stop()
+def browser() -> Iterator[Browser]:
+    with chromium() as chromium_browser:
+        yield chromium_browser
 
 
 @pytest.fixture()
-def page(browser: BrowserContext) -> Iterator[Page]:
-    tab = browser.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield tab
-    tab.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-
-
-def _ask(page: Page, question: str) -> None:
-    page.fill("#question", question)
-    page.press("#question", "Enter")
-
-
-def _last_answer_state(page: Page, state: str) -> None:
-    page.wait_for_selector(f".msg.assistant:last-child[data-state='{state}']", timeout=WAIT_MS)
+def page(browser: Browser) -> Iterator[Page]:
+    with tab(browser, permissions=CLIPBOARD) as opened:
+        yield opened
 
 
 def _frames(page: Page) -> list[dict[str, Any]]:
@@ -108,7 +88,17 @@ def _frames(page: Page) -> list[dict[str, Any]]:
     return frames
 
 
-def test_an_answer_streams_in_with_its_tool_call_and_citation_links(
+def _conversation_html(page: Page) -> str:
+    """The conversation as drawn, tool boxes closed (a person may have opened one)."""
+    html: str = page.evaluate("""() => {
+      const copy = document.getElementById('messages').cloneNode(true);
+      for (const d of copy.querySelectorAll('details')) d.removeAttribute('open');
+      return copy.innerHTML;
+    }""")
+    return html
+
+
+def test_an_answer_streams_with_its_tool_call_and_titled_citations_the_same_after_reload(
         server: tuple[FakeOpenAI, LiveServer], page: Page) -> None:
     model, live = server
     model.script.clear()
@@ -116,145 +106,278 @@ def test_an_answer_streams_in_with_its_tool_call_and_citation_links(
               Turn(chunks=ANSWER, delay=0.06))
     page.goto(f"{live.url}/chat")
     assert page.title() == "Smart bot"
+    assert page.is_hidden("#key-panel"), "no key field where no key was asked for"
+    assert page.evaluate("document.activeElement.id") == "question"
     page.evaluate(FRAME_LOG)
-    _ask(page, "@docsearch how far is the Moon?")
-    _last_answer_state(page, "done")
+    ask(page, "@docsearch how far is the Moon?")
+    last_answer(page, "done")
 
-    final = page.text_content(".msg.assistant .answer") or ""
+    answer = page.locator(".msg.assistant .answer")
+    final = (answer.text_content() or "").strip()
     assert final == "The Moon is about 384,400 km from Earth [1] and it raises the tides [2]."
     frames = _frames(page)
     growing = [f["text"] for f in frames if f["state"] == "streaming" and f["text"]]
     assert len(set(growing)) >= 4, f"tokens must appear over several frames, saw {growing}"
-    assert [f["state"] for f in frames][-1] == "done"
-    assert all(final.startswith(text.rstrip()) for text in growing if "[" not in text)
+    assert frames[-1]["state"] == "done"
     assert len(growing[0]) < len(final) / 2, "the first tokens are painted long before the end"
+    assert answer.get_attribute("aria-busy") == "false"
+    page.wait_for_function("() => document.getElementById('announcer').textContent.length > 0")
+    assert page.text_content("#announcer") == f"docsearch answered: {final}"
 
-    # The tool call: shown, collapsed, with its input and output one click away.
+    # The tool call: collapsed, its input and (pretty) output one click away.
     tool = page.locator(".msg.assistant .tool")
-    assert tool.count() == 1
+    assert tool.count() == 1 and tool.get_attribute("open") is None
     assert tool.locator(".tool-name").text_content() == "search_documents"
     assert tool.locator(".tool-state").text_content() == "done"
-    assert tool.get_attribute("open") is None
     tool.locator("summary").click()
-    assert tool.locator("pre").nth(1).is_visible()
-    assert "384,400" in (tool.locator("pre").nth(1).text_content() or "")
+    assert tool.locator(".tool-input").text_content() == '{"query": "Moon"}'
+    output = tool.locator(".tool-output").text_content() or ""
+    assert '\n  "results": [' in output and "384,400" in output
 
-    # Citations are links: to the source list for a document, to the page for a URL.
+    # Citations are named by the titles the tool returned; a web source opens in a new tab.
     cites = page.locator(".msg.assistant a.cite")
     assert cites.count() == 2
-    anchor = cites.nth(0).get_attribute("href") or ""
-    assert anchor.startswith("#")
-    assert page.locator(anchor).text_content() == MOON
+    assert cites.nth(0).get_attribute("aria-label") == "Source 1: The Moon"
     assert cites.nth(1).get_attribute("href") == TIDE_URL
+    assert cites.nth(1).get_attribute("target") == "_blank"
     assert "noopener" in (cites.nth(1).get_attribute("rel") or "")
+    sources = page.locator(".msg.assistant .source-list li")
+    assert sources.all_text_contents() == [f"The Moon{MOON}", TIDE_URL]
+    # ...and a local one shows the passage it cites; Escape closes it, focus comes back.
+    cites.nth(0).click()
+    dialog = page.locator("#source-dialog")
+    assert dialog.is_visible()
+    assert dialog.locator(".preview-title").text_content() == "The Moon"
+    assert dialog.locator(".preview-source").text_content() == MOON
+    assert "384,400 kilometres" in (dialog.locator(".preview-body").text_content() or "")
+    page.keyboard.press("Escape")
+    assert dialog.is_hidden()
+    assert page.evaluate("document.activeElement.classList.contains('cite')")
+    assert page.locator(".msg.assistant").get_attribute("data-state") == "done"
 
-    # The thread is in the URL, as the server named it.
+    # This server offers no regenerate or feedback yet (its OpenAPI document says so): Copy only.
+    assert page.locator(".msg.assistant .actions button").all_text_contents() == ["Copy"]
+    # Copy puts the answer's Markdown on the clipboard.
+    page.click(".msg.assistant .actions .copy")
+    assert page.evaluate("navigator.clipboard.readText()") == "".join(ANSWER)
+    assert page.text_content(".msg.assistant .actions .copy .label") == "Copied"
+
+    # The thread is in the URL, and its title in the tab.
     thread_id = parse_qs(urlparse(page.url).query)["thread_id"][0]
+    assert page.title() == "How far is the Moon? \u2013 Smart bot"
     assert model.requests[-1].body["messages"][-1]["role"] == "tool"
-    # Kept as a test artifact (CI can upload `test-artifacts/`); `docs/images/chat.png` is one.
     shot = ARTIFACTS / "chat.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
-    print(f"screenshot: {shot}")
 
-    # A follow-up on the same thread, then a reload shows both turns from GET /threads/{id}.
+    # A follow-up on the same thread (no tool: the specialist is named all the same)...
     model.add(Turn(chunks=["That is ", "about ", "30 Earths ", "side by side."], delay=0.02))
-    _ask(page, "@chat how many Earths is that?")
-    page.wait_for_selector(".msg.assistant:nth-child(4)[data-state='done']", timeout=WAIT_MS)
+    ask(page, "@chat how many Earths is that?")
+    page.wait_for_selector(".msg.assistant:nth-child(4)[data-state='done']")
+    page.wait_for_function(
+        "() => document.querySelector('.msg.assistant:nth-child(4) .agent').textContent === 'chat'")
     assert parse_qs(urlparse(page.url).query)["thread_id"] == [thread_id]
-    assert "@docsearch how far is the Moon?" in json.dumps(model.requests[-1].body["messages"])
+    assert "how far is the Moon?" in str(model.requests[-1].body["messages"])
+    live_html = _conversation_html(page)
+
+    # ...and a reload draws exactly what was drawn live: tool calls, badges, titles, sources.
     page.reload()
-    page.wait_for_selector(".msg.assistant:nth-child(4)", timeout=WAIT_MS)
-    said = page.eval_on_selector_all(
-        ".msg", "ms => ms.map(m => [m.classList[1], m.querySelector('.bubble, .answer')"
-        ".textContent, (m.querySelector('.agent') || {}).textContent || ''])")
-    assert said == [
-        ["user", "@docsearch how far is the Moon?", ""],
-        ["assistant", final, "docsearch"],
-        ["user", "@chat how many Earths is that?", ""],
-        ["assistant", "That is about 30 Earths side by side.", "chat"],
-    ]
-    assert page.locator(".msg.assistant a.cite").count() == 2
+    page.wait_for_selector(".msg.assistant:nth-child(4)[data-state='done']")
+    assert _conversation_html(page) == live_html
     assert page.is_hidden("#welcome")
+    assert page.title() == "How far is the Moon? \u2013 Smart bot"
 
 
-def test_a_failing_model_shows_the_error_after_the_partial_answer(
-        server: tuple[FakeOpenAI, LiveServer], page: Page) -> None:
+MARKDOWN = """## Tides and the Moon
+
+The Moon *pulls* the oceans; ~~the Sun does nothing~~ the Sun helps too.
+See [the tides section](moon.md#tides) and https://example.org/tides [[1]](corpus/moon.md#tides).
+
+1. High tide
+   1. Facing the Moon
+   2. Opposite side
+2. Low tide
+   - in between
+
+> Twice a day in most places.
+
+| Body | Distance (km) |
+|:-----|--------------:|
+| Moon | 384,400 |
+| Sun | 149,600,000 |
+
+```python
+def tide(hours):
+    return hours % 12.42
+```
+
+- [x] checked
+"""
+
+
+def test_markdown_as_people_write_it(server: tuple[FakeOpenAI, LiveServer], page: Page) -> None:
     model, live = server
     model.script.clear()
-    model.add(Turn(chunks=["Partial ", "answer ", "never finished"], delay=0.02, fail_after=2))
+    chunks = [MARKDOWN[i:i + 7] for i in range(0, len(MARKDOWN), 7)]
+    model.add(Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "tides"}}]),
+              Turn(chunks=chunks, delay=0.005))
     page.goto(f"{live.url}/chat")
-    _ask(page, "@chat say something")
-    _last_answer_state(page, "error")
-    status = page.locator(".msg.assistant .status")
-    assert status.get_attribute("role") == "alert"
-    text = status.text_content() or ""
-    # the event's status and message
-    assert re.match(r"Error \(502\): The model service could not answer", text), text
-    assert page.text_content(".msg.assistant .answer") == "Partial answer "
-    assert page.locator(".msg.assistant .retry").is_visible()
-    assert page.get_attribute("#send", "aria-label") == "Send", "the page is ready again"
-
-    _ask(page, "x" * 501)  # refused before the stream starts: the 4xx detail is shown
-    _last_answer_state(page, "error")
-    refused = page.locator(".msg.assistant .status").last.text_content() or ""
-    assert refused.startswith("Error (422): user_input: is 501 characters"), refused
-
-
-def test_model_text_is_shown_as_text_and_only_safe_links_are_made(
-        server: tuple[FakeOpenAI, LiveServer], page: Page) -> None:
-    model, live = server
-    model.script.clear()
-    model.add(Turn(chunks=['<img src=x onerror="window.pwned=1"> **bold** `code` ',
-                           "[[1]](javascript:window.pwned=2) [click](javascript:alert(1)) ",
-                           "[docs](https://example.org/docs)\n\n- one\n- two"]))
-    page.goto(f"{live.url}/chat")
-    _ask(page, "@chat show me HTML")
-    _last_answer_state(page, "done")
+    ask(page, "@docsearch tell me about tides")
+    last_answer(page, "done")
     answer = page.locator(".msg.assistant .answer")
-    assert answer.locator("img").count() == 0 and page.evaluate("window.pwned") is None
-    assert '<img src=x onerror="window.pwned=1">' in (answer.text_content() or "")
+
+    assert answer.locator("h4").text_content() == "Tides and the Moon"
+    assert answer.locator("em").text_content() == "pulls"
+    assert answer.locator("del").text_content() == "the Sun does nothing"
+    autolink = answer.locator("a[href='https://example.org/tides']")
+    assert autolink.get_attribute("target") == "_blank"
+    outer = answer.locator(".blocks > ol")
+    assert outer.count() == 1 and outer.locator(":scope > li").count() == 2
+    assert outer.locator(":scope > li").nth(0).locator("ol > li").all_text_contents() == [
+        "Facing the Moon", "Opposite side"]
+    second = outer.locator(":scope > li").nth(1)
+    assert second.locator("ul > li").all_text_contents() == ["in between"]
+    quote = answer.locator("blockquote").text_content() or ""
+    assert quote.strip() == "Twice a day in most places."
+    table = answer.locator(".table-wrap table")
+    assert table.locator("th").all_text_contents() == ["Body", "Distance (km)"]
+    sun = table.locator("tbody tr").nth(1)
+    assert sun.locator("td").all_text_contents() == ["Sun", "149,600,000"]
+    assert table.locator("th").nth(1).get_attribute("align") == "right"
+    assert "\u2611 checked" in (answer.locator("li").last.text_content() or "")
+
+    code = answer.locator(".code-block")
+    assert code.locator(".code-lang").text_content() == "python"
+    assert code.locator("pre").text_content() == "def tide(hours):\n    return hours % 12.42\n"
+    code.locator(".code-copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == (
+        "def tide(hours):\n    return hours % 12.42\n")
+
+    # A relative link the model copied from a passage leads to that passage's document.
+    relative = answer.locator("a", has_text="the tides section")
+    assert relative.get_attribute("data-preview") == "corpus/moon.md#tides"
+    relative.click()
+    assert page.text_content("#source-dialog .preview-title") == "Tides"
+    assert "twice a day" in (page.text_content("#source-dialog .preview-body") or "")
+    page.click("#source-dialog .preview-close")
+    assert page.is_hidden("#source-dialog")
+
+
+HOSTILE = [
+    '<img src=x onerror="window.pwned=1"> **bold** `code` ',
+    "<script>window.pwned=2</script> <iframe src=\"javascript:window.pwned=3\"></iframe> ",
+    '<svg onload="window.pwned=4"></svg> [click](javascript:window.pwned=5) ',
+    "[[1]](javascript:window.pwned=6) <a href=\"javascript:window.pwned=7\">seven</a> ",
+    "![pixel](https://evil.example/pixel.png) ![js](javascript:window.pwned=8) [ref][r] ",
+    "<javascript:window.pwned=10> [x](JaVaScRiPt:window.pwned=11) ",
+    "[y](&#106;avascript:window.pwned=12) [z](data:text/html,<script>window.pwned=13</script>) ",
+    '<details open ontoggle="window.pwned=14">d</details> <style>body{display:none}</style> ',
+    '<form action="https://evil.example"><button>go</button></form> ',
+    '<math><mi xlink:href="javascript:window.pwned=17">m</mi></math> ',
+    '<base href="https://evil.example/"> ',
+    '[t](https://example.org/docs "a\\" onmouseover=\\"window.pwned=19") ',
+    '[[2]](https://evil.example/" onclick="window.pwned=21) [[3]](corpus/hostile.md#hostile)\n\n',
+    '```x" onclick="window.pwned=18\ncode\n```\n\n[r]: javascript:window.pwned=9\n\n- one\n- two',
+]
+HOSTILE_TOOL = '<img src=x onerror="window.pwned=30">'
+ALLOWED_TAGS = {"div", "p", "br", "hr", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote",
+                "pre", "code", "em", "strong", "del", "a", "table", "thead", "tbody", "tr", "th",
+                "td", "span", "button"}
+INERT = """(root) => {
+  const bad = [];
+  for (const node of root.querySelectorAll('*')) {
+    for (const attr of node.attributes) {
+      if (/^on/i.test(attr.name) || ['style', 'srcdoc'].includes(attr.name)) {
+        bad.push(`${node.tagName} ${attr.name}`);
+      }
+    }
+    const href = node.getAttribute('href');
+    if (href !== null && !/^(https?:\\/\\/|#)/i.test(href)) bad.push(`href ${href}`);
+  }
+  return {bad, tags: [...new Set([...root.querySelectorAll('*')].map((n) => n.localName))]};
+}"""
+
+
+def _inert(page: Page, selector: str) -> set[str]:
+    found: dict[str, Any] = page.eval_on_selector(selector, INERT)
+    assert found["bad"] == [], f"live attributes or links in {selector}: {found['bad']}"
+    return set(found["tags"])
+
+
+def test_model_text_and_tool_output_are_shown_inert(
+        server: tuple[FakeOpenAI, LiveServer], page: Page) -> None:
+    model, live = server
+    model.script.clear()
+    model.add(Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "hostile"}},
+                               {"name": HOSTILE_TOOL, "arguments": {"q": HOSTILE_TOOL}}]),
+              Turn(chunks=HOSTILE))
+    requests_seen: list[str] = []
+    page.on("request", lambda r: requests_seen.append(r.url))
+    page.goto(f"{live.url}/chat")
+    ask(page, "@docsearch show me HTML")
+    last_answer(page, "done")
+    answer = page.locator(".msg.assistant .answer")
+    text = answer.text_content() or ""
+
+    assert page.evaluate("window.pwned") is None
+    tags = _inert(page, ".msg.assistant")
+    assert tags <= ALLOWED_TAGS | {"article", "h2", "details", "summary", "svg", "path", "ol",
+                                   "h3"}, tags
+    assert _inert(page, ".msg.assistant .answer") <= ALLOWED_TAGS
+    for shown in ('<img src=x onerror="window.pwned=1">', "<script>window.pwned=2</script>",
+                  "<style>body{display:none}</style>", '<base href="https://evil.example/">'):
+        assert shown in text, f"{shown} is shown as text"
     assert answer.locator("strong").text_content() == "bold"
-    assert answer.locator("code").text_content() == "code"
     assert answer.locator("li").all_text_contents() == ["one", "two"]
-    hrefs = answer.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
-    assert len(hrefs) == 2 and hrefs[0].startswith("#") and hrefs[1] == "https://example.org/docs"
-    assert "[click](javascript:alert(1))" in (answer.text_content() or "")
-    source = page.locator(".msg.assistant .source-list li")
-    assert source.text_content() == "javascript:window.pwned=2" and source.locator("a").count() == 0
+    assert answer.locator(".code-lang").text_content() == "x"  # the rest of the info string is not
+    assert not [u for u in requests_seen if "evil.example" in u], "nothing loaded from elsewhere"
+    hrefs = answer.locator("a[href]").evaluate_all("as => as.map(a => a.getAttribute('href'))")
+    assert "https://example.org/docs" in hrefs
+
+    # The hostile tool call and its output are text.
+    failed = page.locator(".tool", has_text="failed")
+    assert failed.locator(".tool-name").text_content() == HOSTILE_TOOL
+    failed.locator("summary").click()
+    assert HOSTILE_TOOL in (failed.locator(".tool-output").text_content() or "")
+
+    # The hostile document's passage, previewed, is inert too.
+    page.click(".source-list a[data-preview='corpus/hostile.md#hostile']")
+    page.wait_for_selector("#source-dialog[open]")
+    assert "onerror" in (page.text_content("#source-dialog .preview-body") or "")
+    assert _inert(page, "#source-dialog") <= ALLOWED_TAGS | {"dialog", "h2", "svg", "path"}
+    assert page.evaluate("window.pwned") is None
 
 
-def test_keep_alives_a_function_key_and_a_new_chat(
+def test_keep_alives_a_key_from_the_fragment_and_a_new_chat(
         server: tuple[FakeOpenAI, LiveServer], page: Page) -> None:
     model, live = server
     model.script.clear()
     model.add(Turn(chunks=["Hello ", "there!"], first_delay=1.0))  # keep-alives come first
-    page.goto(f"{live.url}/chat")
-    page.click("#key-panel summary")
-    page.fill("#function-key", "the-key")
-    page.press("#function-key", "Enter")
-    assert page.is_hidden("#function-key")
+    page.goto(f"{live.url}/chat#code=the-key")  # a fragment never reaches a server's log
+    assert "code=" not in page.url, "the key does not stay in the address bar"
+    assert page.is_visible("#key-panel") and page.input_value("#function-key") == "the-key"
+    assert page.text_content("#notice") == "Function key saved for this tab."
     page.evaluate(FRAME_LOG)
     with page.expect_request(lambda r: r.url.endswith("/stream")) as sent:
-        _ask(page, "@chat hello")
-    _last_answer_state(page, "done")
-    request = sent.value
-    assert request.headers["x-functions-key"] == "the-key"
-    assert request.headers["content-type"] == "application/json"
-    assert page.text_content(".msg.assistant .answer") == "Hello there!"
+        ask(page, "@chat hello")
+    last_answer(page, "done")
+    assert sent.value.headers["x-functions-key"] == "the-key"
+    assert sent.value.headers["content-type"] == "application/json"
+    assert (page.text_content(".msg.assistant .answer") or "").strip() == "Hello there!"
     statuses = [f["status"] for f in _frames(page)]
-    assert "Still working…" in statuses, f"keep-alives were not seen: {statuses}"
+    assert "Still working\u2026" in statuses, f"keep-alives were not seen: {statuses}"
 
     page.reload()  # the key stays for this tab, and the thread comes back
     assert page.input_value("#function-key") == "the-key"
-    page.wait_for_selector(".msg.assistant", timeout=WAIT_MS)
+    page.wait_for_selector(".msg.assistant[data-state='done']")
     page.click("#new-chat")
     assert page.locator(".msg").count() == 0
-    assert "thread_id" not in page.url
-    assert page.is_visible("#welcome")
+    assert "thread_id" not in page.url and page.is_visible("#welcome")
     assert page.evaluate("document.activeElement.id") == "question"
 
-    page.goto(f"{live.url}/chat?code=from-the-url")  # the Functions way of giving a key
-    assert page.input_value("#function-key") == "from-the-url"
-    assert "code=" not in page.url, "the key does not stay in the address bar"
+    # A key in the query string has reached the server's log already: dropped, not used.
+    page.goto(f"{live.url}/chat?code=from-the-query")
+    assert "code=" not in page.url
+    assert page.input_value("#function-key") == "the-key"
+    assert "#code=" in (page.text_content("#notice") or "")
+    assert re.search(r"was not used", page.text_content("#notice") or "")

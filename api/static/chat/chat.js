@@ -1,462 +1,377 @@
-// The chat page: sends questions to POST /stream and renders the Server-Sent Events as they
-// arrive (fetch + ReadableStream: EventSource can't POST), shows tool calls, renders
-// [[n]](source) citations as links, keeps the thread id in the URL and reloads the thread
-// from GET /threads/{id}. Model text only ever becomes DOM text nodes (never innerHTML); links
-// are made only for http(s) URLs and in-page anchors.
-"use strict";
+// The chat page: asks POST /stream and draws its Server-Sent Events as they arrive, keeps the
+// thread in the URL (each conversation its own history entry) and in the thread list, and
+// reads a thread back from GET /threads/{id}?include=tools. Model text and tool output never
+// become live HTML (see markdown.js).
 
-(() => {
-  const KEY_STORAGE = "smartbot.functionKey";
-  const API = new URL(".", window.location.href); // the app's root, next to /chat
-  const $ = (id) => document.getElementById(id);
-  const ui = {
-    messages: $("messages"), welcome: $("welcome"), notice: $("notice"), form: $("composer"),
-    question: $("question"), send: $("send"), newChat: $("new-chat"),
-    keyPanel: $("key-panel"), keyForm: $("key-form"), key: $("function-key"),
-  };
-  let threadId = new URLSearchParams(window.location.search).get("thread_id") || "";
-  let running = null; // {controller, turn} of the stream in progress
-  let turnCount = 0;
+import { API, CUT_MESSAGE, Problem, call, capabilities, functionKey, getJson, keyFromUrl,
+  problemOf, setFunctionKey } from "./api.js";
+import { announce, copyText, el, flash, titleOf } from "./dom.js";
+import { Composer } from "./composer.js";
+import { AnswerView, turnsOf, userMessage } from "./message.js";
+import { Sidebar } from "./sidebar.js";
+import { showPreview } from "./sources.js";
+import { readEvents } from "./sse.js";
+import { ThreadStore } from "./threads.js";
 
-  // ---- small helpers ---------------------------------------------------------------------
-  function el(tag, props = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(props)) {
-      if (name === "text") node.textContent = value;
-      else if (name === "class") node.className = value;
-      else node.setAttribute(name, value);
-    }
-    for (const child of children) node.append(child);
-    return node;
+const $ = (id) => document.getElementById(id);
+const ui = {
+  messages: $("messages"), welcome: $("welcome"), notice: $("notice"), form: $("composer"),
+  question: $("question"), send: $("send"), stop: $("stop"), counter: $("counter"),
+  hint: $("composer-hint"), newChat: $("new-chat"), keyPanel: $("key-panel"),
+  keyForm: $("key-form"), key: $("function-key"), dialog: $("source-dialog"), end: $("end-of-chat"),
+};
+const NONE = { maxInputChars: 0, listThreads: false, rename: false, feedback: false, regenerate: false };
+const state = { threadId: "", running: null, caps: NONE, views: [], follow: true, afterKey: null };
+const store = new ThreadStore();
+const composer = new Composer(ui, {
+  ask: (question) => { notify(""); ask(question); },
+  stop: () => stop(),
+});
+const sidebar = new Sidebar({
+  sidebar: $("sidebar"), list: $("thread-list"), empty: $("threads-empty"), more: $("threads-more"),
+  where: $("threads-where"), scrim: $("scrim"), open: $("open-sidebar"), close: $("close-sidebar"),
+  main: $("main-col"),
+}, store, {
+  open: (id) => openThread(id),
+  deleted: (id) => {
+    if (id === state.threadId) newChat(false);
+    else sidebar.setCurrent(state.threadId);
+    if (document.activeElement === document.body) ui.question.focus();
+  },
+  renamed: () => setTitle(),
+  problem: (text) => notify(text),
+});
+
+// ---- the page around the conversation ------------------------------------------------------
+function notify(text) {
+  ui.notice.textContent = text;
+  ui.notice.hidden = !text;
+}
+
+function askToSignIn() {
+  const login = new URL(".auth/login/aad", API);
+  login.searchParams.set("post_login_redirect_uri", window.location.pathname + window.location.search);
+  ui.notice.replaceChildren("Sign in to chat: this service keeps each user\u2019s " +
+    "conversations apart. ", el("a", { href: login.href, text: "Sign in" }));
+  ui.notice.hidden = false;
+}
+
+function showKeyPanel(open) {
+  ui.keyPanel.hidden = false;
+  if (!open) return;
+  ui.keyPanel.open = true;
+  ui.key.focus();
+}
+
+/** The page's reaction to a failure that isn't only the answer's (sign-in, a key). */
+function handleProblem(problem) {
+  if (problem.signIn) askToSignIn();
+  else if (problem.needsKey) {
+    notify(`The server answered ${problem.status}: it needs a function key. Enter it under ` +
+      "\u201cFunction key\u201d.");
+    showKeyPanel(true);
   }
+}
 
-  function functionKey() { return window.sessionStorage.getItem(KEY_STORAGE) || ""; }
+function setTitle() {
+  const thread = state.threadId ? store.get(state.threadId) : null;
+  document.title = thread && thread.title ? `${thread.title} \u2013 Smart bot` : "Smart bot";
+}
 
-  function apiHeaders(json) {
-    const headers = { Accept: json ? "text/event-stream" : "application/json" };
-    if (json) headers["Content-Type"] = "application/json";
-    const key = functionKey();
-    if (key) headers["x-functions-key"] = key;
-    return headers;
-  }
+function threadFromUrl() { return new URLSearchParams(window.location.search).get("thread_id") || ""; }
 
-  function setThread(id) {
-    threadId = id;
-    const url = new URL(window.location.href);
-    if (id) url.searchParams.set("thread_id", id); else url.searchParams.delete("thread_id");
-    window.history.replaceState(null, "", url);
-  }
-
-  function notify(text) {
-    ui.notice.textContent = text;
-    ui.notice.hidden = !text;
-  }
-
-  // App Service Authentication (Easy Auth, or the app behind it) answers 401 with a Bearer
-  // challenge when nobody is signed in; a missing function key is a 401 without one.
-  function needsSignIn(resp) {
-    return resp.status === 401 && /^\s*bearer/i.test(resp.headers.get("WWW-Authenticate") || "");
-  }
-
-  function askToSignIn() {
-    const login = new URL(".auth/login/aad", API);
-    login.searchParams.set("post_login_redirect_uri",
-      window.location.pathname + window.location.search);
-    ui.notice.replaceChildren("Sign in to chat: this service keeps each user\u2019s " +
-      "conversations apart. ", el("a", { href: login.href, text: "Sign in" }));
-    ui.notice.hidden = false;
-  }
-
-  function askForKey(status) {
-    notify(`The server answered ${status}: it needs a function key. Enter it under ` +
-      "\u201cFunction key\u201d and try again.");
-    ui.keyPanel.open = true;
-    ui.key.focus();
-  }
-
-  async function errorDetail(resp) {
-    try {
-      const body = await resp.json();
-      if (body && typeof body.detail === "string") return body.detail;
-    } catch (_) { /* not JSON */ }
-    return resp.statusText || "request failed";
-  }
-
-  function nearBottom() {
-    const doc = document.scrollingElement;
-    return doc.scrollHeight - doc.scrollTop - doc.clientHeight < 120;
-  }
-
-  function scrollDown() { document.scrollingElement.scrollTop = 1e9; }
-
-  // ---- answer text -> DOM (a safe subset of Markdown) ------------------------------------
-  const SAFE_URL = /^https?:\/\/[^\s]+$/i;
-  const INLINE = /\[\[(\d+)\]\]\(((?:[^()\s]|\([^()\s]*\))+)\)|\[([^\]\n]+)\]\((https?:\/\/[^()\s]+)\)|`([^`\n]+)`|\*\*([^*\n]+)\*\*/g;
-
-  function inline(text, ctx) {
-    const out = document.createDocumentFragment();
-    let last = 0;
-    for (const m of text.matchAll(INLINE)) {
-      if (m.index > last) out.append(text.slice(last, m.index));
-      last = m.index + m[0].length;
-      if (m[1]) out.append(citation(m[1], m[2], ctx));
-      else if (m[3]) out.append(el("a", { href: m[4], target: "_blank", rel: "noopener noreferrer", text: m[3] }));
-      else if (m[5]) out.append(el("code", { text: m[5] }));
-      else out.append(el("strong", { text: m[6] }));
-    }
-    if (last < text.length) out.append(text.slice(last));
-    return out;
-  }
-
-  function citation(n, source, ctx) {
-    if (!ctx.sources.has(n)) ctx.sources.set(n, source);
-    const safe = SAFE_URL.test(source);
-    const link = el("a", {
-      class: "cite", href: safe ? source : `#${ctx.id}-src-${n}`, title: source, text: `[${n}]`,
-    });
-    if (safe) { link.target = "_blank"; link.rel = "noopener noreferrer"; }
-    return link;
-  }
-
-  function renderMarkdown(text, id) {
-    const ctx = { id, sources: new Map() };
-    const out = document.createDocumentFragment();
-    const lines = text.split("\n");
-    let para = null;
-    let list = null;
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i];
-      if (/^\s*```/.test(line)) { // fenced code, possibly still open while streaming
-        const code = [];
-        while (++i < lines.length && !/^\s*```/.test(lines[i])) code.push(lines[i]);
-        out.append(el("pre", {}, el("code", { text: code.join("\n") })));
-        para = list = null;
-        continue;
-      }
-      const item = /^\s*([-*+]|\d+[.)])\s+(.*)$/.exec(line);
-      if (item) {
-        const ordered = /\d/.test(item[1]);
-        if (!list || list.ordered !== ordered) {
-          list = { ordered, node: el(ordered ? "ol" : "ul") };
-          out.append(list.node);
-        }
-        list.node.append(el("li", {}, inline(item[2], ctx)));
-        para = null;
-        continue;
-      }
-      if (!line.trim()) { para = list = null; continue; }
-      const heading = /^#{1,6}\s+(.*)$/.exec(line);
-      if (heading) {
-        out.append(el("p", { class: "heading" }, el("strong", {}, inline(heading[1], ctx))));
-        para = list = null;
-        continue;
-      }
-      list = null;
-      if (para) para.append(el("br"));
-      else { para = el("p"); out.append(para); }
-      para.append(inline(line, ctx));
-    }
-    return { fragment: out, sources: ctx.sources };
-  }
-
-  // ---- one message in the conversation ---------------------------------------------------
-  function hideWelcome() { ui.welcome.hidden = true; }
-
-  function addUser(text) {
-    hideWelcome();
-    const item = el("li", { class: "msg user" },
-      el("div", { class: "who", text: "You" }), el("div", { class: "bubble", text }));
-    ui.messages.append(item);
-    return item;
-  }
-
-  class Turn {
-    constructor(question, agent) {
-      this.id = `m${++turnCount}`;
-      this.question = question;
-      this.text = "";
-      this.tools = new Map();
-      this.agentLabel = el("span", { class: "agent", text: agent || "" });
-      this.toolsBox = el("div", { class: "tools" });
-      this.answer = el("div", { class: "answer", "aria-busy": "true" });
-      this.sourcesBox = el("div", { class: "sources" });
-      this.status = el("div", { class: "status" });
-      this.node = el("li", { class: "msg assistant", id: this.id, "data-state": "streaming" },
-        el("div", { class: "who" }, "Bot ", this.agentLabel),
-        this.toolsBox, this.answer, this.sourcesBox, this.status);
-      ui.messages.append(this.node);
-    }
-
-    setAgent(agent) { if (agent) this.agentLabel.textContent = agent; }
-
-    waiting(text) {
-      if (this.node.dataset.state !== "streaming") return;
-      this.status.className = "status working";
-      this.status.textContent = text;
-    }
-
-    render() {
-      const follow = nearBottom();
-      const { fragment, sources } = renderMarkdown(this.text, this.id);
-      this.answer.replaceChildren(fragment);
-      this.sourcesBox.replaceChildren();
-      if (sources.size) {
-        const list = el("ol", { class: "source-list" });
-        for (const [n, source] of sources) {
-          const body = SAFE_URL.test(source)
-            ? el("a", { href: source, target: "_blank", rel: "noopener noreferrer", text: source })
-            : el("code", { text: source });
-          list.append(el("li", { id: `${this.id}-src-${n}`, value: n }, body));
-        }
-        this.sourcesBox.append(el("div", { class: "sources-title", text: "Sources" }), list);
-      }
-      if (this.text && this.node.dataset.state === "streaming") this.status.textContent = "";
-      if (follow) scrollDown();
-    }
-
-    toolStart(event) {
-      this.setAgent(event.agent);
-      const summary = el("summary", {},
-        el("span", { class: "tool-name", text: event.name }),
-        el("span", { class: "tool-state", text: "running…" }));
-      const box = el("details", { class: "tool running", "data-tool-call-id": event.tool_call_id },
-        summary, el("div", { class: "tool-label", text: "Input" }),
-        el("pre", { text: event.input || "" }));
-      this.tools.set(event.tool_call_id, box);
-      this.toolsBox.append(box);
-      this.waiting(`Running ${event.name}…`);
-    }
-
-    toolEnd(event) {
-      let box = this.tools.get(event.tool_call_id);
-      if (!box) { this.toolStart({ ...event, input: "" }); box = this.tools.get(event.tool_call_id); }
-      const ok = event.status !== "error";
-      box.className = `tool ${ok ? "done" : "failed"}`;
-      box.querySelector(".tool-state").textContent = ok ? "done" : "failed";
-      box.append(el("div", { class: "tool-label", text: "Output" }),
-        el("pre", { text: event.output || "" }));
-      this.waiting("Writing the answer…");
-    }
-
-    finish(text) {
-      if (typeof text === "string") this.text = text;
-      this.node.dataset.state = "done";
-      this.answer.setAttribute("aria-busy", "false");
-      this.status.className = "status";
-      this.status.textContent = "";
-      this.render();
-    }
-
-    problem(state, message, retry) {
-      this.node.dataset.state = state;
-      this.answer.setAttribute("aria-busy", "false");
-      this.render();
-      this.status.className = "status problem";
-      this.status.setAttribute("role", "alert");
-      this.status.replaceChildren(el("span", { text: message }));
-      if (retry) {
-        const again = el("button", { type: "button", class: "secondary retry", text: "Retry" });
-        again.addEventListener("click", () => { again.disabled = true; send(this.question); });
-        this.status.append(again);
-      }
-    }
-  }
-
-  function addAnswer(text, agent) {
-    const turn = new Turn("", agent);
-    turn.finish(text);
-    return turn;
-  }
-
-  // ---- Server-Sent Events over fetch -----------------------------------------------------
-  // The SSE parsing rules: lines end with \r\n, \r or \n; a blank line dispatches the event;
-  // `:` starts a comment (keep-alive); one space after `field:` is dropped; data lines join
-  // with \n.
-  function sseParser(onEvent) {
-    let buffer = "";
-    let event = "";
-    let data = [];
-    const line = (text) => {
-      if (text === "") {
-        if (data.length) onEvent({ type: event || "message", data: data.join("\n") });
-        event = ""; data = [];
-        return;
-      }
-      if (text[0] === ":") { onEvent({ type: "comment", data: text.slice(1).trim() }); return; }
-      const colon = text.indexOf(":");
-      const field = colon < 0 ? text : text.slice(0, colon);
-      let value = colon < 0 ? "" : text.slice(colon + 1);
-      if (value[0] === " ") value = value.slice(1);
-      if (field === "event") event = value;
-      else if (field === "data") data.push(value);
-    };
-    return (chunk) => {
-      buffer += chunk;
-      let match;
-      while ((match = /\r\n|\r|\n/.exec(buffer))) {
-        // a lone \r at the end may be the first half of \r\n: wait for more
-        if (match[0] === "\r" && match.index === buffer.length - 1) break;
-        line(buffer.slice(0, match.index));
-        buffer = buffer.slice(match.index + match[0].length);
-      }
-    };
-  }
-
-  function handle(turn, event) {
-    switch (event.type) {
-      case "metadata": {
-        const meta = JSON.parse(event.data);
-        if (meta.thread_id && meta.thread_id !== threadId) setThread(meta.thread_id);
-        break;
-      }
-      case "data": turn.text += event.data; break;
-      case "on_tool_start": turn.toolStart(JSON.parse(event.data)); break;
-      case "on_tool_end": turn.toolEnd(JSON.parse(event.data)); break;
-      case "end": turn.finish(event.data); break;
-      case "error": {
-        let info = {};
-        try { info = JSON.parse(event.data); } catch (_) { info = { message: event.data }; }
-        const code = info.status_code ? ` (${info.status_code})` : "";
-        turn.problem("error", `Error${code}: ${info.message || "the run failed"}`, true);
-        break;
-      }
-      case "comment": turn.waiting(turn.text ? "" : "Still working…"); break;
-      default: break; // unknown events are ignored, as SSE clients do
-    }
-  }
-
-  async function send(question) {
-    if (running) return;
-    addUser(question);
-    const turn = new Turn(question);
-    turn.waiting("Thinking…");
-    scrollDown();
-    const controller = new AbortController();
-    running = { controller, turn };
-    setBusy(true);
-    try {
-      const resp = await fetch(new URL("stream", API), {
-        method: "POST", headers: apiHeaders(true), signal: controller.signal,
-        body: JSON.stringify({ user_input: question, thread_id: threadId }),
-      });
-      if (!resp.ok) {
-        const detail = await errorDetail(resp);
-        if (needsSignIn(resp)) askToSignIn();
-        else if (resp.status === 401 || resp.status === 403) askForKey(resp.status);
-        turn.problem("error", `Error (${resp.status}): ${detail}`, resp.status >= 500);
-        return;
-      }
-      const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
-      const push = sseParser((event) => handle(turn, event));
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        push(value);
-        if (turn.node.dataset.state === "streaming") turn.render();
-      }
-      push("\n\n"); // a final event without its blank line
-      if (turn.node.dataset.state === "streaming") {
-        turn.problem("cut", "The connection closed before the answer was complete.", true);
-      }
-    } catch (err) {
-      if (turn.node.dataset.state !== "streaming") return;
-      if (controller.signal.aborted) turn.problem("stopped", "Stopped.", true);
-      else turn.problem("cut", `The connection was lost before the answer was complete (${err.message}).`, true);
-    } finally {
-      running = null;
-      setBusy(false);
-    }
-  }
-
-  function setBusy(busy) {
-    ui.send.textContent = busy ? "Stop" : "Send";
-    ui.send.setAttribute("aria-label", busy ? "Stop the answer" : "Send");
-    ui.send.classList.toggle("stop", busy);
-  }
-
-  // ---- loading a thread, starting a new one ----------------------------------------------
-  async function loadThread(id) {
-    let resp;
-    try {
-      resp = await fetch(new URL(`threads/${encodeURIComponent(id)}`, API), { headers: apiHeaders(false) });
-    } catch (err) {
-      notify(`Could not load the conversation: ${err.message}`);
-      return;
-    }
-    if (needsSignIn(resp)) { askToSignIn(); return; }
-    if (resp.status === 401 || resp.status === 403) { askForKey(resp.status); return; }
-    if (resp.status === 404) {
-      notify("That conversation was not found (deleted or expired); this is a new one.");
-      ui.welcome.hidden = false;
-      setThread("");
-      return;
-    }
-    if (!resp.ok) { notify(`Could not load the conversation: ${await errorDetail(resp)}`); return; }
-    const body = await resp.json();
-    for (const message of body.messages || []) {
-      const content = typeof message.content === "string" ? message.content : "";
-      if (message.role === "user") addUser(content);
-      else if (message.role === "assistant" && content.trim()) addAnswer(content, message.agent);
-      // other roles (tool traffic, system) are not part of the conversation shown
-    }
-    scrollDown();
-  }
-
-  function newChat() {
-    if (running) running.controller.abort();
-    ui.messages.replaceChildren();
-    ui.welcome.hidden = false;
-    notify("");
-    setThread("");
-    ui.question.value = "";
-    autosize();
-    ui.question.focus();
-  }
-
-  // ---- wiring ------------------------------------------------------------------------------
-  function autosize() {
-    ui.question.style.height = "auto";
-    ui.question.style.height = `${Math.min(ui.question.scrollHeight, 200)}px`;
-  }
-
-  function submit() {
-    if (running) { running.controller.abort(); return; }
-    const question = ui.question.value.trim();
-    if (!question) { ui.question.focus(); return; }
-    ui.question.value = "";
-    autosize();
-    notify("");
-    send(question);
-  }
-
-  ui.form.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
-  ui.question.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
-  });
-  ui.question.addEventListener("input", autosize);
-  ui.newChat.addEventListener("click", newChat);
-  for (const button of document.querySelectorAll(".suggestion")) {
-    button.addEventListener("click", () => { ui.question.value = button.textContent; submit(); });
-  }
-  ui.keyForm.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const key = ui.key.value.trim();
-    if (key) window.sessionStorage.setItem(KEY_STORAGE, key);
-    else window.sessionStorage.removeItem(KEY_STORAGE);
-    ui.keyPanel.open = false;
-    notify(key ? "Function key saved for this tab." : "Function key cleared.");
-    if (key && threadId && !ui.messages.children.length) loadThread(threadId);
-    ui.question.focus();
-  });
-
-  // A key given as ?code= (the Functions way) is kept for this tab and taken out of the URL.
+/** The current thread; `push` makes a new history entry (navigation), else this entry becomes
+ * the thread's (a new chat that got its id). */
+function setThread(id, push) {
+  state.threadId = id;
   const url = new URL(window.location.href);
-  if (url.searchParams.has("code")) {
-    window.sessionStorage.setItem(KEY_STORAGE, url.searchParams.get("code"));
-    url.searchParams.delete("code");
-    window.history.replaceState(null, "", url);
+  if (id) url.searchParams.set("thread_id", id); else url.searchParams.delete("thread_id");
+  if (url.href !== window.location.href || push) {
+    window.history[push ? "pushState" : "replaceState"]({ thread_id: id }, "", url);
   }
-  ui.key.value = functionKey();
-  if (threadId) { hideWelcome(); loadThread(threadId); }
+  sidebar.setCurrent(id);
+  setTitle();
+}
+
+// ---- the conversation ------------------------------------------------------------------------
+const hooks = {
+  retry: (view) => retry(view),
+  regenerate: (view) => {
+    runOn(view, { thread_id: state.threadId, regenerate: true });
+    ui.question.focus();
+  },
+  feedback: (view, score, comment) => sendFeedback(view, score, comment),
+  canRegenerate: (view) => state.caps.regenerate && !state.running && Boolean(state.threadId)
+    && view === lastView(),
+  canFeedback: () => state.caps.feedback && Boolean(state.threadId),
+  painted: () => { if (state.follow) ui.end.scrollIntoView({ block: "end" }); },
+};
+
+function lastView() { return state.views[state.views.length - 1] || null; }
+
+function addAnswer(question) {
+  const view = new AnswerView(question, hooks);
+  view.md.onPaint = hooks.painted;
+  state.views.push(view);
+  ui.messages.append(view.node);
+  return view;
+}
+
+function clearConversation() {
+  if (state.running) state.running.controller.abort();
+  state.views = [];
+  ui.messages.replaceChildren();
+  notify("");
+}
+
+function refreshActions() { for (const view of state.views) view.drawActions(); }
+
+// ---- running a turn ------------------------------------------------------------------------
+function stop() {
+  if (state.running) state.running.controller.abort();
+}
+
+function ask(question) {
+  const previous = lastView();
+  ui.welcome.hidden = true;
+  ui.messages.append(userMessage(question));
+  const view = addAnswer(question);
+  if (previous) previous.drawActions(); // Regenerate and Retry belong to the last answer
+  previous?.status.querySelector(".retry")?.remove();
+  ui.end.scrollIntoView({ block: "end" });
+  run(view, { user_input: question, thread_id: state.threadId });
+}
+
+/** Retry without asking twice: a question the server already has is answered again. */
+function retry(view) {
+  if (state.running || view !== lastView()) return;
+  const again = view.started && state.caps.regenerate && state.threadId;
+  runOn(view, again ? { thread_id: state.threadId, regenerate: true }
+    : { user_input: view.question, thread_id: state.threadId });
   ui.question.focus();
-})();
+}
+
+function runOn(view, body) {
+  if (state.running) return;
+  view.reset();
+  run(view, body);
+}
+
+async function run(view, body) {
+  const controller = new AbortController();
+  state.running = { controller, view };
+  composer.setBusy(true);
+  view.waiting("Thinking\u2026");
+  let ended = false;
+  try {
+    const resp = await call("stream", { method: "POST", body, accept: "text/event-stream",
+      signal: controller.signal });
+    if (!resp.ok) {
+      const problem = await problemOf(resp);
+      handleProblem(problem);
+      if (problem.needsKey) state.afterKey = view;
+      view.problem(problem);
+      return;
+    }
+    await readEvents(resp, (event) => { ended = onEvent(view, event) || ended; });
+    if (!ended) view.problem({ message: CUT_MESSAGE }, "cut");
+  } catch (err) {
+    if (controller.signal.aborted) {
+      if (view.state === "streaming") view.problem({ message: "Stopped." }, "stopped");
+    } else if (err instanceof Problem) view.problem(err, "cut");
+    else view.problem({ message: CUT_MESSAGE }, "cut");
+  } finally {
+    state.running = null;
+    composer.setBusy(false);
+    refreshActions();
+  }
+  if (ended && view.state === "done") reconcile(view);
+}
+
+function onEvent(view, event) {
+  switch (event.type) {
+    case "metadata": {
+      const meta = JSON.parse(event.data);
+      view.runId = meta.run_id || null;
+      view.started = true;
+      if (meta.thread_id && meta.thread_id !== state.threadId) {
+        store.touch(meta.thread_id, { createdTitle: titleOf(view.question) });
+        setThread(meta.thread_id, false);
+      }
+      return false;
+    }
+    case "data": view.append(event.data); return false;
+    case "on_tool_start": view.toolStart(JSON.parse(event.data)); return false;
+    case "on_tool_end": view.toolEnd(JSON.parse(event.data)); return false;
+    case "end": view.finish(event.data); return true;
+    case "error": {
+      let info = {};
+      try { info = JSON.parse(event.data); } catch (_) { info = { message: event.data }; }
+      view.problem(new Problem(info.status_code || 0, info.message || "The run failed.",
+        { retryAfter: Number(info.retry_after) || 0 }));
+      return true;
+    }
+    case "comment": view.keepAlive(); return false;
+    default: return false; // unknown events are ignored, as SSE clients do
+  }
+}
+
+/** After an answer: the stored turn drawn over the live one (titles of the sources, the
+ * answering specialist, the run), the thread first in the list. */
+async function reconcile(view) {
+  const id = state.threadId;
+  let title = "";
+  try {
+    const thread = await getJson(`threads/${encodeURIComponent(id)}?include=tools`);
+    title = thread.title || "";
+    const turns = turnsOf(thread.messages);
+    const last = turns[turns.length - 1];
+    if (id === state.threadId && view === lastView() && !state.running && last && last.answered
+        && last.question === view.question) view.applyStored(last);
+  } catch (_) { /* what streamed stays */ }
+  store.touch(id, { title, createdTitle: titleOf(view.question) });
+  setTitle();
+}
+
+async function sendFeedback(view, score, comment) {
+  const body = comment ? { score, comment } : { score };
+  const path = `threads/${encodeURIComponent(state.threadId)}/runs/${encodeURIComponent(view.runId)}/feedback`;
+  try {
+    const resp = await call(path, { method: "POST", body });
+    if (resp.ok) { announce("Thanks for the feedback."); return true; }
+    const problem = await problemOf(resp);
+    if (problem.missing) {
+      state.caps = { ...state.caps, feedback: false };
+      refreshActions();
+      notify("This server doesn\u2019t take feedback.");
+    } else notify(`Couldn\u2019t send the feedback: ${problem.message}`);
+  } catch (problem) {
+    notify(`Couldn\u2019t send the feedback: ${problem.message}`);
+  }
+  return false;
+}
+
+// ---- loading a thread, starting a new one --------------------------------------------------
+function showThread(thread) {
+  const turns = turnsOf(thread.messages);
+  turns.forEach((turn, i) => {
+    const last = i === turns.length - 1;
+    if (turn.question !== null) ui.messages.append(userMessage(turn.question));
+    const view = addAnswer(turn.question);
+    view.started = true; // the server has the question: Retry answers it again
+    if (turn.answered) view.applyStored(turn);
+    else if (last && thread.active_run) view.waiting("An answer is still being written\u2026");
+    else {
+      view.applyStored(turn);
+      view.problem({ message: "No answer was saved for this question." }, "cut", last);
+    }
+  });
+  const first = turns.find((t) => t.question !== null);
+  if (!store.get(thread.thread_id) || thread.title) {
+    store.touch(thread.thread_id, { title: thread.title || "", createdTitle: titleOf(first ? first.question : "") });
+  }
+  setTitle();
+  refreshActions();
+  ui.end.scrollIntoView({ block: "end" });
+}
+
+async function loadThread(id) {
+  ui.welcome.hidden = true;
+  try {
+    const thread = await getJson(`threads/${encodeURIComponent(id)}?include=tools`);
+    if (id === state.threadId) showThread(thread);
+  } catch (problem) {
+    if (id !== state.threadId) return;
+    if (problem.status === 404) {
+      store.forget(id);
+      newChat(false);
+      notify("That conversation was not found (deleted or expired); this is a new one.");
+    } else if (problem.signIn || problem.needsKey) handleProblem(problem);
+    else notify(`Couldn\u2019t load the conversation: ${problem.message}`);
+  }
+}
+
+function openThread(id, push = true) {
+  if (id === state.threadId && state.views.length) return;
+  clearConversation();
+  setThread(id, push);
+  loadThread(id);
+  ui.question.focus();
+}
+
+function newChat(push = true) {
+  clearConversation();
+  ui.welcome.hidden = false;
+  setThread("", push && Boolean(state.threadId));
+  ui.question.focus();
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+ui.newChat.addEventListener("click", () => { sidebar.closeDrawer(false); newChat(); });
+for (const button of document.querySelectorAll(".suggestion")) {
+  button.addEventListener("click", () => composer.submit(button.textContent));
+}
+ui.keyForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const key = ui.key.value.trim();
+  setFunctionKey(key);
+  ui.keyPanel.open = false;
+  notify(key ? "Function key saved for this tab." : "Function key cleared.");
+  ui.question.focus();
+  const view = state.afterKey;
+  state.afterKey = null;
+  if (key && view && view === lastView() && view.state === "error") retry(view);
+  else if (key && state.threadId && !state.views.length) loadThread(state.threadId);
+  if (key) store.load(state.caps);
+});
+ui.messages.addEventListener("click", async (e) => {
+  const preview = e.target.closest("a[data-preview]");
+  if (preview) {
+    e.preventDefault();
+    const view = state.views.find((v) => v.node.contains(preview));
+    state.opener = preview;
+    showPreview(ui.dialog, view && view.sources, preview.dataset.preview);
+    return;
+  }
+  const copy = e.target.closest("[data-action=copy-code]");
+  if (copy) flash(copy, (await copyText(copy.closest(".code-block").querySelector("pre").textContent)) ? "Copied" : "Copy failed");
+});
+ui.dialog.addEventListener("close", () => { state.opener?.focus(); state.opener = null; });
+ui.dialog.querySelector(".preview-close").addEventListener("click", () => ui.dialog.close());
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape" || e.defaultPrevented || ui.dialog.open) return;
+  if (sidebar.drawerOpen) sidebar.closeDrawer();
+  else if (ui.keyPanel.open) { ui.keyPanel.open = false; ui.keyPanel.querySelector("summary").focus(); }
+  else if (state.running) stop();
+  else return;
+  e.preventDefault();
+});
+window.addEventListener("popstate", () => {
+  const id = threadFromUrl();
+  if (id === state.threadId) return;
+  if (id) openThread(id, false); else newChat(false);
+});
+new IntersectionObserver((entries) => { state.follow = entries[entries.length - 1].isIntersecting; },
+  { rootMargin: "0px 0px 160px 0px" }).observe(ui.end);
+
+async function start() {
+  const given = keyFromUrl();
+  if (given === "fragment") notify("Function key saved for this tab.");
+  if (given === "query") {
+    notify("A key in ?code= reaches the server and its logs: it was not used. Open the page " +
+      "as /chat#code=\u2026 instead, or enter the key under \u201cFunction key\u201d.");
+  }
+  if (given || functionKey()) showKeyPanel(false);
+  ui.key.value = functionKey();
+  const id = threadFromUrl();
+  setThread(id, false);
+  const caps = capabilities();
+  ui.welcome.hidden = Boolean(id);
+  ui.question.focus();
+  state.caps = await caps;
+  composer.setLimit(state.caps.maxInputChars);
+  await Promise.all([store.load(state.caps), id ? loadThread(id) : null]);
+  setTitle();
+}
+
+start();

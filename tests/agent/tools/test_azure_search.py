@@ -20,6 +20,7 @@ from agent.tools.azure_search import (
     make_search_tool,
 )
 from agent.tools.results import parse_results
+from agent.tools.toolset import Toolset
 from tests.support.fake_azure_search import FakeAzureSearch
 
 KEY = "test-admin-key-123"
@@ -190,14 +191,17 @@ async def test_keyless_bearer_token_over_tls() -> None:
     assert credential.closed
 
 
-def test_builds_the_tool_only_when_configured() -> None:
-    assert build_azure_search_tools(Settings(azure_search_endpoint="")) == []
+async def test_builds_the_tool_only_when_configured() -> None:
+    assert build_azure_search_tools(Settings(azure_search_endpoint="")) == Toolset()
     assert build_azure_search_tools(
         Settings(azure_search_endpoint="https://x.search.windows.net",
-                 azure_search_indexes=" ")) == []
-    tools = build_azure_search_tools(settings_for("https://x.search.windows.net"))
-    assert [t.name for t in tools] == ["search_documents"]
-    assert tools[0].coroutine is not None  # type: ignore[attr-defined]
+                 azure_search_indexes=" ")) == Toolset()
+    toolset = build_azure_search_tools(settings_for("https://x.search.windows.net"))
+    assert [t.name for t in toolset.tools] == ["search_documents"]
+    assert toolset.tools[0].coroutine is not None  # type: ignore[attr-defined]
+    [close] = toolset.closers  # the retriever's clients, closed with the bot
+    assert isinstance(getattr(close, "__self__", None), AzureSearchRetriever)
+    await close()
 
 
 async def test_without_a_key_the_default_credential_is_keyless() -> None:

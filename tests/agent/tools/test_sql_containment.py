@@ -16,7 +16,9 @@ from sqlalchemy.exc import DatabaseError
 from agent.settings import Settings
 from agent.tools import sqlsearch
 from agent.tools.covid_db import ensure_covid_db
-from agent.tools.sqlsearch import RESULT_MAX_BYTES, SqlDatabase, make_tools
+from agent.tools.sql.database import SqlDatabase
+from agent.tools.sql.rows import RESULT_MAX_BYTES
+from agent.tools.sqlsearch import make_tools
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -134,7 +136,7 @@ async def test_an_aiosqlite_url_gets_the_contained_stdlib_driver(tmp_path: Path,
 MEMORY_PROBE = """
 import asyncio, json, resource, sys
 from pathlib import Path
-from agent.tools.sqlsearch import SqlDatabase
+from agent.tools.sql.database import SqlDatabase
 
 async def main() -> None:
     db = SqlDatabase("", data_dir=Path(sys.argv[1]), max_rows=5)
@@ -188,7 +190,8 @@ async def test_a_result_over_the_byte_budget_is_refused(covid_dir: Path) -> None
 
 async def test_the_time_limit_is_the_setting_and_stops_a_recursive_cte(covid_dir: Path) -> None:
     settings = Settings(data_dir=covid_dir, sql_timeout_seconds=0.3)
-    tools = {t.name: t for t in sqlsearch.build_tools(settings)}
+    toolset = sqlsearch.build_tools(settings)
+    tools = {t.name: t for t in toolset.tools}
     endless = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                "SELECT MAX(x) FROM c")
     try:
@@ -197,5 +200,6 @@ async def test_the_time_limit_is_the_setting_and_stops_a_recursive_cte(covid_dir
         out = json.loads(await tools["sql_query"].ainvoke(
             {"query": "SELECT COUNT(*) FROM covid_daily"}))
     finally:
-        await tools["sql_query"].metadata["aclose"]()
+        for close in toolset.closers:
+            await close()
     assert out["rows"] == [[20780]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.tools.sql_guard import UnsafeSQLError, check_select, sqlglot_dialect
+from agent.tools.sql.guard import UnsafeSQLError, check_select, sqlglot_dialect
 
 REFUSED = [
     ("DELETE FROM covid_daily", "not DELETE"),

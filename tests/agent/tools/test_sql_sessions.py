@@ -11,7 +11,8 @@ import sqlite3
 
 import pytest
 
-from agent.tools.sqlsearch import _session_setup, sqlite_authorizer
+from agent.tools.sql.engine import session_setup
+from agent.tools.sql.sqlite_containment import sqlite_authorizer
 
 
 class RecordingConnection:
@@ -39,7 +40,7 @@ class RecordingConnection:
 
 def test_postgresql_sessions_are_read_only_with_a_statement_timeout() -> None:
     conn = RecordingConnection()
-    _session_setup("postgresql", 2.5)(conn)
+    session_setup("postgresql", 2.5)(conn)
     assert conn.statements == ["SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
                                "SET statement_timeout = 2500"]
     assert conn.commits == 1
@@ -47,14 +48,14 @@ def test_postgresql_sessions_are_read_only_with_a_statement_timeout() -> None:
 
 def test_mysql_sessions_are_read_only_with_max_execution_time() -> None:
     conn = RecordingConnection()
-    _session_setup("mysql", 2.5)(conn)
+    session_setup("mysql", 2.5)(conn)
     assert conn.statements == ["SET SESSION TRANSACTION READ ONLY",
                                "SET SESSION MAX_EXECUTION_TIME = 2500"]
 
 
 def test_mariadb_gets_max_statement_time_in_seconds() -> None:
     conn = RecordingConnection(refuse="MAX_EXECUTION_TIME")
-    _session_setup("mariadb", 2.5)(conn)
+    session_setup("mariadb", 2.5)(conn)
     assert conn.statements == ["SET SESSION TRANSACTION READ ONLY",
                                "SET SESSION max_statement_time = 2.5"]
 
@@ -64,14 +65,14 @@ def test_sql_server_gets_the_pyodbc_query_timeout() -> None:
         timeout = 0
 
     conn = PyodbcLike()
-    _session_setup("mssql", 2.5)(conn)
+    session_setup("mssql", 2.5)(conn)
     assert conn.timeout == 3 and conn.statements == []
 
 
 def test_sqlite_connections_get_the_authorizer_and_limits() -> None:
     conn = sqlite3.connect(":memory:")
     try:
-        _session_setup("sqlite", 1.0)(conn)
+        session_setup("sqlite", 1.0)(conn)
         assert conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) == 1_000_000
         assert conn.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED) == 0
         with pytest.raises(sqlite3.DatabaseError, match="not authorized"):

@@ -18,7 +18,9 @@ from agent.settings import Settings
 from agent.tools import sqlsearch
 from agent.tools.covid_db import ensure_covid_db
 from agent.tools.results import parse_results
-from agent.tools.sqlsearch import SqlDatabase, make_tools, sqlite_authorizer
+from agent.tools.sql.database import SqlDatabase
+from agent.tools.sql.sqlite_containment import sqlite_authorizer
+from agent.tools.sqlsearch import make_tools
 
 MOST_DEATHS_2020 = (
     "SELECT state, MAX(death) AS deaths_2020 FROM covid_daily "
@@ -131,7 +133,7 @@ async def test_the_connection_is_read_only_even_without_the_guard(
             raw.set_authorizer(sqlite_authorizer)
 
     with pytest.raises(OperationalError, match="readonly database"):  # and mode=ro under it
-        await db._run(without_authorizer)
+        await db.run(without_authorizer)
     with contextlib.closing(sqlite3.connect(covid_dir / "covid.sqlite")) as conn:
         assert conn.execute("SELECT MAX(death) FROM covid_daily").fetchone()[0] > 0
 
@@ -185,18 +187,25 @@ async def test_a_bad_url_fails_on_use_not_at_startup(tmp_path: Path) -> None:
 
 
 async def test_build_tools_defaults_to_the_embedded_sample(covid_dir: Path) -> None:
-    tools = sqlsearch.build_tools(Settings(data_dir=covid_dir, sql_max_rows=3))
+    toolset = sqlsearch.build_tools(Settings(data_dir=covid_dir, sql_max_rows=3))
+    tools = toolset.tools
     assert [t.name for t in tools] == ["sql_list_tables", "sql_describe_table", "sql_query"]
     assert all(t.coroutine is not None for t in tools if hasattr(t, "coroutine"))
     assert "covid_daily" in tools[2].description and "at most 3 rows" in tools[2].description
     out = json.loads(await tools[2].ainvoke({"query": MOST_DEATHS_2020}))
     assert out["rows"][0][0] == "NY"
+    [close] = toolset.closers  # the engine, disposed of with the bot
+    database = close.__self__  # type: ignore[attr-defined]
+    assert database._engine is not None
+    await close()
+    assert database._engine is None
 
 
 async def test_a_runaway_sqlite_query_is_stopped_at_sql_timeout_seconds(covid_dir: Path) -> None:
-    tools = {t.name: t for t in sqlsearch.build_tools(
-        Settings(data_dir=covid_dir, sql_max_rows=5, sql_timeout_seconds=0.2))}
-    database = tools["sql_query"].metadata["aclose"].__self__
+    toolset = sqlsearch.build_tools(
+        Settings(data_dir=covid_dir, sql_max_rows=5, sql_timeout_seconds=0.2))
+    tools = {t.name: t for t in toolset.tools}
+    database = toolset.closers[0].__self__  # type: ignore[attr-defined]
     assert database.timeout_seconds == 0.2
     endless = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                "SELECT COUNT(*) FROM c")

@@ -95,7 +95,7 @@ def received(server: tuple[str, Starlette]) -> list[dict[str, Any]]:
 
 def _tools(**values: Any) -> dict[str, BaseTool]:
     base = {"outbound_allow_private": False, "outbound_timeout_seconds": 5.0}
-    return {t.name: t for t in websearch.build_tools(Settings(**{**base, **values}))}
+    return {t.name: t for t in websearch.build_tools(Settings(**{**base, **values})).tools}
 
 
 def test_not_configured_gives_no_tools() -> None:

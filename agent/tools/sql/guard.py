@@ -10,10 +10,10 @@ an allow-list, not a deny-list, so a side effect nobody thought of (`pg_notify`,
 named as the database will see them: in the SQL regenerated from the parsed tree, which is
 exactly what runs (without comments).
 
-This is the first line of defence; the engine contains what runs as well (see
-`agent/tools/sqlsearch.py`): read-only connections, an SQLite authorizer with the same
-function allow-list, length and time limits, PostgreSQL read-only transactions with a
-statement timeout.
+This is the first line of defence; the engine contains what runs as well
+(`agent/tools/sql/engine.py`, `agent/tools/sql/sqlite_containment.py`): read-only
+connections, an SQLite authorizer with the same function allow-list, length and time limits,
+PostgreSQL read-only transactions with a statement timeout.
 """
 
 from __future__ import annotations
