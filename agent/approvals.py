@@ -190,5 +190,7 @@ class EditRefused(DecisionError):
     field = "resume.args"
 
     def __init__(self, tool: str, why: str) -> None:
-        super().__init__(f"The edited arguments for {tool} are refused: {why}. The call still "
-                         "waits for a decision.")
+        why = why.removeprefix("Refused: ").removeprefix("refused: ").strip()
+        end = "" if why.endswith(".") else "."
+        super().__init__(f"Edit refused by {tool}: {why}{end} The call still waits for a "
+                         "decision.")

@@ -29,7 +29,6 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolCall, ToolMessag
 from langchain_core.tools import BaseTool, ToolException
 from langgraph.config import get_config, get_stream_writer
 from langgraph.types import interrupt
-from pydantic import BaseModel, ValidationError
 
 from agent.approvals import (
     APPROVALS_KEY,
@@ -41,6 +40,7 @@ from agent.approvals import (
     RunApprovals,
     record,
 )
+from agent.tools.calls import prepare_call
 
 log = logging.getLogger(__name__)
 
@@ -49,27 +49,13 @@ class ArgumentsRefused(Exception):
     """A call's arguments are refused by its tool; the message says why, for a person."""
 
 
-def _prepared(tool: BaseTool, args: Mapping[str, Any]) -> dict[str, Any]:
-    # Once `agent.tools.calls` is on this branch (issue 21's tools work: `sql_query`'s args
-    # model runs the SQL guard and holds the statement as it will run), this is
-    # `return prepare_call(tool, args)`.
-    schema = tool.args_schema
-    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
-        return dict(args)
-    return schema.model_validate(dict(args)).model_dump(exclude_unset=True)
-
-
 def checked_args(tool: BaseTool, args: Mapping[str, Any]) -> dict[str, Any]:
-    """`args` as `tool` will run them, checked by its args model with no I/O;
+    """`args` as `tool` will run them, checked by its args model with no I/O (for `sql_query`
+    the SQL guard, the statement as the engine will run it: `agent.tools.calls`);
     `ArgumentsRefused` naming each argument at fault if refused."""
     try:
-        return _prepared(tool, args)
-    except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc'])) or 'arguments'}: "
-                    f"{str(e['msg']).removeprefix('Value error, ')}"
-                    for e in exc.errors(include_url=False, include_input=False)]
-        raise ArgumentsRefused("; ".join(problems)) from exc
-    except ToolException as exc:
+        return prepare_call(tool, args)
+    except ToolException as exc:  # ToolCallRefused, or another refusal of an args model
         raise ArgumentsRefused(str(exc)) from exc
 
 

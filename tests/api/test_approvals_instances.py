@@ -2,9 +2,11 @@
 the Cosmos DB stand-in: two real dev servers, the Azure OpenAI stand-in scripting the model's
 `sql_query` call, sign-in on (AUTH_MODE=easyauth, the headers Easy Auth adds).
 
-Alice asks on A (`/stream`): the run pauses before the query, `interrupt` then `end`. On B the
-thread shows the call waiting; another user gets 404 for the thread and for a decision, a
-caller without a principal 401; arguments the tool refuses are 422 and the call still waits.
+Alice asks on A (`/stream`): the run pauses before the query, `interrupt` (the query as the SQL
+guard will run it, not as the model wrote it) then `end`. On B the thread shows the call
+waiting; another user gets 404 for the thread and for a decision, a caller without a principal
+401; an edit the SQL guard refuses, or that isn't a query at all, is 422 naming why, and the
+call still waits.
 Alice's edit on B (`/stream`) runs her query, not the model's, and the model is given its rows
 with the call as it ran; on A the thread then has nothing waiting and a second decision is 409.
 """
@@ -35,6 +37,9 @@ QUESTION = "@sqlsearch which state had the most COVID deaths in 2020?"
 MOST_DEATHS_2020 = (
     "SELECT state, MAX(death) AS deaths_2020 FROM covid_daily "
     "WHERE date <= '2020-12-31' GROUP BY state ORDER BY deaths_2020 DESC LIMIT 1")
+# What the model writes: the guard runs it as MOST_DEATHS_2020 (regenerated, no comment).
+WRITTEN = ("select state, max(death) as deaths_2020 from covid_daily where date <= '2020-12-31' "
+           "group by state order by deaths_2020 desc limit 1 -- the worst")
 NEW_YORK = "SELECT state, MAX(death) AS deaths FROM covid_daily WHERE state = 'NY' GROUP BY state"
 
 
@@ -88,7 +93,7 @@ def test_pause_on_one_instance_and_decide_on_another(
     thread_id = f"sql-{store}"
     with two_servers(store, tmp_path, request, model_url) as (a, b):
         model.script.clear()
-        model.add(Turn(tool_calls=[call("call_sql", MOST_DEATHS_2020)]))
+        model.add(Turn(tool_calls=[call("call_sql", WRITTEN)]))
         _, events = stream(f"{a.url}/stream", {"user_input": QUESTION, "thread_id": thread_id},
                            headers=ALICE)
         assert [e.event for e in events] == ["metadata", "interrupt", "end"]
@@ -113,12 +118,23 @@ def test_pause_on_one_instance_and_decide_on_another(
         assert requests.post(f"{b.url}/invoke", json=edit,
                              timeout=TIMEOUT).status_code == 401
         # Arguments the tool refuses: 422 naming why, before the stream; the call still waits.
+        delete = {"query": "DELETE FROM covid_daily"}
         refused = requests.post(f"{b.url}/stream", headers=ALICE, timeout=TIMEOUT, json=decision(
-            thread_id, interrupt["interrupt_id"], "edit", args={"query": ["not", "a query"]}))
+            thread_id, interrupt["interrupt_id"], "edit", args=delete))
         assert refused.status_code == 422
         assert refused.headers["content-type"] == "application/json"
-        assert "query: Input should be a valid string" in refused.json()["detail"]
+        assert refused.json()["detail"] == (
+            "Edit refused by sql_query: Only SELECT queries are allowed, not DELETE. The call "
+            "still waits for a decision.")
+        assert refused.json()["errors"][0]["field"] == "resume.args"
+        not_a_query = requests.post(f"{b.url}/invoke", headers=ALICE, timeout=TIMEOUT,
+                                    json=decision(thread_id, interrupt["interrupt_id"], "edit",
+                                                  args={"query": ["not", "a query"]}))
+        assert not_a_query.status_code == 422
+        assert "query: Input should be a valid string" in not_a_query.json()["detail"]
         assert len(model.requests) == asked  # nothing ran
+        assert requests.get(f"{a.url}/threads/{thread_id}", headers=ALICE,
+                            timeout=TIMEOUT).json()["pending"] == interrupt
 
         model.add(Turn(chunks=["New York had 39,029 deaths ",
                                "[[1]](https://covidtracking.com/data)."]))
