@@ -25,13 +25,13 @@ from api import turns
 from api.about import app_version
 from api.auth import caller
 from api.bodies import M, body_limit, parse_body
+from api.decisions import InterruptOut
 from api.problems import Problem, answers_problems, problem_of
 from api.schemas import (
     BatchItem,
     BatchRequest,
     BatchResponse,
     Health,
-    InterruptOut,
     InvokeRequest,
     InvokeResponse,
     Usage,

@@ -22,13 +22,13 @@ from pydantic import BaseModel
 
 from agent.settings import Settings
 from api.about import DESCRIPTION, TITLE, app_version
+from api.decisions import InterruptOut
 from api.routing import Route
 from api.schemas import (
     INCLUDE_TOOLS,
     THREAD_ID_MAX,
     THREAD_ID_PATTERN,
     ErrorResponse,
-    InterruptOut,
     StreamError,
     StreamMetadata,
     ToolEndEvent,

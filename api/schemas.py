@@ -10,7 +10,7 @@ are settings (`MAX_INPUT_CHARS`, `MAX_BATCH_QUESTIONS`) are added by `api.openap
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -22,15 +22,12 @@ from pydantic import (
     model_validator,
 )
 
-if TYPE_CHECKING:
-    from agent.events import Interrupt
+from api.decisions import InterruptOut, ResumeDecision, non_null
+from api.text_rules import QUESTION_PATTERN as QUESTION_PATTERN  # also read from here
+from api.text_rules import QUESTION_SCHEMA, UNICODE_NOTE, check_question
+from api.text_rules import WHITESPACE as WHITESPACE
 
 THREAD_ID_MAX = 128
-# Python's white space (`str.isspace`, what `str.strip` removes), spelled out.
-WHITESPACE = (r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f"
-              r"\u205f\u3000")
-# A question holds at least one character that is not white space.
-QUESTION_PATTERN = f"[^{WHITESPACE}]"
 # Characters a thread id never holds: URL and path syntax, controls, line separators.
 _FORBIDDEN = r"/\\?#\x00-\x1f\x7f-\x9f\u2028\u2029"
 # White space that may sit inside a thread id but not at its start or end (the rest of
@@ -41,11 +38,8 @@ THREAD_ID_PATTERN = f"^{_THREAD_ID_BODY}$"  # in a path: 1 to 128 characters
 OPTIONAL_THREAD_ID_PATTERN = f"^(?:{_THREAD_ID_BODY})?$"  # in a body: empty = a new thread
 # `GET /threads/{thread_id}?include=...`: the one value it takes (add tool calls and results).
 INCLUDE_TOOLS = "tools"
-# A paused call's interrupt id: LangGraph's (an xxh3-128 digest in hex).
-INTERRUPT_ID_PATTERN = "^[0-9a-f]{32}$"
 _BAD_THREAD_CHARS = re.compile(f"[{_FORBIDDEN}]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")  # an unpaired UTF-16 surrogate
-UNICODE_NOTE = "Valid Unicode text (no unpaired surrogates)."
 TITLE_MAX = 200
 COMMENT_MAX = 2000
 _LINE_BREAKING = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
@@ -75,26 +69,6 @@ ThreadId = Annotated[
 ]
 
 
-def _limit(info: ValidationInfo) -> int | None:
-    context = info.context if isinstance(info.context, dict) else {}
-    value = context.get("max_input_chars")
-    return value if isinstance(value, int) else None
-
-
-def check_question(value: str, info: ValidationInfo) -> str:
-    """A question must have text and fit the configured length limit."""
-    if not re.search(QUESTION_PATTERN, value):
-        raise ValueError("must not be empty")
-    limit = _limit(info)
-    if limit is not None and len(value) > limit:
-        raise ValueError(f"is {len(value)} characters; the limit is {limit} (MAX_INPUT_CHARS)")
-    return value
-
-
-# Documented, not enforced by pydantic: `check_question` enforces it with its own message.
-QUESTION_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": QUESTION_PATTERN}
-
-
 def _not_null(value: Any, info: ValidationInfo) -> Any:
     if value is None:  # left out is fine; null is not one of the field's types
         raise ValueError("must be a string" if info.field_name == "user_input"
@@ -102,88 +76,13 @@ def _not_null(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-def check_interrupt_id(value: str) -> str:
-    """An interrupt id as the server hands them out (32 lower-case hex digits)."""
-    if not re.fullmatch(INTERRUPT_ID_PATTERN, value):
-        raise ValueError("must be the interrupt_id of the waiting call (32 hex digits), as "
-                         "the interrupt event or GET /threads/{thread_id} gave it")
-    return value
-
-
-DECISION_VARIANTS: dict[str, tuple[str, ...]] = {"approve": (), "edit": ("args",),
-                                                  "reject": ("message",)}
-
-
-def _decision_schema(schema: dict[str, Any]) -> None:
-    """The decision's JSON Schema: one variant per decision, each with only its own fields
-    (`args` with edit, required; `message` with reject, optional)."""
-    props = schema["properties"]
-    variants = []
-    for decision, extra in DECISION_VARIANTS.items():
-        fields = {"interrupt_id": props["interrupt_id"],
-                  "decision": {"const": decision, "type": "string"}}
-        for name in extra:
-            fields[name] = _non_null(props[name])
-        variants.append({"type": "object", "additionalProperties": False, "properties": fields,
-                         "required": ["interrupt_id", "decision",
-                                      *(("args",) if decision == "edit" else ())]})
-    schema["oneOf"] = variants
-
-
-def _non_null(prop: dict[str, Any]) -> dict[str, Any]:
-    """A property of type `X | None` as X alone (its description and limits kept)."""
-    branches = [b for b in prop.get("anyOf", []) if b.get("type") != "null"]
-    out = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
-    if branches:
-        out.update(branches[0])
-    return out
-
-
-class ResumeDecision(BaseModel):
-    """A person's decision on the tool call a run paused before (`APPROVE_TOOLS`)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_decision_schema)
-
-    interrupt_id: Annotated[str, Field(description="The waiting call's interrupt_id, from the "
-                                       "`interrupt` event, the response's `interrupt` or the "
-                                       "thread's `pending`.",
-                                       json_schema_extra={"pattern": INTERRUPT_ID_PATTERN}),
-                            AfterValidator(check_interrupt_id)]
-    decision: Literal["approve", "edit", "reject"] = Field(
-        description="`approve`: run the call as shown; `edit`: run it with `args` instead "
-        "(checked as the tool checks them; refused: 422, the call still waits); `reject`: run "
-        "nothing, the model is told the person declined (with `message`).")
-    args: dict[str, Any] | None = Field(default=None, description="With `edit` (required): "
-                                        "the call's new arguments, all of them.")
-    message: str | None = Field(default=None, description="With `reject` (optional): told to "
-                                "the model. Not only white space, at most MAX_INPUT_CHARS "
-                                "characters. " + UNICODE_NOTE, json_schema_extra=QUESTION_SCHEMA)
-
-    @field_validator("message")
-    @classmethod
-    def _check_message(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else check_question(value, info)
-
-    @model_validator(mode="after")
-    def _fields_of_decision(self) -> ResumeDecision:
-        given = self.model_fields_set
-        if self.decision == "edit" and self.args is None:
-            raise ValueError("args is required with decision 'edit' (the call's new arguments)")
-        for name in ("args", "message"):
-            if name in given and name not in DECISION_VARIANTS[self.decision]:
-                raise ValueError(f"{name} is not taken with decision '{self.decision}'")
-        if "message" in given and self.message is None:
-            raise ValueError("message must be a string (or left out)")
-        return self
-
-
 def _invoke_schema(schema: dict[str, Any]) -> None:
     """`/invoke` and `/stream` bodies are one kind of turn, stated as `oneOf`: a question
     (`user_input`), the last question again (`regenerate`) or a decision on a paused call
     (`resume`); the last two name their thread."""
     props = schema["properties"]
-    props["user_input"] = _non_null(props["user_input"])
-    props["resume"] = _non_null(props["resume"])
+    props["user_input"] = non_null(props["user_input"])
+    props["resume"] = non_null(props["resume"])
     regenerating: dict[str, Any] = {"required": ["regenerate"],
                                     "properties": {"regenerate": {"const": True}}}
     named_thread = {"thread_id": {"minLength": 1}}
@@ -249,30 +148,6 @@ class InvokeRequest(BaseModel):
         elif self.user_input is None:
             raise ValueError("user_input: is required (or resume, a decision on a paused call)")
         return self
-
-
-class InterruptOut(BaseModel):
-    """A tool call waiting for a person's decision (`APPROVE_TOOLS`): the run paused before
-    it. Decide with `resume` on `/invoke` or `/stream`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    run_id: str = Field(description="The run that paused.")
-    thread_id: str
-    interrupt_id: str = Field(description="Send it back in `resume.interrupt_id`.",
-                              json_schema_extra={"pattern": INTERRUPT_ID_PATTERN})
-    agent: str = Field(description="The specialist that made the call.")
-    tool: str
-    tool_call_id: str
-    args: dict[str, Any] = Field(description="The call's arguments as the tool will run them "
-                                 "(for `sql_query`, the statement as the SQL guard runs it).")
-
-    @classmethod
-    def of(cls, interrupt: Interrupt, run_id: str, thread_id: str) -> InterruptOut:
-        """A paused call (`agent.events.Interrupt`) as the API shows it."""
-        return cls(run_id=run_id, thread_id=thread_id, interrupt_id=interrupt.interrupt_id,
-                   agent=interrupt.agent, tool=interrupt.tool,
-                   tool_call_id=interrupt.tool_call_id, args=interrupt.args)
 
 
 class Usage(BaseModel):

@@ -20,6 +20,7 @@ from agent.memory.thread_index import BadCursor, Feedback, ThreadSummary
 from agent.runtime import get_bot
 from api.auth import caller
 from api.bodies import check_path_utf8
+from api.decisions import InterruptOut
 from api.handlers import parse
 from api.problems import Problem, answers_problems, field_problem, problem_of
 from api.schemas import (
@@ -27,7 +28,6 @@ from api.schemas import (
     THREAD_ID_MAX,
     FeedbackOut,
     FeedbackRequest,
-    InterruptOut,
     RenameRequest,
     ThreadList,
     ThreadMessageOut,
