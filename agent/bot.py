@@ -238,7 +238,7 @@ class Bot:
                             yield ToolEvent(**payload)
                     elif mode == "updates":
                         final = _final_message(payload) or final
-                        paused = _paused(payload) or paused
+                        paused = paused_turns.paused_in(payload) or paused
                 observed.agent = (final.name or "") if final is not None else ""
                 if paused is not None:
                     observed.agent = paused.agent
@@ -366,16 +366,6 @@ def _conversation(messages: Iterable[BaseMessage], include_tools: bool) -> list[
                                      agent=caller.get(m.tool_call_id) or None,
                                      tool_call_id=m.tool_call_id, tool=m.name, run_id=run_id))
     return out
-
-
-def _paused(update: Any) -> Interrupt | None:
-    """The call a run stopped before, from the `__interrupt__` update LangGraph streams."""
-    interrupts = update.get("__interrupt__") if isinstance(update, dict) else None
-    for found in interrupts or ():
-        event = paused_turns.interrupt_event(found.id, found.value)
-        if event is not None:
-            return event
-    return None
 
 
 def _final_message(update: Any) -> AIMessage | None:

@@ -1,6 +1,7 @@
 """A thread whose turn paused before a tool call for a person's approval (`agent.approvals`):
 what waits, and the graph input that goes on from there.
 
+- `paused_in(update)`: the call a run stopped before, as its stream reports it;
 - `pending_call(state)`: the call waiting on a thread (LangGraph keeps the interrupt with the
   checkpoint the paused run saved), as the API shows it;
 - `resume_input`: a decision checked against what waits (the waiting call's interrupt id, not
@@ -67,6 +68,17 @@ def interrupt_event(interrupt_id: str, value: Any) -> Interrupt | None:
         return None
     return Interrupt(interrupt_id=interrupt_id, agent=asked.agent, tool=asked.tool,
                      tool_call_id=asked.tool_call_id, args=asked.args)
+
+
+def paused_in(update: Any) -> Interrupt | None:
+    """The call a run stopped before, from the `__interrupt__` update LangGraph streams
+    (stream mode "updates"), if the update is that."""
+    interrupts = update.get("__interrupt__") if isinstance(update, dict) else None
+    for found in interrupts or ():
+        event = interrupt_event(found.id, found.value)
+        if event is not None:
+            return event
+    return None
 
 
 def _waiting(state: StateSnapshot) -> list[tuple[str, Asked]]:
