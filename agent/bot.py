@@ -25,7 +25,18 @@ from langchain_core.messages import (
 )
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
-from agent.events import Answer, BotEvent, ThreadMessage, ThreadView, Token, ToolCall, ToolEvent
+from agent import paused_turns
+from agent.approvals import APPROVALS_KEY, ApprovalPolicy, RunApprovals, approval_policy
+from agent.events import (
+    Answer,
+    BotEvent,
+    Interrupt,
+    ThreadMessage,
+    ThreadView,
+    Token,
+    ToolCall,
+    ToolEvent,
+)
 from agent.memory.leases import Claim, LocalLeases, TurnGate
 from agent.memory.runlog import RunLog
 from agent.memory.thread_index import Feedback, ThreadIndex, ThreadSummary
@@ -33,13 +44,7 @@ from agent.models.streamed_reply import SINK_KEY, TokenSink
 from agent.ownership import OWNER_KEY, Owner, ThreadNotFound, may_use
 from agent.settings import Settings, get_platform_settings
 from agent.telemetry.usage import Turn
-from agent.turns import (
-    SPECIALIST_KEY,
-    AnswerNotFound,
-    NothingToRegenerate,
-    NothingToResume,
-    TurnRequest,
-)
+from agent.turns import SPECIALIST_KEY, AnswerNotFound, NothingToRegenerate, TurnRequest
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import BaseCallbackHandler
@@ -106,8 +111,10 @@ class Bot:
 
     def __init__(self, settings: Settings, graph: Any, specialists: set[str],
                  stack: AsyncExitStack, tracer: TurnTracer | None = None,
-                 stateless_graph: Any = None, index: ThreadIndex | None = None) -> None:
+                 stateless_graph: Any = None, index: ThreadIndex | None = None,
+                 approvals: ApprovalPolicy | None = None) -> None:
         self.settings = settings
+        self.approvals = approvals or ApprovalPolicy()  # tool calls that wait for a person
         self.graph = graph
         self.index = index  # thread titles, times and feedback (None: not kept)
         # The same graph without a checkpointer: turns that read and write no thread.
@@ -146,15 +153,18 @@ class Bot:
         if turn.stateless:
             return None
         await self.check_owner(turn.thread_id, turn.owner)
-        if turn.resume is not None:  # pausing runs for approval: not yet, so nothing waits
-            raise NothingToResume(turn.thread_id, turn.resume.interrupt_id)
-        return await self.claim(turn.thread_id, turn.run_id)
+        claim = await self.claim(turn.thread_id, turn.run_id)
+        if turn.resume is not None:  # a decision that can't apply is refused before any run
+            try:
+                await self._turn_input(turn)
+            except BaseException:
+                await claim.abandon()
+                raise
+        return claim
 
     async def _input(self, turn: TurnRequest) -> dict[str, Any]:
         """The graph input of a turn: its question (after the history of a stateless turn),
         or, to regenerate, the last turn's removal and its question again."""
-        if turn.resume is not None:  # pausing runs for approval: not yet
-            raise NothingToResume(turn.thread_id, turn.resume.interrupt_id)
         if turn.regenerate:
             state = await self.graph.aget_state(_config(turn.thread_id))
             messages = (state.values or {}).get("messages", [])
@@ -163,6 +173,20 @@ class Bot:
                 raise NothingToRegenerate(turn.thread_id)
             return {"messages": writes}
         return {"messages": [*_history(turn), _question(turn)]}
+
+    async def _turn_input(self, turn: TurnRequest) -> paused_turns.TurnInput:
+        """The graph input of a turn (`_input`), or a decision on the call waiting on its
+        thread (checked against it: `agent.approvals.DecisionError` if it can't apply); a new
+        question first declines a call left waiting, when approvals are on."""
+        if turn.resume is not None:
+            if turn.stateless:
+                raise ValueError("a stateless turn has no paused run to resume")
+            return await paused_turns.resume_input(self.graph, _config(turn.thread_id),
+                                                   turn.thread_id, turn.resume, self.approvals)
+        value = await self._input(turn)
+        if turn.stateless or turn.regenerate or not self.approvals.enabled:
+            return paused_turns.TurnInput(value)
+        return await paused_turns.question_input(self.graph, _config(turn.thread_id), value)
 
     async def answer(self, turn: TurnRequest) -> Answer:
         """Run one turn to completion (`ThreadNotFound`, `ThreadBusy` or the run's failure)."""
@@ -179,6 +203,7 @@ class Bot:
         `on_token`, each answer token goes to it as it arrives instead of being yielded
         (straight to the caller's queue, not through LangGraph's stream)."""
         final: AIMessage | None = None
+        paused: Interrupt | None = None  # the run stopped before a call, for a decision
         emitted: list[str] = []
         observed = Turn(turn.thread_id, turn.run_id, self.tracer)
         graph = self.stateless_graph if turn.stateless else self.graph
@@ -189,6 +214,14 @@ class Bot:
                     await self.check_owner(turn.thread_id, turn.owner)  # again, under the lease
                 config = _config(turn.thread_id, turn.run_id, turn.owner, observed.callbacks,
                                  turn.specialist)
+                prepared = await self._turn_input(turn)
+                for taken in prepared.decisions:
+                    observed.decided(taken.interrupt_id, taken.agent, taken.tool,
+                                     taken.tool_call_id, taken.decision, taken.reason)
+                if self.approvals.enabled or prepared.resumes is not None:
+                    config["configurable"][APPROVALS_KEY] = RunApprovals(
+                        self.approvals, turn.run_id, can_pause=not turn.stateless,
+                        resumes=prepared.resumes)
                 if on_token is not None:
                     def sink(text: str) -> None:
                         emitted.append(text)
@@ -196,7 +229,7 @@ class Bot:
 
                     config["configurable"][SINK_KEY] = sink
                 stream = graph.astream(
-                    await self._input(turn),
+                    prepared.value,
                     config,
                     # Specialists send their tokens on themselves (agent.models.streamed_reply):
                     # no "messages" mode, so no callback handler per token.
@@ -218,7 +251,11 @@ class Bot:
                                 yield ToolEvent(**payload)
                         elif mode == "updates":
                             final = _final_message(payload) or final
+                            paused = paused_turns.paused_in(payload) or paused
                 observed.agent = (final.name or "") if final is not None else ""
+                if paused is not None:
+                    observed.agent = paused.agent
+                    observed.paused(paused)
                 if held is not None and self.index is not None:
                     await self.index.touch(turn.thread_id, _key(turn.owner),
                                            turn.question or "", time.time())
@@ -231,14 +268,17 @@ class Bot:
                 on_token(text)
             else:
                 yield Token(text)
-        yield Answer(text=text, agent=observed.agent, usage=observed.usage)
+        if paused is not None:
+            yield paused
+        yield Answer(text=text, agent=observed.agent, usage=observed.usage, interrupt=paused)
 
     async def thread(self, thread_id: str, include_tools: bool = False,
                      owner: Owner | None = None) -> ThreadView | None:
         """A thread as its owner reads it, or None if there is no such thread (of `owner`):
         the user's questions and the final answers (with the specialist that gave each and
-        the run it came from), its summary and the feedback on its answers. With
-        `include_tools`, also the tool-calling assistant messages and the tools' results."""
+        the run it came from), its summary, the feedback on its answers and the call waiting
+        for a person's decision, if one waits. With `include_tools`, also the tool-calling
+        assistant messages and the tools' results."""
         state = await self.graph.aget_state(_config(thread_id))
         if not may_use(state.metadata, owner):
             return None
@@ -246,11 +286,12 @@ class Bot:
         if not messages:
             return None
         conversation = _conversation(messages, include_tools)
+        pending = paused_turns.pending_call(state)
         summary, feedback, active = await asyncio.gather(
             self.index.get(thread_id, _key(owner)) if self.index else _none(),
             self.index.feedback(thread_id) if self.index else _none(),
             self.runs.active(thread_id) if self.runs else _none())
-        return ThreadView(thread_id, conversation, summary, feedback or {}, active)
+        return ThreadView(thread_id, conversation, summary, feedback or {}, active, pending)
 
     async def _summary(self, thread_id: str, owner: Owner | None) -> ThreadSummary:
         """The thread's summary; `ThreadNotFound` if there is no such thread of `owner`."""
@@ -391,6 +432,7 @@ async def build_bot(settings: Settings) -> Bot:
         model_closers: list[Callable[[], Awaitable[None]]] = []
         model, specialists, tracer = await asyncio.to_thread(_model_and_specialists, settings,
                                                              model_closers)
+        approvals = approval_policy(settings.approval_names, specialists.by_name)  # or ValueError
         from agent.graph import build_graph  # already imported, off the loop
         from agent.memory import open_checkpointer, open_thread_index
         from agent.models.factory import decision_options
@@ -410,4 +452,4 @@ async def build_bot(settings: Settings) -> Bot:
         await stack.aclose()
         raise
     enabled = {name for name, s in specialists.by_name.items() if s.enabled}
-    return Bot(settings, graph, enabled, stack, tracer, stateless, index)
+    return Bot(settings, graph, enabled, stack, tracer, stateless, index, approvals)

@@ -91,12 +91,22 @@ class ThreadMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingCall:
+    """A tool call waiting on a thread for a person's decision, and the run that asked."""
+
+    interrupt: Interrupt
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadView:
     """A stored thread as a client reads it: its conversation, summary (title, times), the
-    feedback given to its answers (by run id), and the run streaming on it now."""
+    feedback given to its answers (by run id), the run streaming on it now, and the call
+    waiting for a decision, if one waits."""
 
     thread_id: str
     messages: list[ThreadMessage]
     summary: ThreadSummary | None = None
     feedback: dict[str, Feedback] = field(default_factory=dict)
     active_run: RunInfo | None = None  # the run streaming on the thread now, to rejoin
+    pending: PendingCall | None = None

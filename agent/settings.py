@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     request_deadline_seconds: float = Field(default=200.0, gt=0)
     tool_preview_chars: int = Field(default=500, ge=50)
 
+    # --- Tool calls a person approves first (agent.approvals) ----------------------------
+    # Comma-separated specialist or tool names (`sqlsearch,apisearch`, `sql_query`): their
+    # calls wait for a person's decision. Empty: none. Checked against the bot's specialists
+    # and tools when it is built.
+    approve_tools: str = ""
+
     # --- Who may read a thread, and what telemetry records --------------------------------
     # easyauth: the caller is the user App Service Authentication signed in (the
     # X-MS-CLIENT-PRINCIPAL header it sets); each thread belongs to the user who created it.
@@ -136,6 +142,20 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("approve_tools")
+    @classmethod
+    def _approve_tools(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",")]
+        if any(not name for name in names) and value.strip():
+            raise ValueError("must be comma-separated specialist or tool names, none empty "
+                             "(e.g. 'sqlsearch,apisearch')")
+        return ",".join(name for name in names if name)
+
+    @property
+    def approval_names(self) -> tuple[str, ...]:
+        """The names in APPROVE_TOOLS (specialists or tools whose calls wait for a person)."""
+        return tuple(self.approve_tools.split(",")) if self.approve_tools else ()
 
     @field_validator("thread_ttl_seconds")
     @classmethod

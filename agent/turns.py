@@ -59,12 +59,3 @@ class AnswerNotFound(LookupError):
     def __init__(self, thread_id: str, run_id: str) -> None:
         super().__init__(f"Thread {thread_id!r} has no answer of run {run_id!r}.")
         self.thread_id, self.run_id = thread_id, run_id
-
-
-class NothingToResume(LookupError):
-    """A decision for a paused call the thread doesn't have."""
-
-    def __init__(self, thread_id: str, interrupt_id: str) -> None:
-        super().__init__(f"Thread {thread_id!r} has no paused run waiting for a decision on "
-                         f"interrupt {interrupt_id!r}.")
-        self.thread_id, self.interrupt_id = thread_id, interrupt_id

@@ -62,6 +62,7 @@ _MESSAGES = {
     "string_too_long": "must be at most {max_length} characters",
     "too_short": "must have at least {min_length} item",
     "too_long": "must have at most {max_length} items",
+    "extra_forbidden": "is not a field here",
 }
 
 

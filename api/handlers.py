@@ -20,11 +20,12 @@ from agent.events import Answer, TokenUsage
 from agent.ownership import Owner
 from agent.runtime import get_bot
 from agent.settings import Settings, get_settings
-from agent.turns import TurnRequest
+from agent.turns import Decision, TurnRequest
 from api import turns
 from api.about import app_version
 from api.auth import caller
 from api.bodies import M, body_limit, parse_body
+from api.decisions import InterruptOut
 from api.problems import Problem, answers_problems, problem_of
 from api.schemas import (
     BatchItem,
@@ -62,20 +63,30 @@ def usage_out(usage: TokenUsage) -> Usage:
 
 def _turn(body: InvokeRequest, owner: Owner | None) -> TurnRequest:
     """The turn an `/invoke` or `/stream` body asks for: a question (on a new thread if
-    `thread_id` is empty), or the thread's last question again (`regenerate`)."""
+    `thread_id` is empty), the thread's last question again (`regenerate`), or a decision on
+    a paused call (`resume`)."""
+    resume = body.resume
+    decision = None if resume is None else Decision(
+        interrupt_id=resume.interrupt_id, decision=resume.decision, args=resume.args,
+        message=resume.message)
     return TurnRequest(thread_id=body.thread_id or str(uuid.uuid4()), run_id=str(uuid.uuid4()),
-                       question=body.user_input, owner=owner, regenerate=body.regenerate)
+                       question=body.user_input, owner=owner, regenerate=body.regenerate,
+                       resume=decision)
 
 
 @answers_problems()
 async def invoke(request: Request) -> Response:
-    """POST /invoke: answer one question, within REQUEST_DEADLINE_SECONDS."""
+    """POST /invoke: answer one question, or apply a decision on a paused call, within
+    REQUEST_DEADLINE_SECONDS; a run that pauses answers with the waiting call."""
     owner = caller(request)  # 401 before anything else
     turn = _turn(await parse(request, InvokeRequest), owner)
     answer = await turns.answer(turn)
-    out = InvokeResponse(final_answer=answer.text, thread_id=turn.thread_id,
-                         run_id=turn.run_id, agent=answer.agent, usage=usage_out(answer.usage))
-    return JSONResponse(out.model_dump())
+    paused = answer.interrupt
+    out = InvokeResponse(final_answer=None if paused else answer.text, thread_id=turn.thread_id,
+                         run_id=turn.run_id, agent=answer.agent, usage=usage_out(answer.usage),
+                         interrupt=None if paused is None
+                         else InterruptOut.of(paused, turn.run_id, turn.thread_id))
+    return JSONResponse(out.to_json())
 
 
 @answers_problems()
@@ -102,6 +113,12 @@ async def stream(request: Request) -> Response:
 
 def _batch_item(turn: TurnRequest, answer: Answer | Problem) -> BatchItem:
     """One batch question's outcome."""
+    if isinstance(answer, Answer) and answer.interrupt is not None:
+        paused = answer.interrupt
+        return BatchItem(status="interrupted", thread_id=turn.thread_id, run_id=turn.run_id,
+                         answer=f"Waiting for a decision: {paused.agent} calls {paused.tool}.",
+                         usage=usage_out(answer.usage),
+                         interrupt=InterruptOut.of(paused, turn.run_id, turn.thread_id))
     if isinstance(answer, Answer):
         return BatchItem(status="ok", answer=answer.text, thread_id=turn.thread_id,
                          run_id=turn.run_id, usage=usage_out(answer.usage))
@@ -151,7 +168,7 @@ async def batch(request: Request) -> Response:
         items = list(await asyncio.gather(*(bounded(q) for q in body.questions)))
     out = BatchResponse(answers=[i.answer for i in items], results=items,
                         thread_id=body.thread_id)
-    return JSONResponse(out.model_dump())
+    return JSONResponse(out.to_json())
 
 
 async def _check_owner(thread_id: str, owner: Owner | None) -> None:

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from agent.settings import Settings
 from api.about import DESCRIPTION, TITLE, app_version
+from api.decisions import InterruptOut
 from api.routing import Route
 from api.schemas import (
     INCLUDE_TOOLS,
@@ -39,14 +40,16 @@ STREAM_DESCRIPTION = (
     "client that lost the stream rejoins it with GET /threads/{thread_id}/runs/{run_id}/stream "
     "and the last id it has as `Last-Event-ID`. Events: `metadata` (JSON "
     "run_id, thread_id; first), `data` (a raw chunk of the answer text), `on_tool_start` / "
-    "`on_tool_end` (JSON: agent, name, tool_call_id, input / output, status), `end` (the "
-    "whole answer; last), `error` (JSON status_code, message, run_id; ends the stream "
-    "instead of `end`). A comment line `: keep-alive` is sent while the stream is otherwise "
-    "idle. The schema describes one event; JSON data has its `contentSchema`."
+    "`on_tool_end` (JSON: agent, name, tool_call_id, input / output, status), `interrupt` "
+    "(JSON run_id, thread_id, interrupt_id, agent, tool, tool_call_id, args: the run paused "
+    "before a call that waits for a decision; `end` follows), `end` (the whole answer, or "
+    "what was said before a pause; last), `error` (JSON status_code, message, run_id; ends "
+    "the stream instead of `end`). A comment line `: keep-alive` is sent while the stream is "
+    "otherwise idle. The schema describes one event; JSON data has its `contentSchema`."
 )
 EVENT_MODELS: dict[str, type[BaseModel]] = {
     "metadata": StreamMetadata, "on_tool_start": ToolStartEvent, "on_tool_end": ToolEndEvent,
-    "error": StreamError,
+    "interrupt": InterruptOut, "error": StreamError,
 }
 TEXT_EVENTS = ("`data`: a chunk of the answer, raw text (not JSON; multi-line chunks arrive as "
                "several `data:` lines). `end`: the whole answer, the concatenated chunks.")
@@ -147,6 +150,11 @@ def responses(route: Route) -> dict[int | str, dict[str, Any]]:
 def _apply_limits(schemas: dict[str, Any], settings: Settings) -> None:
     """The limits that are settings, as JSON Schema keywords of the request models."""
     schemas["InvokeRequest"]["properties"]["user_input"]["maxLength"] = settings.max_input_chars
+    decision = schemas["ResumeDecision"]
+    for message in [decision["properties"]["message"],
+                    *(v["properties"]["message"] for v in decision["oneOf"]
+                      if "message" in v["properties"])]:
+        message["maxLength"] = settings.max_input_chars
     questions = schemas["BatchRequest"]["properties"]["questions"]
     questions["maxItems"] = settings.max_batch_questions
     questions["items"]["maxLength"] = settings.max_input_chars

@@ -9,6 +9,9 @@ protocols, which render a `Problem` in their own error shape:
 |---------------------------------------------------|--------|
 | bad input (each rule names its field)             | 400, 401, 413, 415, 422 |
 | the thread is another user's, or none             | 404    |
+| a decision on a paused call: no such waiting call | 404    |
+| ... that call was decided already                 | 409    |
+| ... edited arguments the tool refuses             | 422    |
 | another turn holds the thread (THREAD_BUSY)       | 409 + `Retry-After` |
 | no answer within REQUEST_DEADLINE_SECONDS         | 504    |
 | model service unreachable, cut, 5xx, garbled reply | 502   |
@@ -35,11 +38,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from agent.approvals import DecisionError  # light, as the two below
 from agent.memory.leases import ThreadBusy  # light: no store SDK is imported
 from agent.models.failures import FailureKind, classify, request_id
 from agent.ownership import ThreadNotFound
 from agent.settings import get_settings
-from agent.turns import AnswerNotFound, NothingToRegenerate, NothingToResume
+from agent.turns import AnswerNotFound, NothingToRegenerate
 from api.schemas import ErrorItem, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -140,8 +144,11 @@ def problem_of(exc: BaseException, context: str) -> Problem:
         return exc
     if isinstance(exc, ThreadBusy):
         return busy(exc)
-    if isinstance(exc, ThreadNotFound | NothingToRegenerate | NothingToResume | AnswerNotFound):
+    if isinstance(exc, ThreadNotFound | NothingToRegenerate | AnswerNotFound):
         return Problem(404, str(exc))
+    if isinstance(exc, DecisionError):
+        fields = [ErrorItem(field=exc.field, message=str(exc))] if exc.field else []
+        return Problem(exc.status, str(exc), fields)
     failure = classify(exc, get_settings())
     if failure is not None:
         log.warning("%s failed: the model service %s (%s%s)", context, failure.kind.value,

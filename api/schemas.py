@@ -18,17 +18,16 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from api.decisions import InterruptOut, ResumeDecision, non_null
+from api.text_rules import QUESTION_PATTERN as QUESTION_PATTERN  # also read from here
+from api.text_rules import QUESTION_SCHEMA, UNICODE_NOTE, check_question
+from api.text_rules import WHITESPACE as WHITESPACE
+
 THREAD_ID_MAX = 128
-# Python's white space (`str.isspace`, what `str.strip` removes), spelled out.
-WHITESPACE = (r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f"
-              r"\u205f\u3000")
-# A question holds at least one character that is not white space.
-QUESTION_PATTERN = f"[^{WHITESPACE}]"
 # Characters a thread id never holds: URL and path syntax, controls, line separators.
 _FORBIDDEN = r"/\\?#\x00-\x1f\x7f-\x9f\u2028\u2029"
 # White space that may sit inside a thread id but not at its start or end (the rest of
@@ -41,7 +40,6 @@ OPTIONAL_THREAD_ID_PATTERN = f"^(?:{_THREAD_ID_BODY})?$"  # in a body: empty = a
 INCLUDE_TOOLS = "tools"
 _BAD_THREAD_CHARS = re.compile(f"[{_FORBIDDEN}]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")  # an unpaired UTF-16 surrogate
-UNICODE_NOTE = "Valid Unicode text (no unpaired surrogates)."
 TITLE_MAX = 200
 COMMENT_MAX = 2000
 _LINE_BREAKING = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
@@ -71,56 +69,61 @@ ThreadId = Annotated[
 ]
 
 
-def _limit(info: ValidationInfo) -> int | None:
-    context = info.context if isinstance(info.context, dict) else {}
-    value = context.get("max_input_chars")
-    return value if isinstance(value, int) else None
-
-
-def check_question(value: str, info: ValidationInfo) -> str:
-    """A question must have text and fit the configured length limit."""
-    if not re.search(QUESTION_PATTERN, value):
-        raise ValueError("must not be empty")
-    limit = _limit(info)
-    if limit is not None and len(value) > limit:
-        raise ValueError(f"is {len(value)} characters; the limit is {limit} (MAX_INPUT_CHARS)")
+def _not_null(value: Any, info: ValidationInfo) -> Any:
+    if value is None:  # left out is fine; null is not one of the field's types
+        raise ValueError("must be a string" if info.field_name == "user_input"
+                         else "must be an object (or left out)")
     return value
 
 
-# Documented, not enforced by pydantic: `check_question` enforces it with its own message.
-QUESTION_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": QUESTION_PATTERN}
+def _invoke_schema(schema: dict[str, Any]) -> None:
+    """`/invoke` and `/stream` bodies are one kind of turn, stated as `oneOf`: a question
+    (`user_input`), the last question again (`regenerate`) or a decision on a paused call
+    (`resume`); the last two name their thread."""
+    props = schema["properties"]
+    props["user_input"] = non_null(props["user_input"])
+    props["resume"] = non_null(props["resume"])
+    regenerating: dict[str, Any] = {"required": ["regenerate"],
+                                    "properties": {"regenerate": {"const": True}}}
+    named_thread = {"thread_id": {"minLength": 1}}
+
+    def only(kind: dict[str, Any], *others: dict[str, Any]) -> dict[str, Any]:
+        return {**kind, "not": {"anyOf": list(others)}}
+
+    schema["oneOf"] = [
+        only({"required": ["user_input"]}, {"required": ["resume"]}, regenerating),
+        only({"required": ["regenerate", "thread_id"],
+              "properties": {**regenerating["properties"], **named_thread}},
+             {"required": ["user_input"]}, {"required": ["resume"]}),
+        only({"required": ["resume", "thread_id"], "properties": named_thread},
+             {"required": ["user_input"]}, regenerating),
+    ]
+    schema["examples"] = [
+        {"user_input": "@docsearch, how are conversation threads stored?", "thread_id": ""},
+        {"thread_id": "session-5e426240-c770-4997-889d-519ab6153b80", "regenerate": True}]
 
 
 class InvokeRequest(BaseModel):
-    """One question on a thread (used by `/invoke` and `/stream`), or, with `regenerate`, the
-    thread's last question answered again."""
+    """One kind of turn on a thread (used by `/invoke` and `/stream`): a question, the
+    thread's last question answered again (`regenerate`), or a decision on the call a paused
+    run waits for (`resume`)."""
 
-    model_config = ConfigDict(json_schema_extra={
-        "examples": [
-            {"user_input": "@docsearch, how are conversation threads stored?", "thread_id": ""},
-            {"thread_id": "session-5e426240-c770-4997-889d-519ab6153b80", "regenerate": True}],
-        # Either a question, or `regenerate` on a named thread without one.
-        "anyOf": [{"required": ["user_input"], "properties": {"regenerate": {"const": False}}},
-                  {"required": ["thread_id", "regenerate"], "not": {"required": ["user_input"]},
-                   "properties": {"regenerate": {"const": True},
-                                  "thread_id": {"minLength": 1}}}]})
+    model_config = ConfigDict(json_schema_extra=_invoke_schema)
 
-    user_input: Annotated[str | None, WithJsonSchema({
-        "type": "string", **QUESTION_SCHEMA,
-        "description": "The user's question: not only white space, at most MAX_INPUT_CHARS "
-        "characters. Start it with @docsearch, @sqlsearch, @apisearch, @websearch or @chat to "
-        "pick the specialist. Required, unless `regenerate`. " + UNICODE_NOTE})] = None
+    user_input: str | None = Field(
+        default=None, description="The user's question: not only white space, at most "
+        "MAX_INPUT_CHARS characters. Start it with @docsearch, @sqlsearch, @apisearch, "
+        "@websearch or @chat to pick the specialist. Required, unless `regenerate` or "
+        "`resume`. " + UNICODE_NOTE, json_schema_extra=QUESTION_SCHEMA)
     thread_id: ThreadId = ""
-    regenerate: bool = Field(
-        default=False, strict=True, description="Answer the thread's last question "
-                             "again, replacing its answer (needs `thread_id`, no `user_input`).")
+    regenerate: bool = Field(default=False, strict=True, description="Answer the thread's "
+                             "last question again, replacing its answer (needs `thread_id`, no "
+                             "`user_input`).")
+    resume: ResumeDecision | None = Field(
+        default=None, description="A decision on the call the thread's paused run waits for "
+        "(needs `thread_id`, no `user_input`).")
 
-    @field_validator("user_input", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:  # absent is fine (regenerate); an explicit null is not a question
-            raise ValueError("must be a string")
-        return value
+    _no_nulls = field_validator("user_input", "resume", mode="before")(_not_null)
 
     @field_validator("user_input")
     @classmethod
@@ -132,20 +135,23 @@ class InvokeRequest(BaseModel):
         if self.regenerate:
             if self.user_input is not None:
                 raise ValueError("regenerate: send either user_input or regenerate, not both")
+            if self.resume is not None:
+                raise ValueError("regenerate: send either resume or regenerate, not both")
             if not self.thread_id:
                 raise ValueError("thread_id: regenerate needs the thread_id of the thread")
+        elif self.resume is not None:
+            if self.user_input is not None:
+                raise ValueError("resume: send either user_input (a question) or resume (a "
+                                 "decision on a paused call), not both")
+            if not self.thread_id:
+                raise ValueError("thread_id: resume needs the thread_id of the paused thread")
         elif self.user_input is None:
-            raise ValueError("user_input: is required")
+            raise ValueError("user_input: is required (or resume, a decision on a paused call)")
         return self
 
 
 class StreamRequest(InvokeRequest):
     """`/stream`'s body: `/invoke`'s, and what happens to the run if the client leaves."""
-
-    model_config = ConfigDict(json_schema_extra={
-        "examples": [{"user_input": "@docsearch, how are conversation threads stored?",
-                      "on_disconnect": "continue"}],
-        "anyOf": InvokeRequest.model_config["json_schema_extra"]["anyOf"]})  # type: ignore[index]
 
     on_disconnect: Literal["cancel", "continue"] = Field(
         default="cancel", description="If the client leaves mid-answer: `cancel` stops the run "
@@ -166,13 +172,20 @@ class Usage(BaseModel):
 
 
 class InvokeResponse(BaseModel):
-    """The answer to one question."""
+    """The answer to one question (or to a decision), or the call the run paused before."""
 
-    final_answer: str
+    final_answer: str | None = Field(description="The answer; null when the run paused for a "
+                                     "decision (`interrupt`).")
     thread_id: str
     run_id: str
     agent: str = Field(default="", description="The specialist that answered.")
     usage: Usage = Field(default_factory=Usage)
+    interrupt: InterruptOut | None = Field(default=None, description="Only when the run "
+                                           "paused: the call waiting for a decision.")
+
+    def to_json(self) -> dict[str, Any]:
+        """The body: `interrupt` only when the run paused."""
+        return self.model_dump(exclude={"interrupt"} if self.interrupt is None else set())
 
 
 class BatchRequest(BaseModel):
@@ -206,8 +219,9 @@ class BatchRequest(BaseModel):
 class BatchItem(BaseModel):
     """The outcome of one batch question."""
 
-    status: Literal["ok", "error", "timeout"] = Field(
-        description="`timeout`: not answered within REQUEST_DEADLINE_SECONDS.")
+    status: Literal["ok", "error", "timeout", "interrupted"] = Field(
+        description="`timeout`: not answered within REQUEST_DEADLINE_SECONDS; `interrupted`: "
+        "the run paused before a call that waits for a decision (`interrupt`).")
     answer: str
     thread_id: str
     run_id: str
@@ -218,6 +232,9 @@ class BatchItem(BaseModel):
                                     "the seconds after which a retry may succeed.")
     usage: Usage | None = Field(default=None, description="For an answered question, the "
                                 "tokens it used.")
+    interrupt: InterruptOut | None = Field(default=None, description="Only for an "
+                                           "`interrupted` question: the call waiting for a "
+                                           "decision.")
 
 
 class BatchResponse(BaseModel):
@@ -227,6 +244,14 @@ class BatchResponse(BaseModel):
     results: list[BatchItem]
     thread_id: str = Field(description="The shared thread, or empty when each question "
                            "had its own.")
+
+    def to_json(self) -> dict[str, Any]:
+        """The body: an item's `interrupt` only when it paused."""
+        body = self.model_dump()
+        for item in body["results"]:
+            if item["interrupt"] is None:
+                del item["interrupt"]
+        return body
 
 
 class ToolCallOut(BaseModel):
@@ -266,7 +291,8 @@ class ActiveRunOut(BaseModel):
 
 
 class ThreadOut(BaseModel):
-    """A stored conversation thread: its questions and answers, in order, and its summary."""
+    """A stored conversation thread: its questions and answers, in order, its summary, and
+    the call its paused run waits for, if one waits."""
 
     thread_id: str
     title: str = Field(default="", description="The thread's title: its first question, or "
@@ -277,6 +303,8 @@ class ThreadOut(BaseModel):
     active_run: ActiveRunOut | None = Field(default=None, description="The run streaming on "
                                             "the thread now, if any.")
     messages: list[ThreadMessageOut]
+    pending: InterruptOut | None = Field(default=None, description="The call waiting for a "
+                                         "decision (`resume`); null when none waits.")
 
     def to_json(self) -> dict[str, Any]:
         """The body: tool fields only on the messages that have them."""

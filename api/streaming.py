@@ -1,8 +1,9 @@
 """Runs one turn for `/stream` and turns its events into SSE bytes.
 
 Order: `metadata` at once, then `data` chunks and `on_tool_start` / `on_tool_end` as they
-happen, then `end` with the whole answer, or `error` if the run fails. A keep-alive comment is
-sent whenever no event has gone out for `SSE_KEEPALIVE_SECONDS`.
+happen, then `end` with the whole answer, or `error` if the run fails. A run that pauses
+before a call waiting for a person's decision sends `interrupt` (the call) before `end`. A
+keep-alive comment is sent whenever no event has gone out for `SSE_KEEPALIVE_SECONDS`.
 
 The run is a task of its own (the producer): it encodes each event once, with its id, hands it
 to the run's recorder (the thread store's run event log, `agent.memory.runlog`, from which any
@@ -29,7 +30,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from agent.events import Answer, BotEvent, Token, ToolEvent
+from agent.events import Answer, BotEvent, Interrupt, Token, ToolEvent
 from api.problems import problem_of
 from api.sse import KEEPALIVE, EventEncoder
 
@@ -59,8 +60,9 @@ class _Producer:
     """The run's side: encodes each event once and sends it to the live response (while one
     listens) and to the recorder."""
 
-    def __init__(self, run_id: str, recorder: RunRecorder | None) -> None:
+    def __init__(self, run_id: str, thread_id: str, recorder: RunRecorder | None) -> None:
         self.run_id = run_id
+        self.thread_id = thread_id
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.listening = True
         self.encoder = EventEncoder(recorder.append if recorder is not None else None)
@@ -85,6 +87,9 @@ class _Producer:
                 frame = self.encoder.json(name, _tool_payload(item))
             elif isinstance(item, Answer):
                 frame = self.encoder.text("end", item.text)
+            elif isinstance(item, Interrupt):
+                frame = self.encoder.json("interrupt", {
+                    "run_id": self.run_id, "thread_id": self.thread_id, **asdict(item)})
             else:
                 raise TypeError(f"no event for a {type(item).__name__}")
         except UnicodeEncodeError as exc:
@@ -107,9 +112,10 @@ class _Producer:
         self.send(self.encoder.error_event(problem.status, problem.detail, self.run_id,
                                            problem.retry_after))
 
-    def metadata(self, thread_id: str) -> bytes:
+    def metadata(self) -> bytes:
         """The first event, sent before any model work."""
-        return self.encoder.json("metadata", {"run_id": self.run_id, "thread_id": thread_id})
+        return self.encoder.json("metadata", {"run_id": self.run_id,
+                                              "thread_id": self.thread_id})
 
     async def produce(self, run: Run) -> None:
         """Run the turn: its events, and `end` or `error`."""
@@ -160,14 +166,14 @@ async def sse_stream(
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of one turn (`recorder`: where its events are kept; `keep_going`:
     the run goes on when the client leaves)."""
-    producer = _Producer(run_id, recorder)
+    producer = _Producer(run_id, thread_id, recorder)
     queue = producer.queue
     task: asyncio.Task[None] | None = None
     keepalive: _KeepAlive | None = None
     over = False  # the stream ended on our side (as opposed to the client leaving)
     finished = False  # ... because the run ended
     try:
-        yield producer.metadata(thread_id)
+        yield producer.metadata()
         task = asyncio.create_task(_produce(producer, run, recorder))
         keepalive = _KeepAlive(queue, keepalive_seconds)
         while not over:

@@ -20,6 +20,7 @@ from agent.memory.thread_index import BadCursor, Feedback, ThreadSummary
 from agent.runtime import get_bot
 from api.auth import caller
 from api.bodies import check_path_utf8
+from api.decisions import InterruptOut
 from api.handlers import parse
 from api.problems import Problem, answers_problems, field_problem, problem_of
 from api.schemas import (
@@ -88,8 +89,11 @@ def thread_out(view: ThreadView) -> ThreadOut:
                                                       comment=given.comment)
 
     summary, active = view.summary, view.active_run
+    pending = view.pending
     return ThreadOut(
         thread_id=view.thread_id,
+        pending=None if pending is None else InterruptOut.of(pending.interrupt, pending.run_id,
+                                                             view.thread_id),
         title=summary.title if summary else "",
         created_at=iso(summary.created_at) if summary else None,
         updated_at=iso(summary.updated_at) if summary else None,
@@ -105,8 +109,8 @@ def thread_out(view: ThreadView) -> ThreadOut:
 
 @answers_problems()
 async def get_thread(request: Request) -> Response:
-    """GET /threads/{thread_id}[?include=tools]: the conversation, or 404 (also another
-    user's)."""
+    """GET /threads/{thread_id}[?include=tools]: the conversation and the call waiting for a
+    person's decision (`pending`), or 404 (also another user's)."""
     owner = caller(request)
     thread_id = path_id(request)
     include_tools = _include_tools(request)

@@ -157,6 +157,10 @@ param searchSku string = 'basic'
 @description('Comma-separated index names the docsearch tool queries (you create and fill them; see docs/deploy.md).')
 param searchIndexes string = ''
 
+// --- Tool calls a person approves first (optional) ---------------------------------------------
+@description('APPROVE_TOOLS of the app: comma-separated specialists (sqlsearch, apisearch, ...) or tools (sql_query, ...) whose calls wait for a person\'s decision before they run. Empty: none.')
+param approveTools string = ''
+
 // --- Sign-in (optional) -----------------------------------------------------------------------
 @description('Require a Microsoft Entra ID user on the API (App Service Authentication, "Easy Auth") and give each user their own threads (AUTH_MODE=easyauth). Needs authClientId: the app registration of docs/deploy.md, "Sign-in".')
 param authEnabled bool = false
@@ -378,6 +382,7 @@ module appSettings 'app/appsettings.bicep' = {
     cosmosDatabase: cosmos.outputs.databaseName
     cosmosContainer: cosmos.outputs.containerName
     threadTtlSeconds: threadTtlSetting
+    approveTools: approveTools
     searchEndpoint: searchEnabled ? search.outputs.endpoint : ''
     searchIndexes: searchEnabled ? searchIndexes : ''
     authEnabled: authEnabled
@@ -467,3 +472,4 @@ output THREAD_TTL_SECONDS int = threadTtlSetting
 output RUN_EVENTS_TTL_SECONDS int = 3600
 output AZURE_SEARCH_ENDPOINT string = searchEnabled ? search.outputs.endpoint : ''
 output AZURE_SEARCH_INDEXES string = searchEnabled ? searchIndexes : ''
+output APPROVE_TOOLS string = approveTools

@@ -46,10 +46,17 @@ EXECUTE_TOOL = "execute_tool"
 # --- This app's own ---------------------------------------------------------------------
 RUN_ID = "smartbot.run_id"
 SPECIALIST = "smartbot.specialist"  # the specialist that answered the turn
-OUTCOME = "smartbot.outcome"  # answered | error | cancelled | not_found
+OUTCOME = "smartbot.outcome"  # answered | interrupted | error | cancelled | not_found
 NODE = "smartbot.node"  # the graph node that made a model call (supervisor, docsearch, ...)
 TOOL_STATUS = "smartbot.tool.status"  # success | error
 USAGE_TOTAL_TOKENS = "smartbot.usage.total_tokens"
+# Span events of a turn about tool calls a person approves (APPROVE_TOOLS, agent.approvals).
+APPROVAL_REQUESTED = "smartbot.approval.requested"  # the turn paused before a call
+APPROVAL_DECIDED = "smartbot.approval.decided"  # the turn applied a decision on a call
+INTERRUPT_ID = "smartbot.approval.interrupt_id"
+DECISION = "smartbot.approval.decision"  # approve | edit | reject
+DECISION_REASON = "smartbot.approval.reason"  # new_question: declined by a new question
+TOOL_CALL_ID = "gen_ai.tool.call.id"
 
 AGENT = "smartbot"  # gen_ai.agent.name of the turn span: the multi-agent bot as a whole
 # What `gen_ai.provider.name` / `gen_ai.system` say for each MODEL_PROVIDER.

@@ -123,6 +123,13 @@ class TurnSpan:
         self.span = span
         self.handler = handler
 
+    def event(self, name: str, attributes: dict[str, Any],
+              content: dict[str, Any] | None = None) -> None:
+        """A span event on the turn (`content` only with TELEMETRY_CAPTURE_CONTENT)."""
+        if content and self.handler.capture_content:
+            attributes = {**attributes, **{k: _as_json(v) for k, v in content.items()}}
+        self.span.add_event(name, attributes)
+
     def end(self, outcome: str, specialist: str, usage: TokenUsage,
             exc: BaseException | None) -> None:
         """End the turn: its outcome, the specialist that answered and the tokens used."""
@@ -159,6 +166,11 @@ class SpanHandler(BaseCallbackHandler):
         self._tracer = tracer
         self._parent = parent
         self._calls: dict[UUID, _Call] = {}
+
+    @property
+    def capture_content(self) -> bool:
+        """Whether content (prompts, answers, tool arguments) may go into spans."""
+        return self._tracer.capture_content
 
     # --- model calls ---------------------------------------------------------------------
     def on_chat_model_start(self, serialized: dict[str, Any],

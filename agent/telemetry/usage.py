@@ -5,7 +5,9 @@ spans.
 LangChain config: a usage counter that adds up every model call's `usage_metadata`
 (langchain-core's `add_usage`, so reasoning and cached-token details add up too), and the span
 handler of `agent.telemetry` when a `TurnTracer` is given. Leaving the block ends the turn
-span with its outcome (answered, error, cancelled, not_found).
+span with its outcome (answered, interrupted, error, cancelled, not_found). A turn that paused
+for a person's approval, and each decision a turn applies, are span events on it
+(`paused`, `decided`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from langchain_core.messages import AIMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
-from agent.events import TokenUsage
+from agent.events import Interrupt, TokenUsage
 from agent.ownership import ThreadNotFound
+from agent.telemetry import semconv as sc
 
 if TYPE_CHECKING:
     from agent.telemetry.tracer import TurnSpan, TurnTracer
@@ -77,6 +80,7 @@ class Turn:
         self._counter = UsageCounter()
         self._tracer = tracer
         self._span: TurnSpan | None = None
+        self.interrupted = False  # the turn paused for a person's approval
 
     @property
     def callbacks(self) -> list[BaseCallbackHandler]:
@@ -91,6 +95,27 @@ class Turn:
         """Tokens used so far."""
         return self._counter.usage()
 
+    def paused(self, interrupt: Interrupt) -> None:
+        """The turn paused before `interrupt`'s call, for a person's decision."""
+        self.interrupted = True
+        if self._span is not None:
+            self._span.event(sc.APPROVAL_REQUESTED, {
+                sc.INTERRUPT_ID: interrupt.interrupt_id, sc.SPECIALIST: interrupt.agent,
+                sc.TOOL_NAME: interrupt.tool, sc.TOOL_CALL_ID: interrupt.tool_call_id},
+                content={sc.TOOL_CALL_ARGUMENTS: interrupt.args})
+
+    def decided(self, interrupt_id: str, agent: str, tool: str, tool_call_id: str,
+                decision: str, reason: str = "") -> None:
+        """The turn applies a person's decision on a waiting call (or declines it because a
+        new question was asked: `reason` "new_question")."""
+        if self._span is None:
+            return
+        attributes = {sc.INTERRUPT_ID: interrupt_id, sc.SPECIALIST: agent, sc.TOOL_NAME: tool,
+                      sc.TOOL_CALL_ID: tool_call_id, sc.DECISION: decision}
+        if reason:
+            attributes[sc.DECISION_REASON] = reason
+        self._span.event(sc.APPROVAL_DECIDED, attributes)
+
     async def __aenter__(self) -> Turn:
         if self._tracer is not None:
             self._span = self._tracer.start_turn(self.thread_id, self.run_id)
@@ -101,7 +126,7 @@ class Turn:
         if self._span is None:
             return
         if exc is None:
-            outcome = "answered"
+            outcome = "interrupted" if self.interrupted else "answered"
         elif isinstance(exc, ThreadNotFound):
             outcome = "not_found"
         elif isinstance(exc, (asyncio.CancelledError, GeneratorExit)):

@@ -45,6 +45,9 @@ param threadTtlSeconds int
 param searchEndpoint string = ''
 param searchIndexes string = ''
 
+@description('APPROVE_TOOLS: comma-separated specialists or tools whose calls wait for a person\'s decision (e.g. sqlsearch,apisearch). Empty: none.')
+param approveTools string = ''
+
 @description('Easy Auth in front of the app (app/auth.bicep): the app identifies each user.')
 param authEnabled bool = false
 
@@ -86,6 +89,8 @@ var appConfig = {
   THREAD_TTL_SECONDS: string(threadTtlSeconds)
   // How long a streamed run's events stay in the thread store to rejoin it (items' ttl).
   RUN_EVENTS_TTL_SECONDS: '3600'
+  // Tool calls a person approves first (README, "Approving tool calls"); empty: none.
+  APPROVE_TOOLS: approveTools
   // The deployed package is read-only; the local docs index and the sample SQLite database
   // are built under /tmp at start-up.
   DATA_DIR: '/tmp/smartbot'

@@ -138,7 +138,7 @@ def _without(body: dict[str, Any], key: str) -> dict[str, Any]:
     (run_input("x", resume=[{"interruptId": "i-1", "status": "resolved",
                              "payload": {"decision": "maybe"}}]), {}, 422, "decision"),
     (run_input("x", resume=[{"interruptId": "i-1", "status": "resolved",
-                             "payload": {"decision": "approve"}}]), {}, 404, "no paused run"),
+                             "payload": {"decision": "approve"}}]), {}, 404, "waits for a"),
     ("not json", {"Content-Type": "application/json"}, 400, "not valid JSON"),
     (run_input("x"), {"Content-Type": "text/plain"}, 415, "Content-Type"),
 ])

@@ -184,7 +184,7 @@ async def test_the_error_event_matches_the_documented_schema(document: dict[str,
     check_events(document, events)
     _, data_schemas = stream_schema(document)
     assert set(data_schemas) == {"metadata", "on_tool_start", "on_tool_end", "data", "end",
-                                 "error"}
+                                 "interrupt", "error"}
 
 
 def test_batch_request_schema_is_the_models_own(document: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ def test_the_thread_shows_questions_and_answers_only(offline_server: LiveServer)
          "run_id": run_2, "feedback": None},
         {"role": "assistant", "content": second, "agent": "docsearch", "run_id": run_2,
          "feedback": None},
-    ]}
+    ], "pending": None}
 
 
 def test_include_tools_adds_the_calls_and_results(offline_server: LiveServer) -> None:
