@@ -3,12 +3,10 @@ Content-Security-Policy (no inline script, this origin only) and refuses to be f
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import requests
 
 from standins.processes import LiveServer
-from tests.support.chromium import chromium
+from tests.support.chromium import chromium, new_context
 
 
 def test_docs_headers_forbid_framing_and_foreign_scripts(offline_server: LiveServer) -> None:
@@ -20,9 +18,10 @@ def test_docs_headers_forbid_framing_and_foreign_scripts(offline_server: LiveSer
 
 
 def test_swagger_ui_works_under_the_policy_and_cannot_be_framed(
-        offline_server: LiveServer, tmp_path: Path) -> None:
+        offline_server: LiveServer) -> None:
     url = offline_server.url
-    with chromium(tmp_path / "profile") as context:
+    with chromium() as browser:
+        context = new_context(browser)
         page = context.new_page()
         console: list[str] = []
         page.on("console", lambda message: console.append(message.text))

@@ -1,8 +1,8 @@
 """Headless Chromium for the chat page's tests, and what they measure in it.
 
-    with chromium() as browser:                      # Debian's /usr/bin/chromium, never a download
-        page = open_page(browser_context, url)       # JavaScript errors fail the test at close
-        violations = axe(page)                       # axe-core from this folder's node_modules
+    with chromium() as browser:                      # tests/support/chromium.py's launcher
+        with tab(browser) as page:                   # JavaScript errors fail the test at close
+            violations = axe(page)                   # axe-core from this folder's node_modules
 
 Every wait has a hard timeout (WAIT_MS); nothing sleeps to pass.
 """
@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-WAIT_MS = 15_000
+from tests.support.chromium import WAIT_MS, chromium, new_context
+
+__all__ = ["ARTIFACTS", "DESKTOP", "PHONE", "WAIT_MS", "Tab", "ask", "axe", "chromium",
+           "last_answer", "save_artifact", "tab"]
+
 HERE = Path(__file__).resolve().parent
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = HERE.parents[2] / "test-artifacts"  # git-ignored; CI can upload it
@@ -38,32 +38,14 @@ document.addEventListener('securitypolicyviolation',
 """
 
 
-@contextmanager
-def chromium() -> Iterator[Browser]:
-    """One headless Debian Chromium (Playwright never downloads a browser here)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs Debian's chromium (as root)")
-    playwright = sync_playwright().start()
-    try:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=CHROMIUM_ARGS, timeout=30_000)
-        try:
-            yield browser
-        finally:
-            browser.close()
-    finally:
-        playwright.stop()
-
-
 class Tab:
     """A page in its own browser context (fresh storage), collecting JavaScript errors and CSP
     violations; `close()` fails the test on either."""
 
     def __init__(self, browser: Browser, *, viewport: dict[str, int] | None = None,
                  color_scheme: str = "light", **context: Any) -> None:
-        self.context = browser.new_context(viewport=viewport or DESKTOP, color_scheme=color_scheme,  # type: ignore[arg-type]
-                                           **context)
-        self.context.set_default_timeout(WAIT_MS)
+        self.context = new_context(browser, viewport=viewport or DESKTOP,
+                                   color_scheme=color_scheme, **context)
         self.context.add_init_script(WATCH)
         self.page = self.context.new_page()
         self.errors: list[str] = []
