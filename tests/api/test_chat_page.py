@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import requests
 from playwright.sync_api import Browser, Page
 
 from standins.model_service import FakeOpenAI, Turn, fake_openai
@@ -81,6 +82,13 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     with tab(browser, permissions=CLIPBOARD) as opened:
         yield opened
+
+
+def _thread(live: LiveServer, thread_id: str) -> dict[str, Any]:
+    resp = requests.get(f"{live.url}/threads/{thread_id}", timeout=30)
+    assert resp.status_code == 200, resp.text
+    thread: dict[str, Any] = resp.json()
+    return thread
 
 
 def _frames(page: Page) -> list[dict[str, Any]]:
@@ -155,16 +163,17 @@ def test_an_answer_streams_with_its_tool_call_and_titled_citations_the_same_afte
     assert page.evaluate("document.activeElement.classList.contains('cite')")
     assert page.locator(".msg.assistant").get_attribute("data-state") == "done"
 
-    # This server offers no regenerate or feedback yet (its OpenAPI document says so): Copy only.
-    assert page.locator(".msg.assistant .actions button").all_text_contents() == ["Copy"]
+    assert page.locator(".msg.assistant .actions button").all_text_contents() == [
+        "Copy", "Regenerate", "Good answer", "Bad answer"]
     # Copy puts the answer's Markdown on the clipboard.
     page.click(".msg.assistant .actions .copy")
     assert page.evaluate("navigator.clipboard.readText()") == "".join(ANSWER)
     assert page.text_content(".msg.assistant .actions .copy .label") == "Copied"
 
-    # The thread is in the URL, and its title in the tab.
+    # The thread is in the URL, and its title (the server's) in the tab.
     thread_id = parse_qs(urlparse(page.url).query)["thread_id"][0]
-    assert page.title() == "How far is the Moon? \u2013 Smart bot"
+    title = _thread(live, thread_id)["title"]
+    assert title and page.title() == f"{title} \u2013 Smart bot"
     assert model.requests[-1].body["messages"][-1]["role"] == "tool"
     shot = ARTIFACTS / "chat.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
@@ -185,7 +194,53 @@ def test_an_answer_streams_with_its_tool_call_and_titled_citations_the_same_afte
     page.wait_for_selector(".msg.assistant:nth-child(4)[data-state='done']")
     assert _conversation_html(page) == live_html
     assert page.is_hidden("#welcome")
-    assert page.title() == "How far is the Moon? \u2013 Smart bot"
+    assert page.title() == f"{title} \u2013 Smart bot"
+
+
+def test_regenerate_replaces_the_answer_and_feedback_is_kept(
+        server: tuple[FakeOpenAI, LiveServer], page: Page) -> None:
+    model, live = server
+    model.script.clear()
+    model.add(Turn(chunks=["First ", "answer."]))
+    page.goto(f"{live.url}/chat")
+    ask(page, "@chat say something")
+    last_answer(page, "done")
+    thread_id = parse_qs(urlparse(page.url).query)["thread_id"][0]
+    first_run = _thread(live, thread_id)["messages"][-1]["run_id"]
+
+    model.add(Turn(chunks=["Second ", "answer, ", "in place."], delay=0.03))
+    with page.expect_request(lambda r: r.url.endswith("/stream")) as sent:
+        page.click(".msg.assistant .actions .regenerate")
+    assert sent.value.post_data_json == {"thread_id": thread_id, "regenerate": True,
+                                         "on_disconnect": "continue"}
+    last_answer(page, "done")
+    assert page.locator(".msg.user").count() == 1 and page.locator(".msg.assistant").count() == 1
+    assert (page.text_content(".msg.assistant .answer") or "").strip() == "Second answer, in place."
+    # The thread keeps only the new answer, under a new run.
+    stored = _thread(live, thread_id)["messages"]
+    assert [(m["role"], m["content"]) for m in stored] == [
+        ("user", "@chat say something"), ("assistant", "Second answer, in place.")]
+    assert stored[-1]["run_id"] != first_run
+
+    # A thumbs down with a comment: stored with the answer, and shown after a reload.
+    page.click(".msg.assistant .actions .down")
+    page.fill(".msg.assistant .feedback-form textarea", "Too vague.")
+    page.click(".msg.assistant .feedback-form button[type=submit]")
+    page.wait_for_selector(".msg.assistant .feedback-note")
+    assert _thread(live, thread_id)["messages"][-1]["feedback"] == {
+        "run_id": stored[-1]["run_id"], "score": -1, "comment": "Too vague."}
+    page.reload()
+    last_answer(page, "done")
+    assert page.get_attribute(".msg.assistant .actions .down", "aria-pressed") == "true"
+    assert page.get_attribute(".msg.assistant .actions .up", "aria-pressed") == "false"
+    note = page.text_content(".msg.assistant .feedback-note")
+    assert note == "Your comment: \u201cToo vague.\u201d"
+    # Changed to a thumbs up (no comment): it replaces the first.
+    page.click(".msg.assistant .actions .up")
+    page.click(".msg.assistant .feedback-form button.secondary")  # Skip
+    page.wait_for_function("() => document.querySelector('.msg.assistant .actions .up')"
+                           ".getAttribute('aria-pressed') === 'true'")
+    assert _thread(live, thread_id)["messages"][-1]["feedback"]["score"] == 1
 
 
 MARKDOWN = """## Tides and the Moon

@@ -8,9 +8,10 @@ server (its model a loopback OpenAI-protocol server).
   rebuilt, the unfinished block is redrawn at most once per frame, and the answer comes out
   whole.
 - axe-core (WCAG 2.2 A and AA rules) finds no violation on the welcome screen, an answer
-  streaming in (the Stop button shown), a streamed answer with a tool call and citations, an
-  error, the thread list and its drawer on a phone, and the preview of a cited passage, in light
-  and dark mode.
+  streaming in (the Stop button shown), a streamed answer with a tool call, citations and its
+  actions (copy, regenerate, feedback), an error, the thread list and its drawer on a phone, and
+  the preview of a cited passage, in light and dark mode (the approval panel:
+  test_chat_page_approvals.py; reconnecting: test_chat_page_resume.py).
 - Screenshots for the README (desktop and phone) are kept in test-artifacts/.
 """
 
@@ -146,7 +147,7 @@ def test_no_wcag_violation_light_or_dark_and_screenshots(
         _no_violations(page, "the welcome screen")
 
         model.add(Turn(chunks=[f"word{i} " for i in range(400)], delay=0.05))
-        ask(page, "@chat count slowly")
+        ask(page, "Count slowly to four hundred")
         page.wait_for_function(
             "() => document.querySelector('.msg.assistant .answer')?.textContent > ''")
         _no_violations(page, "an answer streaming in, with the Stop button")
@@ -156,11 +157,11 @@ def test_no_wcag_violation_light_or_dark_and_screenshots(
         page.click("#new-chat")
         model.add(Turn(chunks=["Hello! ", "I answer from documents, databases, APIs and the "
                                "web, with citations."]))
-        ask(page, "@chat hello, what can you do?")
+        ask(page, "Hello, what can you do?")
         last_answer(page, "done")
         page.click("#new-chat")
         model.add(Turn(chunks=["The tides ", "are caused"], fail_after=1))
-        ask(page, "@chat what causes the tides?")
+        ask(page, "What causes the tides?")
         last_answer(page, "error")
         _no_violations(page, "an error")
 
@@ -173,10 +174,12 @@ def test_no_wcag_violation_light_or_dark_and_screenshots(
             "```python\nHIGH_TIDES_PER_DAY = 2  # about 12 h 25 min apart\n```\n\n"
             "See the Moon's [Wikipedia page](https://en.wikipedia.org/wiki/Moon).")
         model.add(_search("Moon tides"), Turn(chunks=tokens(answer), delay=0.01))
-        ask(page, "@docsearch how far is the Moon, and what does it do to the tides?")
+        ask(page, "How far is the Moon, and what does it do to the tides?")
         last_answer(page, "done")
+        page.wait_for_selector(".msg.assistant .actions .regenerate")
         page.click(".msg.assistant .tool summary")
-        _no_violations(page, "a streamed answer with a tool call and citations, and the threads")
+        _no_violations(page, "a streamed answer with a tool call, citations and its actions, "
+                             "and the threads")
         page.click(".msg.assistant .tool summary")
         page.hover(".msg.assistant a.cite >> nth=0")
         _shoot(page, "chat-desktop.png")
@@ -195,4 +198,5 @@ def test_no_wcag_violation_light_or_dark_and_screenshots(
         _shoot(page, "chat-phone-threads.png")
         page.keyboard.press("Escape")
         page.wait_for_selector("#thread-list .thread-link", state="hidden")
+        page.evaluate("document.activeElement.blur()")
         _shoot(page, "chat-phone.png")

@@ -1,9 +1,12 @@
-"""The chat page's thread list in headless Chromium against the real dev server (offline model).
+"""The chat page's thread list in headless Chromium against the real dev server (offline model),
+without sign-in.
 
-This server lists no threads (no `GET /threads` yet, and no sign-in), so the page keeps its own
-list in local storage: newest first, titled by the first question, renamed here, deleted on
-the server. Each conversation is a history entry (New chat, then Back), the tab carries the
-thread's title, and on a phone the list is a drawer that Escape closes.
+Without sign-in the server lists no threads (`GET /threads` says `"listed": false`: a thread is
+anyone's who knows its id), so the page keeps its own list in local storage: newest first,
+titled as the server titles them, renamed (`PATCH`) and deleted (`DELETE`) on the server. Each
+conversation is a history entry (New chat, then Back), the tab carries the thread's title, and
+on a phone the list is a drawer that Escape closes. (With sign-in, the list is the server's:
+test_chat_page_auth.py.)
 """
 
 from __future__ import annotations
@@ -49,6 +52,13 @@ def _row(page: Page, title: str) -> str:
     return f"#thread-list .thread:has(.thread-link:text-is('{title}'))"
 
 
+def _title(server: LiveServer, thread_id: str) -> str:
+    resp = requests.get(f"{server.url}/threads/{thread_id}", timeout=30)
+    assert resp.status_code == 200, resp.text
+    title: str = resp.json()["title"]
+    return title
+
+
 def test_threads_are_listed_navigated_renamed_and_deleted(
         server: LiveServer, browser: Browser) -> None:
     with tab(browser) as page:
@@ -62,8 +72,9 @@ def test_threads_are_listed_navigated_renamed_and_deleted(
         last_answer(page, "done")
         assert page.evaluate("document.activeElement.id") == "question", "focus stays in the box"
         first = _thread(page)
-        assert _titles(page) == ["Hello, who are you?"] and _current(page) == "Hello, who are you?"
-        assert page.title() == "Hello, who are you? \u2013 Smart bot"
+        hello = _title(server, first)
+        assert _titles(page) == [hello] and _current(page) == hello
+        assert page.title() == f"{hello} \u2013 Smart bot"
 
         page.click("#new-chat")
         assert _thread(page) == "" and page.is_visible("#welcome") and page.title() == "Smart bot"
@@ -72,45 +83,50 @@ def test_threads_are_listed_navigated_renamed_and_deleted(
         last_answer(page, "done")
         second = _thread(page)
         assert second and second != first
-        assert _titles(page) == ["How far is the Moon?", "Hello, who are you?"], "newest first"
+        moon = _title(server, second)
+        page.wait_for_function("(t) => document.title === t", arg=f"{moon} \u2013 Smart bot")
+        assert _titles(page) == [moon, hello], "newest first, titled as the server titles them"
 
         page.go_back()  # the first conversation again
         page.wait_for_selector(".msg.assistant[data-state='done']")
-        assert _thread(page) == first and page.title() == "Hello, who are you? \u2013 Smart bot"
+        assert _thread(page) == first and page.title() == f"{hello} \u2013 Smart bot"
         assert page.locator(".msg.user .bubble").all_text_contents() == ["Hello, who are you?"]
-        assert _current(page) == "Hello, who are you?"
+        assert _current(page) == hello
         page.go_forward()
         page.wait_for_selector(".msg.user .bubble:text-is('@docsearch how far is the Moon?')")
         assert _thread(page) == second
-        page.click(f"{_row(page, 'Hello, who are you?')} .thread-link")  # a pushed entry
+        page.click(f"{_row(page, hello)} .thread-link")  # a pushed entry
         page.wait_for_selector(".msg.user .bubble:text-is('Hello, who are you?')")
         page.go_back()
         page.wait_for_selector(".msg.user .bubble:text-is('@docsearch how far is the Moon?')")
 
-        # Rename (Escape cancels, Enter saves), kept across a reload.
-        page.click(f"{_row(page, 'Hello, who are you?')} [data-action=rename]")
+        # Rename (Escape cancels, Enter saves on the server), kept across a reload.
+        page.click(f"{_row(page, hello)} [data-action=rename]")
         page.fill("#rename-input", "never mind")
         page.press("#rename-input", "Escape")
-        assert _titles(page) == ["How far is the Moon?", "Hello, who are you?"]
-        page.click(f"{_row(page, 'Hello, who are you?')} [data-action=rename]")
+        assert _titles(page) == [moon, hello]
+        page.click(f"{_row(page, hello)} [data-action=rename]")
         assert page.evaluate("document.activeElement.id") == "rename-input"
         page.fill("#rename-input", "Greetings")
-        page.press("#rename-input", "Enter")
-        assert _titles(page) == ["How far is the Moon?", "Greetings"]
-        assert page.evaluate("document.activeElement.dataset.action") == "rename"
+        with page.expect_response(lambda r: r.request.method == "PATCH") as renamed:
+            page.press("#rename-input", "Enter")
+        assert renamed.value.status == 200
+        page.wait_for_selector(f"{_row(page, 'Greetings')} [data-action=rename]:focus")
+        assert _titles(page) == [moon, "Greetings"]
+        assert _title(server, first) == "Greetings"
         page.reload()
         page.wait_for_selector(".msg.assistant[data-state='done']")
-        assert _titles(page) == ["How far is the Moon?", "Greetings"]
+        assert _titles(page) == [moon, "Greetings"]
         page.click(f"{_row(page, 'Greetings')} .thread-link")
         page.wait_for_selector(".msg.user .bubble:text-is('Hello, who are you?')")
         assert page.title() == "Greetings \u2013 Smart bot"
 
         # Delete: asked first (Cancel keeps it), then gone from the server and the list.
-        page.click(f"{_row(page, 'How far is the Moon?')} [data-action=delete]")
+        page.click(f"{_row(page, moon)} [data-action=delete]")
         assert page.evaluate("document.activeElement.textContent") == "Cancel"
         page.keyboard.press("Enter")
-        assert _titles(page) == ["How far is the Moon?", "Greetings"]
-        page.click(f"{_row(page, 'How far is the Moon?')} [data-action=delete]")
+        assert _titles(page) == [moon, "Greetings"]
+        page.click(f"{_row(page, moon)} [data-action=delete]")
         page.click("#thread-list .thread-confirm button.danger")
         page.wait_for_function("() => document.querySelectorAll('.thread').length === 1")
         assert _titles(page) == ["Greetings"]
@@ -123,8 +139,9 @@ def test_threads_are_listed_navigated_renamed_and_deleted(
         assert page.is_visible("#threads-empty")
         assert requests.get(f"{server.url}/threads/{first}", timeout=30).status_code == 404
 
-        # This server has no thread listing or renaming yet: the page didn't ask for them.
-        assert not [c for c in api_calls if c in ("GET /threads",) or c.startswith("PATCH")]
+        # The server was asked for its list, which it keeps for signed-in users only.
+        assert "GET /threads" in api_calls
+        assert page.is_visible("#threads-where")
 
 
 def test_on_a_phone_the_list_is_a_drawer(server: LiveServer, browser: Browser) -> None:
@@ -147,4 +164,4 @@ def test_on_a_phone_the_list_is_a_drawer(server: LiveServer, browser: Browser) -
         page.click("#thread-list .thread-link")
         page.wait_for_selector(".msg.assistant[data-state='done']")
         page.wait_for_selector("#thread-list .thread-link", state="hidden")
-        assert page.title() == "How far is the Moon? \u2013 Smart bot"
+        assert page.title() == f"{_title(server, _thread(page))} \u2013 Smart bot"

@@ -1,5 +1,5 @@
 // Talking to the API on this origin: the function key, requests and what their failures mean
-// in plain words, and what this server offers (read once from its OpenAPI document).
+// in plain words, and the question's length limit (read once from the OpenAPI document).
 
 const KEY_STORAGE = "smartbot.functionKey";
 export const API = new URL(".", window.location.href); // the app's root, next to /chat
@@ -60,9 +60,9 @@ export async function call(path, { method = "GET", body, accept = "application/j
 /** What went wrong, for people: `status` 0 means the server was never reached. */
 export class Problem extends Error {
   constructor(status, message, { retryAfter = 0, signIn = false, needsKey = false,
-    errors = [], missing = false } = {}) {
+    errors = [] } = {}) {
     super(message);
-    Object.assign(this, { status, retryAfter, signIn, needsKey, errors, missing });
+    Object.assign(this, { status, retryAfter, signIn, needsKey, errors });
   }
 }
 
@@ -75,8 +75,8 @@ export function networkProblem() {
 export const CUT_MESSAGE = "The connection was lost before the answer was complete.";
 
 /** A failed response as a Problem: the server's `detail`, a `Retry-After` (seconds or a date),
- * whether signing in (a Bearer challenge, App Service Authentication) or a function key (a
- * bare 401/403, the Functions host) would help, and whether the route doesn't exist here. */
+ * and whether signing in (a Bearer challenge, App Service Authentication) or a function key (a
+ * bare 401/403, the Functions host) would help. */
 export async function problemOf(resp) {
   let body = null;
   try { body = await resp.json(); } catch (_) { body = null; }
@@ -84,12 +84,11 @@ export async function problemOf(resp) {
   const signIn = resp.status === 401
     && /^\s*bearer/i.test(resp.headers.get("WWW-Authenticate") || "");
   const needsKey = !signIn && (resp.status === 401 || resp.status === 403);
-  const missing = resp.status === 405 || (resp.status === 404 && /^No route/.test(detail));
   let message = detail || resp.statusText || "The request failed.";
   if (signIn) message = "Sign in to chat: this service keeps each user\u2019s conversations apart.";
   else if (needsKey && !detail) message = "This server needs a function key.";
   return new Problem(resp.status, message, {
-    retryAfter: retryAfterSeconds(resp.headers.get("Retry-After")), signIn, needsKey, missing,
+    retryAfter: retryAfterSeconds(resp.headers.get("Retry-After")), signIn, needsKey,
     errors: body && Array.isArray(body.errors) ? body.errors : [],
   });
 }
@@ -108,22 +107,24 @@ export async function getJson(path) {
   return resp.json();
 }
 
-// ---- what this server offers -----------------------------------------------------------------
+/** The path of a thread's route (`threads/{id}` and what follows it). */
+export function threadPath(threadId, ...rest) {
+  return ["threads", threadId, ...rest].map((part, i) => (i ? encodeURIComponent(part) : part)).join("/");
+}
 
-/** Read from /openapi.json (anonymous): the input limit and the optional routes and fields, so
- * the page shows no button the server can't answer. Without the document: nothing optional. */
-export async function capabilities() {
-  const none = { maxInputChars: 0, listThreads: false, rename: false, feedback: false,
-    regenerate: false };
+// ---- the question's length limit -----------------------------------------------------------
+
+/** `MAX_INPUT_CHARS`, as the OpenAPI document states it (`maxLength` of `user_input` in the
+ * body of /stream, or of /invoke, which takes the same questions); 0 when it can't be read. */
+export async function inputLimit() {
   let doc;
   try {
     const resp = await fetch(new URL("openapi.json", API), { headers: { Accept: "application/json" } });
-    if (!resp.ok) return none;
+    if (!resp.ok) return 0;
     doc = await resp.json();
   } catch (_) {
-    return none;
+    return 0;
   }
-  const paths = doc.paths || {};
   const resolve = (schema) => {
     let s = schema || {};
     for (let i = 0; i < 8 && s.$ref; i++) {
@@ -131,15 +132,10 @@ export async function capabilities() {
     }
     return s;
   };
-  const streamBody = resolve((((paths["/stream"] || {}).post || {}).requestBody || {})
-    .content?.["application/json"]?.schema);
-  const props = streamBody.properties || {};
-  const input = resolve(props.user_input);
-  return {
-    maxInputChars: Number(input.maxLength) || 0,
-    listThreads: Boolean((paths["/threads"] || {}).get),
-    rename: Boolean((paths["/threads/{thread_id}"] || {}).patch),
-    feedback: Object.entries(paths).some(([p, ops]) => /\/feedback$/.test(p) && ops.post),
-    regenerate: "regenerate" in props,
-  };
+  for (const path of ["/stream", "/invoke"]) {
+    const body = resolve(doc.paths?.[path]?.post?.requestBody?.content?.["application/json"]?.schema);
+    const limit = Number(resolve(body.properties?.user_input).maxLength);
+    if (limit > 0) return limit;
+  }
+  return 0;
 }

@@ -1,16 +1,19 @@
-// The chat page: asks POST /stream and draws its Server-Sent Events as they arrive, keeps the
-// thread in the URL (each conversation its own history entry) and in the thread list, and
-// reads a thread back from GET /threads/{id}?include=tools. Model text and tool output never
-// become live HTML (see markdown.js).
+// The chat page: asks POST /stream and draws the answer as it streams (follow.js), rejoins a
+// run whose stream was cut or whose page was reloaded (runs.js), puts a call waiting for
+// approval to the user (approval.js), keeps the thread in the URL (each conversation its own
+// history entry) and in the thread list, and reads a thread back from
+// GET /threads/{id}?include=tools. Model text and tool output never become live HTML (see
+// markdown.js).
 
-import { API, CUT_MESSAGE, Problem, call, capabilities, functionKey, getJson, keyFromUrl,
-  problemOf, setFunctionKey } from "./api.js";
+import { API, CUT_MESSAGE, Problem, call, functionKey, getJson, inputLimit, keyFromUrl,
+  problemOf, setFunctionKey, threadPath } from "./api.js";
 import { announce, copyText, el, flash, titleOf } from "./dom.js";
 import { Composer } from "./composer.js";
+import { Runner } from "./follow.js";
 import { AnswerView, turnsOf, userMessage } from "./message.js";
+import { rejoin, savedRun } from "./runs.js";
 import { Sidebar } from "./sidebar.js";
 import { showPreview } from "./sources.js";
-import { readEvents } from "./sse.js";
 import { ThreadStore } from "./threads.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,12 +23,28 @@ const ui = {
   hint: $("composer-hint"), newChat: $("new-chat"), keyPanel: $("key-panel"),
   keyForm: $("key-form"), key: $("function-key"), dialog: $("source-dialog"), end: $("end-of-chat"),
 };
-const NONE = { maxInputChars: 0, listThreads: false, rename: false, feedback: false, regenerate: false };
-const state = { threadId: "", running: null, caps: NONE, views: [], follow: true, afterKey: null };
+const DECIDED = { approve: "Approved: running the call\u2026", edit: "Running the call as you edited it\u2026",
+  reject: "Rejected: the bot answers without the call\u2026" };
+const state = { threadId: "", views: [], follow: true, afterKey: null };
 const store = new ThreadStore();
 const composer = new Composer(ui, {
   ask: (question) => { notify(""); ask(question); },
-  stop: () => stop(),
+  stop: () => runner.stop(),
+});
+const runner = new Runner({
+  threadId: () => state.threadId,
+  metadata: (view, meta) => {
+    if (meta.thread_id && meta.thread_id !== state.threadId) {
+      store.touch(meta.thread_id, { createdTitle: titleOf(view.question) });
+      setThread(meta.thread_id, false);
+    }
+  },
+  problem: (problem, view) => {
+    handleProblem(problem);
+    if (problem.needsKey) state.afterKey = view;
+  },
+  busy: (busy) => { composer.setBusy(busy); refreshActions(); },
+  done: (view, outcome) => reconcile(view, outcome !== "end"),
 });
 const sidebar = new Sidebar({
   sidebar: $("sidebar"), list: $("thread-list"), empty: $("threads-empty"), more: $("threads-more"),
@@ -97,13 +116,13 @@ function setThread(id, push) {
 const hooks = {
   retry: (view) => retry(view),
   regenerate: (view) => {
-    runOn(view, { thread_id: state.threadId, regenerate: true });
+    runOn(view, { thread_id: state.threadId, regenerate: true }, "regenerate");
     ui.question.focus();
   },
   feedback: (view, score, comment) => sendFeedback(view, score, comment),
-  canRegenerate: (view) => state.caps.regenerate && !state.running && Boolean(state.threadId)
-    && view === lastView(),
-  canFeedback: () => state.caps.feedback && Boolean(state.threadId),
+  decide: (view, resume) => decide(view, resume),
+  canRegenerate: (view) => !runner.running && Boolean(state.threadId) && view === lastView(),
+  canFeedback: () => Boolean(state.threadId),
   painted: () => { if (state.follow) ui.end.scrollIntoView({ block: "end" }); },
 };
 
@@ -118,7 +137,7 @@ function addAnswer(question) {
 }
 
 function clearConversation() {
-  if (state.running) state.running.controller.abort();
+  runner.stop();
   state.views = [];
   ui.messages.replaceChildren();
   notify("");
@@ -127,124 +146,97 @@ function clearConversation() {
 function refreshActions() { for (const view of state.views) view.drawActions(); }
 
 // ---- running a turn ------------------------------------------------------------------------
-function stop() {
-  if (state.running) state.running.controller.abort();
-}
-
 function ask(question) {
   const previous = lastView();
   ui.welcome.hidden = true;
+  previous?.declined(); // a new question declines a call that waited (the server does so)
   ui.messages.append(userMessage(question));
   const view = addAnswer(question);
   if (previous) previous.drawActions(); // Regenerate and Retry belong to the last answer
   previous?.status.querySelector(".retry")?.remove();
   ui.end.scrollIntoView({ block: "end" });
-  run(view, { user_input: question, thread_id: state.threadId });
+  post(view, { user_input: question, thread_id: state.threadId }, "question");
 }
 
-/** Retry without asking twice: a question the server already has is answered again. */
-function retry(view) {
-  if (state.running || view !== lastView()) return;
-  const again = view.started && state.caps.regenerate && state.threadId;
-  runOn(view, again ? { thread_id: state.threadId, regenerate: true }
-    : { user_input: view.question, thread_id: state.threadId });
+/** Retry without asking twice: a cut run is rejoined; a question the server already has is
+ * answered again (regenerate); else it is asked again. */
+async function retry(view) {
+  if (runner.running || view !== lastView()) return;
   ui.question.focus();
+  if (view.runId && view.state === "cut") {
+    view.resumeStreaming("Reconnecting\u2026");
+    const outcome = await runner.run(view, (signal) => rejoin(state.threadId, view.runId, view.lastId, signal),
+      { kind: view.kind, rejoining: true });
+    if (outcome !== "gone") return;
+  }
+  const again = view.started && state.threadId;
+  runOn(view, again ? { thread_id: state.threadId, regenerate: true }
+    : { user_input: view.question, thread_id: state.threadId }, again ? "regenerate" : "question");
 }
 
-function runOn(view, body) {
-  if (state.running) return;
+function runOn(view, body, kind) {
+  if (runner.running) return;
   view.reset();
-  run(view, body);
+  post(view, body, kind);
 }
 
-async function run(view, body) {
-  const controller = new AbortController();
-  state.running = { controller, view };
-  composer.setBusy(true);
-  view.waiting("Thinking\u2026");
-  let ended = false;
-  try {
-    const resp = await call("stream", { method: "POST", body, accept: "text/event-stream",
-      signal: controller.signal });
-    if (!resp.ok) {
-      const problem = await problemOf(resp);
-      handleProblem(problem);
-      if (problem.needsKey) state.afterKey = view;
-      view.problem(problem);
-      return;
-    }
-    await readEvents(resp, (event) => { ended = onEvent(view, event) || ended; });
-    if (!ended) view.problem({ message: CUT_MESSAGE }, "cut");
-  } catch (err) {
-    if (controller.signal.aborted) {
-      if (view.state === "streaming") view.problem({ message: "Stopped." }, "stopped");
-    } else if (err instanceof Problem) view.problem(err, "cut");
-    else view.problem({ message: CUT_MESSAGE }, "cut");
-  } finally {
-    state.running = null;
-    composer.setBusy(false);
-    refreshActions();
-  }
-  if (ended && view.state === "done") reconcile(view);
+/** POST /stream: the run goes on if the connection drops, so the page can rejoin it. */
+function post(view, body, kind, options = {}) {
+  return runner.run(view, (signal) => call("stream", { method: "POST", accept: "text/event-stream",
+    body: { ...body, on_disconnect: "continue" }, signal }), { kind, ...options });
 }
 
-function onEvent(view, event) {
-  switch (event.type) {
-    case "metadata": {
-      const meta = JSON.parse(event.data);
-      view.runId = meta.run_id || null;
-      view.started = true;
-      if (meta.thread_id && meta.thread_id !== state.threadId) {
-        store.touch(meta.thread_id, { createdTitle: titleOf(view.question) });
-        setThread(meta.thread_id, false);
-      }
-      return false;
-    }
-    case "data": view.append(event.data); return false;
-    case "on_tool_start": view.toolStart(JSON.parse(event.data)); return false;
-    case "on_tool_end": view.toolEnd(JSON.parse(event.data)); return false;
-    case "end": view.finish(event.data); return true;
-    case "error": {
-      let info = {};
-      try { info = JSON.parse(event.data); } catch (_) { info = { message: event.data }; }
-      view.problem(new Problem(info.status_code || 0, info.message || "The run failed.",
-        { retryAfter: Number(info.retry_after) || 0 }));
-      return true;
-    }
-    case "comment": view.keepAlive(); return false;
-    default: return false; // unknown events are ignored, as SSE clients do
-  }
+/** A decision on the call `view` waits for: resolves to null once the run goes on (the answer
+ * then streams in `view`), or to why it didn't (the server's refusal, a network failure). */
+function decide(view, resume) {
+  if (runner.running) return Promise.resolve(new Problem(0, "Wait until the answer being written is done."));
+  return new Promise((resolve) => {
+    post(view, { thread_id: state.threadId, resume }, "resume", {
+      refused: (problem) => { resolve(problem); return true; },
+      started: () => {
+        view.resumeStreaming(DECIDED[resume.decision]);
+        ui.question.focus();
+        resolve(null);
+      },
+    }).then(() => resolve(null));
+  });
 }
 
 /** After an answer: the stored turn drawn over the live one (titles of the sources, the
- * answering specialist, the run), the thread first in the list. */
-async function reconcile(view) {
+ * answering specialist, the run), the thread first in the list. `finishing`: the stream ended
+ * without its `end` (the run was over when the page rejoined it): the stored answer, if any,
+ * is the answer. An answer joined without its question: the thread as stored. */
+async function reconcile(view, finishing = false) {
   const id = state.threadId;
-  let title = "";
+  let applied = false;
+  let thread = null;
   try {
-    const thread = await getJson(`threads/${encodeURIComponent(id)}?include=tools`);
-    title = thread.title || "";
+    thread = await getJson(`${threadPath(id)}?include=tools`);
+    if (view.question === null) {
+      if (id === state.threadId && view === lastView()) redraw(thread);
+      return;
+    }
     const turns = turnsOf(thread.messages);
     const last = turns[turns.length - 1];
-    if (id === state.threadId && view === lastView() && !state.running && last && last.answered
-        && last.question === view.question) view.applyStored(last);
+    if (id === state.threadId && view === lastView() && !runner.running && last && last.answered
+        && last.question === view.question) {
+      view.applyStored(last);
+      applied = true;
+    }
   } catch (_) { /* what streamed stays */ }
-  store.touch(id, { title, createdTitle: titleOf(view.question) });
+  if (finishing && !applied && view.state === "streaming") view.problem({ message: CUT_MESSAGE }, "cut");
+  if (thread) store.seen(thread, titleOf(view.question));
+  else store.touch(id, { createdTitle: titleOf(view.question) });
   setTitle();
 }
 
 async function sendFeedback(view, score, comment) {
   const body = comment ? { score, comment } : { score };
-  const path = `threads/${encodeURIComponent(state.threadId)}/runs/${encodeURIComponent(view.runId)}/feedback`;
   try {
-    const resp = await call(path, { method: "POST", body });
+    const resp = await call(threadPath(state.threadId, "runs", view.runId, "feedback"),
+      { method: "POST", body });
     if (resp.ok) { announce("Thanks for the feedback."); return true; }
-    const problem = await problemOf(resp);
-    if (problem.missing) {
-      state.caps = { ...state.caps, feedback: false };
-      refreshActions();
-      notify("This server doesn\u2019t take feedback.");
-    } else notify(`Couldn\u2019t send the feedback: ${problem.message}`);
+    notify(`Couldn\u2019t send the feedback: ${(await problemOf(resp)).message}`);
   } catch (problem) {
     notify(`Couldn\u2019t send the feedback: ${problem.message}`);
   }
@@ -252,43 +244,88 @@ async function sendFeedback(view, score, comment) {
 }
 
 // ---- loading a thread, starting a new one --------------------------------------------------
-function showThread(thread) {
-  const turns = turnsOf(thread.messages);
+/** The turns of a stored thread without the one a saved run is answering (it is drawn from
+ * what the page had, then the run's later events): a new question's turn (once stored, it has
+ * the run's id), or the last turn (regenerated, or resumed after a decision). */
+function withoutRun(turns, saved) {
+  if (saved.kind === "question") return turns.filter((t) => t.questionRunId !== saved.run_id);
+  return turns.slice(0, -1);
+}
+
+function showTurns(turns, thread) {
   turns.forEach((turn, i) => {
     const last = i === turns.length - 1;
     if (turn.question !== null) ui.messages.append(userMessage(turn.question));
     const view = addAnswer(turn.question);
     view.started = true; // the server has the question: Retry answers it again
     if (turn.answered) view.applyStored(turn);
-    else if (last && thread.active_run) view.waiting("An answer is still being written\u2026");
-    else {
+    else if (last && thread && thread.pending) {
+      view.applyStored({ ...turn, tools: turn.tools.filter((t) => t.output !== null) });
+      view.pause(thread.pending);
+    } else {
       view.applyStored(turn);
       view.problem({ message: "No answer was saved for this question." }, "cut", last);
     }
   });
-  const first = turns.find((t) => t.question !== null);
-  if (!store.get(thread.thread_id) || thread.title) {
-    store.touch(thread.thread_id, { title: thread.title || "", createdTitle: titleOf(first ? first.question : "") });
+}
+
+/** A stored thread (null: one whose first turn is still running), and the run this tab was
+ * following when it was reloaded, or the one the thread says is running: rejoined. */
+function showThread(thread, saved = null) {
+  const all = turnsOf(thread ? thread.messages : []);
+  showTurns(saved ? withoutRun(all, saved) : all, thread);
+  if (thread) {
+    const first = all.find((t) => t.question !== null);
+    store.seen(thread, titleOf(first ? first.question : ""));
+  }
+  if (saved) {
+    ui.messages.append(userMessage(saved.question));
+    const view = addAnswer(saved.question);
+    Object.assign(view, { started: true, threadId: saved.thread_id, runId: saved.run_id,
+      lastId: saved.last_id });
+    view.restore(saved);
+    runner.run(view, (signal) => rejoin(saved.thread_id, saved.run_id, saved.last_id, signal),
+      { kind: saved.kind, rejoining: true });
+  } else if (thread && thread.active_run) {
+    // running, begun elsewhere (another tab): joined from its first event
+    const view = addAnswer(null);
+    Object.assign(view, { started: true, threadId: thread.thread_id, runId: thread.active_run.run_id });
+    runner.run(view, (signal) => rejoin(thread.thread_id, view.runId, 0, signal),
+      { kind: "joined", rejoining: true });
   }
   setTitle();
   refreshActions();
   ui.end.scrollIntoView({ block: "end" });
 }
 
+function redraw(thread) {
+  clearConversation();
+  showThread(thread);
+}
+
+/** Draws a stored thread, and rejoins the run this tab left on it (a reload, Stop, another
+ * conversation), or the one the server says is running. */
 async function loadThread(id) {
   ui.welcome.hidden = true;
+  const saved = savedRun(id);
+  let thread = null;
   try {
-    const thread = await getJson(`threads/${encodeURIComponent(id)}?include=tools`);
-    if (id === state.threadId) showThread(thread);
+    thread = await getJson(`${threadPath(id)}?include=tools`);
   } catch (problem) {
     if (id !== state.threadId) return;
-    if (problem.status === 404) {
+    if (saved && problem.status === 404) { /* its first turn is still running */ }
+    else if (problem.status === 404) {
       store.forget(id);
       newChat(false);
       notify("That conversation was not found (deleted or expired); this is a new one.");
-    } else if (problem.signIn || problem.needsKey) handleProblem(problem);
-    else notify(`Couldn\u2019t load the conversation: ${problem.message}`);
+      return;
+    } else {
+      if (problem.signIn || problem.needsKey) handleProblem(problem);
+      else notify(`Couldn\u2019t load the conversation: ${problem.message}`);
+      return;
+    }
   }
+  if (id === state.threadId) showThread(thread, saved);
 }
 
 function openThread(id, push = true) {
@@ -322,7 +359,7 @@ ui.keyForm.addEventListener("submit", (e) => {
   state.afterKey = null;
   if (key && view && view === lastView() && view.state === "error") retry(view);
   else if (key && state.threadId && !state.views.length) loadThread(state.threadId);
-  if (key) store.load(state.caps);
+  if (key) store.load();
 });
 ui.messages.addEventListener("click", async (e) => {
   const preview = e.target.closest("a[data-preview]");
@@ -342,10 +379,11 @@ document.addEventListener("keydown", (e) => {
   if (e.key !== "Escape" || e.defaultPrevented || ui.dialog.open) return;
   if (sidebar.drawerOpen) sidebar.closeDrawer();
   else if (ui.keyPanel.open) { ui.keyPanel.open = false; ui.keyPanel.querySelector("summary").focus(); }
-  else if (state.running) stop();
+  else if (runner.running) runner.stop();
   else return;
   e.preventDefault();
 });
+window.addEventListener("pagehide", () => runner.leaving());
 window.addEventListener("popstate", () => {
   const id = threadFromUrl();
   if (id === state.threadId) return;
@@ -365,12 +403,10 @@ async function start() {
   ui.key.value = functionKey();
   const id = threadFromUrl();
   setThread(id, false);
-  const caps = capabilities();
   ui.welcome.hidden = Boolean(id);
   ui.question.focus();
-  state.caps = await caps;
-  composer.setLimit(state.caps.maxInputChars);
-  await Promise.all([store.load(state.caps), id ? loadThread(id) : null]);
+  await Promise.all([inputLimit().then((limit) => composer.setLimit(limit)), store.load(),
+    id ? loadThread(id) : null]);
   setTitle();
 }
 

@@ -51,14 +51,17 @@ export function flash(button, done) {
   window.setTimeout(() => { button.textContent = label; }, 1500);
 }
 
-/** A short title from a question: its first line without an @specialist mention, at most
- * `max` characters, cut at a word. */
-export function titleOf(text, max = 60) {
-  let line = String(text || "").trim().split("\n")[0].replace(/\s+/g, " ");
-  line = line.replace(/^@\w+[,:]?\s+(?=\S)/, "");
+const MENTION = /^@(?:docsearch|sqlsearch|apisearch|websearch|chat)\b[\s,:]*/i;
+
+/** A new thread's title until the server has one (the same rule): the question on one line,
+ * without a leading @specialist mention, its first letter upper-case, at most `max`
+ * characters (cut at a word, with an ellipsis). */
+export function titleOf(text, max = 80) {
+  const question = String(text || "").split(/\s+/).filter(Boolean).join(" ");
+  let line = question.replace(MENTION, "") || question;
   line = line.charAt(0).toUpperCase() + line.slice(1);
   if (line.length <= max) return line;
-  const cut = line.slice(0, max);
+  const cut = line.slice(0, max - 1);
   const space = cut.lastIndexOf(" ");
-  return `${(space > max / 2 ? cut.slice(0, space) : cut).trim()}…`;
+  return `${(space > max / 2 ? cut.slice(0, space) : cut).trim()}\u2026`;
 }

@@ -1,8 +1,10 @@
 // One exchange of the conversation as the page shows it: the question, and the answer with its
-// tool calls, Markdown, sources, status and actions (copy, regenerate, feedback). An answer is
-// drawn the same way live and from a stored thread: after it ends, the page reads the stored
-// turn back (`applyStored`), so a reload shows exactly what was shown live.
+// tool calls, Markdown, sources, status and actions (copy, regenerate, feedback), or the call
+// it waits for a person to approve. An answer is drawn the same way live and from a stored
+// thread: after it ends, the page reads the stored turn back (`applyStored`), so a reload shows
+// exactly what was shown live.
 
+import { ApprovalPanel } from "./approval.js";
 import { announce, copyText, el, flash } from "./dom.js";
 import { icon } from "./icons.js";
 import { MarkdownView } from "./markdown.js";
@@ -30,13 +32,14 @@ export function pyJson(value) {
 export function turnsOf(messages) {
   const turns = [];
   let turn = null;
-  const start = (question) => {
-    turn = { question, tools: [], text: "", agent: "", runId: null, feedback: null, answered: false };
+  const start = (question, runId = null) => {
+    turn = { question, questionRunId: runId, tools: [], text: "", agent: "", runId: null,
+      feedback: null, answered: false };
     turns.push(turn);
   };
   for (const m of messages || []) {
     const content = typeof m.content === "string" ? m.content : "";
-    if (m.role === "user") { start(content); continue; }
+    if (m.role === "user") { start(content, m.run_id || null); continue; }
     if (!turn) start(null);
     if (m.role === "assistant") {
       for (const call of m.tool_calls || []) {
@@ -75,8 +78,8 @@ function actionButton(name, label, onClick, props = {}) {
 }
 
 export class AnswerView {
-  /** `hooks`: retry(view), regenerate(view), feedback(view, score, comment), and
-   * canRegenerate(view), canFeedback(view). */
+  /** `hooks`: retry(view), regenerate(view), feedback(view, score, comment),
+   * decide(view, resume), and canRegenerate(view), canFeedback(view). */
   constructor(question, hooks) {
     this.id = `m${++count}`;
     this.question = question;
@@ -89,6 +92,7 @@ export class AnswerView {
     this.md = new MarkdownView(this.answer, this.sources);
     this.sourcesBox = el("div", { class: "sources" });
     this.status = el("div", { class: "status" });
+    this.approval = null;
     this.actions = el("div", { class: "actions", role: "group", "aria-label": "Answer actions", hidden: true });
     this.node = el("article", { class: "msg assistant", id: this.id, "aria-labelledby": `${this.id}-who` },
       el("h2", { class: "who", id: `${this.id}-who` }, "Bot ", this.agent),
@@ -102,9 +106,12 @@ export class AnswerView {
   reset() {
     this.text = "";
     this.runId = null;
+    this.lastId = 0; // the id of the run's last event drawn
     this.started = false; // the server has the question (its `metadata` came)
     this.feedback = null;
     this.toolBoxes = new Map();
+    this.toolLog = []; // the tool calls drawn, for a reload mid-answer
+    this.dropApproval();
     this.agent.textContent = "";
     this.node.querySelector(".feedback-form")?.remove();
     this.md.reset();
@@ -132,6 +139,34 @@ export class AnswerView {
   }
 
   keepAlive() { this.waiting("Still working\u2026"); }
+
+  /** The connection dropped: the page is rejoining the run (`seconds` until the next try). */
+  reconnecting(seconds) {
+    this.status.className = "status working reconnecting";
+    this.status.textContent = seconds > 0
+      ? `Connection lost. Reconnecting in ${seconds} s\u2026` : "Connection lost. Reconnecting\u2026";
+  }
+
+  /** The stream is back: the reconnecting note goes. */
+  reconnected() {
+    if (this.status.classList.contains("reconnecting")) this.clearStatus();
+  }
+
+  /** What was drawn, for a reload mid-answer (see runs.js). */
+  drawn() {
+    return { text: this.text, agent: this.agent.textContent, tools: this.toolLog };
+  }
+
+  /** A reloaded page's answer as it was drawn before (then the run's later events follow). */
+  restore(drawn) {
+    for (const tool of drawn.tools || []) {
+      this.toolLog.push(tool);
+      this.toolBox(tool);
+      if (tool.output !== null && tool.output !== undefined) this.sources.addOutput(tool.output);
+    }
+    this.setAgent(drawn.agent);
+    if (drawn.text) this.append(drawn.text);
+  }
 
   append(chunk) {
     if (!this.text) this.clearStatus();
@@ -166,13 +201,20 @@ export class AnswerView {
 
   toolStart(event) {
     this.setAgent(event.agent);
-    this.toolBox({ id: event.tool_call_id, name: event.name, input: event.input, output: null });
+    const tool = { id: event.tool_call_id, name: event.name, agent: event.agent || "",
+      input: event.input, output: null, status: null };
+    this.toolLog.push(tool);
+    this.toolBox(tool);
     this.waiting(`Running ${event.name}\u2026`);
   }
 
   toolEnd(event) {
-    const tool = { id: event.tool_call_id, name: event.name, output: event.output || "",
-      status: event.status, input: "" };
+    let tool = this.toolLog.find((t) => t.id === event.tool_call_id);
+    if (!tool) {
+      tool = { id: event.tool_call_id, name: event.name, agent: event.agent || "", input: "" };
+      this.toolLog.push(tool);
+    }
+    Object.assign(tool, { output: event.output || "", status: event.status });
     const box = this.toolBoxes.get(event.tool_call_id);
     if (box) this.toolDone(box, tool); else this.toolBox(tool);
     this.sources.addOutput(event.output || "");
@@ -204,8 +246,47 @@ export class AnswerView {
     announce(`${this.agent.textContent || "The bot"} answered: ${said}`);
   }
 
+  // ---- a call waiting for a person's decision -------------------------------------------------
+  /** The run paused before `interrupt`'s call: the panel to decide on it. */
+  pause(interrupt) {
+    this.md.finish();
+    this.dropApproval();
+    this.clearStatus();
+    this.setAgent(interrupt.agent);
+    this.node.dataset.state = "paused";
+    this.answer.setAttribute("aria-busy", "false");
+    this.approval = new ApprovalPanel(interrupt, (resume) => this.hooks.decide(this, resume));
+    this.status.before(this.approval.node);
+    this.actions.hidden = true;
+    announce(this.approval.summary);
+    return this.approval;
+  }
+
+  dropApproval() {
+    this.approval?.node.remove();
+    this.approval = null;
+  }
+
+  /** A decision was taken: the answer goes on streaming. */
+  resumeStreaming(note) {
+    this.dropApproval();
+    this.node.dataset.state = "streaming";
+    this.answer.setAttribute("aria-busy", "true");
+    this.waiting(note);
+  }
+
+  /** A new question declined the call this answer waited for. */
+  declined() {
+    if (this.state !== "paused") return;
+    this.dropApproval();
+    this.node.dataset.state = "done";
+    this.status.className = "status";
+    this.status.textContent = "Not run: a new question was asked instead.";
+  }
+
   /** The stored turn, drawn over what streamed (the same look after a reload). */
   applyStored(turn) {
+    this.clearStatus();
     const open = new Set([...this.toolBoxes].filter(([, b]) => b.open).map(([id]) => id));
     this.tools.replaceChildren();
     this.toolBoxes = new Map();
@@ -257,7 +338,8 @@ export class AnswerView {
 
   // ---- actions -----------------------------------------------------------------------------
   drawActions() {
-    if (this.state === "streaming") return;
+    this.node.querySelector(".feedback-note")?.remove();
+    if (this.state === "streaming" || this.state === "paused") return;
     const buttons = [];
     if (this.text) {
       buttons.push(actionButton("copy", "Copy", async (b) => {
@@ -278,6 +360,10 @@ export class AnswerView {
     }
     this.actions.replaceChildren(...buttons);
     this.actions.hidden = !buttons.length;
+    if (this.feedback && this.feedback.comment && this.runId && this.hooks.canFeedback(this)) {
+      this.actions.after(el("p", { class: "feedback-note",
+        text: `Your comment: \u201c${this.feedback.comment}\u201d` }));
+    }
   }
 
   async askFeedback(score) {
@@ -295,7 +381,10 @@ export class AnswerView {
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const comment = area.value.trim();
-      if (comment && (await this.hooks.feedback(this, score, comment))) this.feedback.comment = comment;
+      if (comment && (await this.hooks.feedback(this, score, comment))) {
+        this.feedback.comment = comment;
+        this.drawActions();
+      }
       close();
     });
     form.querySelector("button.secondary").addEventListener("click", close);

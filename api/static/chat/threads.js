@@ -1,9 +1,9 @@
 // The user's threads, newest first: from the server (`GET /threads`, with sign-in: the caller's
-// own) or, when the server lists none (no sign-in, or an older server without the route), kept
-// by this browser in local storage. Renaming (`PATCH /threads/{id}`) and deleting
-// (`DELETE /threads/{id}`) go to the server; a server that can't rename keeps the title here.
+// own) or, when the server lists none (`"listed": false`: no sign-in, so a thread is anyone's
+// who knows its id), kept by this browser in local storage. Renaming (`PATCH /threads/{id}`)
+// and deleting (`DELETE /threads/{id}`) go to the server either way; the local list follows.
 
-import { call, getJson, problemOf } from "./api.js";
+import { call, getJson, problemOf, threadPath } from "./api.js";
 
 const STORAGE = "smartbot.threads";
 const LOCAL_MAX = 200;
@@ -25,24 +25,21 @@ export class ThreadStore {
     this.items = [];
     this.listed = false; // the server lists the caller's threads
     this.cursor = null; // the next page of the server's list
-    this.canRename = false;
     this.onChange = () => {};
   }
 
-  /** The first page: from the server when it lists threads, else this browser's list. */
-  async load(caps) {
-    this.canRename = caps.rename;
+  /** The first page: from the server when it lists the caller's threads, else this browser's
+   * list (also while the server can't be asked: no key or no sign-in yet). */
+  async load() {
     this.items = readLocal().sort(byUpdated);
-    if (caps.listThreads) {
-      try {
-        const page = await getJson(`threads?limit=${PAGE}`);
-        if (page && page.listed) {
-          this.listed = true;
-          this.items = page.threads || [];
-          this.cursor = page.next_cursor || null;
-        }
-      } catch (_) { /* 404/405 from an older server, or no key yet: this browser's list */ }
-    }
+    try {
+      const page = await getJson(`threads?limit=${PAGE}`);
+      if (page && page.listed) {
+        this.listed = true;
+        this.items = page.threads || [];
+        this.cursor = page.next_cursor || null;
+      }
+    } catch (_) { /* a 401 (key, sign-in) is said where it matters: by the conversation */ }
     this.onChange();
   }
 
@@ -79,6 +76,23 @@ export class ThreadStore {
     this.onChange();
   }
 
+  /** A thread as the server has it (`GET /threads/{id}`): its title and times; the list stays
+   * newest first (opening a thread doesn't move it). */
+  seen(thread, createdTitle = "") {
+    const now = new Date().toISOString();
+    let item = this.get(thread.thread_id);
+    if (!item) {
+      item = { thread_id: thread.thread_id };
+      this.items.push(item);
+    }
+    item.title = thread.title || item.title || createdTitle;
+    item.created_at = thread.created_at || item.created_at || now;
+    item.updated_at = thread.updated_at || item.updated_at || now;
+    this.items.sort(byUpdated);
+    this.save();
+    this.onChange();
+  }
+
   /** A thread the server says is gone (deleted, expired, another user's). */
   forget(id) {
     const before = this.items.length;
@@ -86,25 +100,20 @@ export class ThreadStore {
     if (this.items.length !== before) { this.save(); this.onChange(); }
   }
 
-  /** A new title: stored by the server when it can; on this browser's list in any case. */
+  /** A new title, stored by the server (`PATCH`), then shown. */
   async rename(id, title) {
     const item = this.get(id);
     if (!item || !title || title === item.title) return;
-    if (this.canRename) {
-      const resp = await call(`threads/${encodeURIComponent(id)}`, { method: "PATCH", body: { title } });
-      if (!resp.ok) {
-        const problem = await problemOf(resp);
-        if (this.listed || !problem.missing) throw problem;
-      }
-    }
-    item.title = title;
+    const resp = await call(threadPath(id), { method: "PATCH", body: { title } });
+    if (!resp.ok) throw await problemOf(resp);
+    item.title = (await resp.json()).title || title;
     this.save();
     this.onChange();
   }
 
   /** DELETE on the server (a thread already gone there is gone here too). */
   async remove(id) {
-    const resp = await call(`threads/${encodeURIComponent(id)}`, { method: "DELETE" });
+    const resp = await call(threadPath(id), { method: "DELETE" });
     if (!resp.ok && resp.status !== 404) throw await problemOf(resp);
     this.forget(id);
   }
