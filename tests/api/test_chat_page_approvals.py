@@ -168,8 +168,9 @@ def test_an_api_call_is_shown_approved_and_a_later_one_rejected(
     _, api = sample_api
     api.state.requests.clear()
     model.script.clear()
+    words = [f"w{i:02d} " for i in range(50)]
     model.add(_call("getPrice", symbol="ETH", currency="EUR"),
-              Turn(chunks=["ETH is ", "3170.12 EUR."], delay=0.02))
+              Turn(chunks=["ETH is 3170.12 EUR. ", *words], delay=0.03))
     with tab(browser) as page:
         page.goto(f"{live.url}/chat")
         ask(page, "@apisearch what is ETH worth in EUR?")
@@ -187,9 +188,15 @@ def test_an_api_call_is_shown_approved_and_a_later_one_rejected(
         _no_violations(page, "a waiting API call")
 
         panel.locator("button", has_text="Approve").click()
+        page.wait_for_function("() => document.querySelector('.msg.assistant .answer')"
+                               ".textContent.includes('w05')")
+        page.reload()  # mid-answer after the decision: the answer is drawn again and finished
         last_answer(page, "done")
         assert _api_calls(api) == [("/v1/price", "symbol=ETH&currency=EUR")]
-        assert (page.text_content(".msg.assistant .answer") or "").strip() == "ETH is 3170.12 EUR."
+        assert (page.text_content(".msg.assistant .answer") or "").strip() == (
+            "ETH is 3170.12 EUR. " + "".join(words)).strip()
+        assert page.locator(".msg.assistant .approval").count() == 0
+        assert page.locator(".msg.user").count() == 1
         tool = page.locator(".msg.assistant .tool")
         tool.locator("summary").click()
         assert "/v1/price?symbol=ETH&currency=EUR" in (tool.locator(".tool-output").text_content()
