@@ -220,7 +220,8 @@ class Bot:
                                      taken.tool_call_id, taken.decision, taken.reason)
                 if self.approvals.enabled or prepared.resumes is not None:
                     config["configurable"][APPROVALS_KEY] = RunApprovals(
-                        self.approvals, turn.run_id, can_pause=not turn.stateless,
+                        self.approvals, turn.run_id,
+                        can_pause=turn.can_pause and not turn.stateless,
                         resumes=prepared.resumes)
                 if on_token is not None:
                     def sink(text: str) -> None:
@@ -234,7 +235,8 @@ class Bot:
                     # Specialists send their tokens on themselves (agent.models.streamed_reply):
                     # no "messages" mode, so no callback handler per token.
                     stream_mode=["custom", "updates"],
-                    durability=self.settings.checkpoint_durability,
+                    # (a stateless turn has no checkpointer to save to)
+                    durability=None if turn.stateless else self.settings.checkpoint_durability,
                 )
                 # Closed with this turn, whatever ends it (a caller that stops reading closes
                 # the turn, which stops the graph's running steps at once).

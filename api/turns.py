@@ -144,12 +144,14 @@ async def enabled_specialists() -> frozenset[str]:
 
 def new_turn(question: str | None, thread_id: str | None, owner: Owner | None = None, *,
              specialist: str | None = None, history: tuple[tuple[Role, str], ...] = (),
-             resume: Decision | None = None) -> TurnRequest:
+             resume: Decision | None = None, can_pause: bool = True) -> TurnRequest:
     """A protocol's turn: on `thread_id`, or stateless (None: `history` is the conversation
-    and no thread is read or written)."""
+    and no thread is read or written). `can_pause=False` for a protocol that can't show a
+    call waiting for approval: such a call is declined instead."""
     run_id = str(uuid.uuid4())
     if thread_id is None:
         return TurnRequest(thread_id=f"stateless-{run_id}", run_id=run_id, question=question,
-                           specialist=specialist, history=history, stateless=True)
+                           specialist=specialist, history=history, stateless=True,
+                           can_pause=False)
     return TurnRequest(thread_id=thread_id, run_id=run_id, question=question, owner=owner,
-                       specialist=specialist, resume=resume)
+                       specialist=specialist, resume=resume, can_pause=can_pause)
