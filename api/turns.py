@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 KEEPALIVE = object()  # from `Admitted.live` while the run is quiet
-_DONE = object()
+DONE = object()  # put on a queue after its last item
 _cancelling: set[asyncio.Task[None]] = set()  # keeps cancelled runs referenced
 
 
@@ -86,17 +86,8 @@ class Admitted:
         queue: asyncio.Queue[object] = asyncio.Queue()
         producer = asyncio.create_task(_pump(self.events(lambda t: queue.put_nowait(Token(t))),
                                              queue))
-        keepalive = get_settings().sse_keepalive_seconds
         try:
-            while True:
-                try:
-                    async with asyncio.timeout(keepalive):
-                        item = await queue.get()
-                except TimeoutError:
-                    yield KEEPALIVE
-                    continue
-                if item is _DONE:
-                    return
+            async for item in drained(queue, get_settings().sse_keepalive_seconds):
                 if isinstance(item, BaseException):
                     raise problem_of(item, f"run {self.turn.run_id}") from None
                 yield item
@@ -127,6 +118,21 @@ async def admit(turn: TurnRequest) -> Admitted:
     return Admitted(turn, bot, claim)
 
 
+async def drained(queue: asyncio.Queue[object], seconds: float) -> AsyncIterator[object]:
+    """The items put on `queue` until `DONE`, and `KEEPALIVE` whenever none came for
+    `seconds`."""
+    while True:
+        try:
+            async with asyncio.timeout(seconds):
+                item = await queue.get()
+        except TimeoutError:
+            yield KEEPALIVE
+            continue
+        if item is DONE:
+            return
+        yield item
+
+
 async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -> None:
     try:
         async for event in events:
@@ -134,7 +140,7 @@ async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -
     except Exception as exc:  # raised to the consumer, which reports it in its protocol
         queue.put_nowait(exc)
     finally:
-        queue.put_nowait(_DONE)
+        queue.put_nowait(DONE)
 
 
 async def enabled_specialists() -> frozenset[str]:
