@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import importlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -19,11 +19,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
-    HumanMessage,
-    RemoveMessage,
-    ToolMessage,
 )
-from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from agent import paused_turns
 from agent.approvals import APPROVALS_KEY, ApprovalPolicy, RunApprovals, approval_policy
@@ -31,10 +27,8 @@ from agent.events import (
     Answer,
     BotEvent,
     Interrupt,
-    ThreadMessage,
     ThreadView,
     Token,
-    ToolCall,
     ToolEvent,
 )
 from agent.memory.leases import Claim, LocalLeases, TurnGate
@@ -44,6 +38,13 @@ from agent.models.streamed_reply import SINK_KEY, TokenSink
 from agent.ownership import OWNER_KEY, Owner, ThreadNotFound, may_use
 from agent.settings import Settings, get_platform_settings
 from agent.telemetry.usage import Turn
+from agent.thread_messages import (
+    conversation_view,
+    final_message,
+    history_messages,
+    question_message,
+    regenerated,
+)
 from agent.turns import SPECIALIST_KEY, AnswerNotFound, NothingToRegenerate, TurnRequest
 
 if TYPE_CHECKING:
@@ -67,35 +68,6 @@ def _config(thread_id: str, run_id: str | None = None, owner: Owner | None = Non
     if callbacks:
         config["callbacks"] = callbacks
     return config
-
-
-def _question(turn: TurnRequest) -> HumanMessage:
-    """The turn's question; its message id is the run id, so every answer of the thread can
-    be traced to its turn (feedback, regenerate)."""
-    if turn.question is None:
-        raise ValueError("a turn needs a question")
-    return HumanMessage(turn.question, id=turn.run_id)
-
-
-def _history(turn: TurnRequest) -> list[BaseMessage]:
-    """The conversation a stateless turn brings along."""
-    return [HumanMessage(text) if role == "user" else AIMessage(text)
-            for role, text in turn.history]
-
-
-def _regenerated(messages: list[BaseMessage], run_id: str) -> list[BaseMessage] | None:
-    """The writes that replace the last turn with its question asked again (as run
-    `run_id`), or None if the thread has no question. Messages of the last turn are removed
-    by id; a turn holding a message without an id (threads of older versions) is rewritten
-    whole, once."""
-    last = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
-    if last < 0:
-        return None
-    again = HumanMessage(messages[last].text, id=run_id)
-    replaced = messages[last:]
-    if all(m.id for m in replaced):
-        return [*(RemoveMessage(id=str(m.id)) for m in replaced), again]
-    return [RemoveMessage(id=REMOVE_ALL_MESSAGES), *messages[:last], again]
 
 
 async def _none() -> None:
@@ -168,11 +140,11 @@ class Bot:
         if turn.regenerate:
             state = await self.graph.aget_state(_config(turn.thread_id))
             messages = (state.values or {}).get("messages", [])
-            writes = _regenerated(messages, turn.run_id)
+            writes = regenerated(messages, turn.run_id)
             if writes is None:
                 raise NothingToRegenerate(turn.thread_id)
             return {"messages": writes}
-        return {"messages": [*_history(turn), _question(turn)]}
+        return {"messages": [*history_messages(turn), question_message(turn)]}
 
     async def _turn_input(self, turn: TurnRequest) -> paused_turns.TurnInput:
         """The graph input of a turn (`_input`), or a decision on the call waiting on its
@@ -220,7 +192,8 @@ class Bot:
                                      taken.tool_call_id, taken.decision, taken.reason)
                 if self.approvals.enabled or prepared.resumes is not None:
                     config["configurable"][APPROVALS_KEY] = RunApprovals(
-                        self.approvals, turn.run_id, can_pause=not turn.stateless,
+                        self.approvals, turn.run_id,
+                        can_pause=turn.can_pause and not turn.stateless,
                         resumes=prepared.resumes)
                 if on_token is not None:
                     def sink(text: str) -> None:
@@ -234,7 +207,8 @@ class Bot:
                     # Specialists send their tokens on themselves (agent.models.streamed_reply):
                     # no "messages" mode, so no callback handler per token.
                     stream_mode=["custom", "updates"],
-                    durability=self.settings.checkpoint_durability,
+                    # (a stateless turn has no checkpointer to save to)
+                    durability=None if turn.stateless else self.settings.checkpoint_durability,
                 )
                 # Closed with this turn, whatever ends it (a caller that stops reading closes
                 # the turn, which stops the graph's running steps at once).
@@ -250,7 +224,7 @@ class Bot:
                             elif isinstance(payload, dict) and "kind" in payload:
                                 yield ToolEvent(**payload)
                         elif mode == "updates":
-                            final = _final_message(payload) or final
+                            final = final_message(payload) or final
                             paused = paused_turns.paused_in(payload) or paused
                 observed.agent = (final.name or "") if final is not None else ""
                 if paused is not None:
@@ -285,7 +259,7 @@ class Bot:
         messages: list[BaseMessage] = state.values.get("messages", []) if state.values else []
         if not messages:
             return None
-        conversation = _conversation(messages, include_tools)
+        conversation = conversation_view(messages, include_tools)
         pending = paused_turns.pending_call(state)
         summary, feedback, active = await asyncio.gather(
             self.index.get(thread_id, _key(owner)) if self.index else _none(),
@@ -351,47 +325,6 @@ class Bot:
     async def aclose(self) -> None:
         """Close the checkpointer and clients."""
         await self._stack.aclose()
-
-
-def _conversation(messages: Iterable[BaseMessage], include_tools: bool) -> list[ThreadMessage]:
-    """Stored messages as the thread shows them (see `Bot.thread`); each carries the run id
-    of its turn (its question's message id)."""
-    out: list[ThreadMessage] = []
-    caller: dict[str, str] = {}  # tool call id -> the specialist that made the call
-    run_id: str | None = None
-    for m in messages:
-        if isinstance(m, HumanMessage):
-            run_id = m.id or None
-            out.append(ThreadMessage(role="user", content=m.text, run_id=run_id))
-        elif isinstance(m, AIMessage) and m.tool_calls:
-            caller.update({c["id"] or "": m.name or "" for c in m.tool_calls})
-            if include_tools:
-                calls = tuple(ToolCall(id=c["id"] or "", name=c["name"], args=dict(c["args"]))
-                              for c in m.tool_calls)
-                out.append(ThreadMessage(role="assistant", content=m.text, agent=m.name,
-                                         tool_calls=calls, run_id=run_id))
-        elif isinstance(m, AIMessage):
-            if m.text:
-                out.append(ThreadMessage(role="assistant", content=m.text, agent=m.name,
-                                         run_id=run_id))
-        elif isinstance(m, ToolMessage) and include_tools:
-            out.append(ThreadMessage(role="tool", content=m.text,
-                                     agent=caller.get(m.tool_call_id) or None,
-                                     tool_call_id=m.tool_call_id, tool=m.name, run_id=run_id))
-    return out
-
-
-def _final_message(update: Any) -> AIMessage | None:
-    """The answer in a node's update: an AI message that calls no tool."""
-    if not isinstance(update, dict):
-        return None
-    found: AIMessage | None = None
-    for node_update in update.values():
-        if isinstance(node_update, dict):
-            for message in node_update.get("messages", []) or []:
-                if isinstance(message, AIMessage) and not message.tool_calls:
-                    found = message
-    return found
 
 
 # What LangChain imports lazily on a graph's first run; imported with the bot instead.

@@ -43,6 +43,9 @@ class TurnRequest:
     regenerate: bool = False  # answer the thread's last question again, replacing the answer
     history: tuple[tuple[Role, str], ...] = ()  # stateless: the conversation before question
     stateless: bool = False  # run on `history` alone: no thread is read or written
+    # False for a caller with no way to show a call waiting for approval (APPROVE_TOOLS):
+    # such a call is then declined, and the model told it needs a person's approval.
+    can_pause: bool = True
 
 
 class NothingToRegenerate(LookupError):

@@ -107,8 +107,9 @@ def build_server(version: str, current_owner: Callable[[], Owner | None]) -> MCP
             names = ", ".join(sorted(await enabled_specialists()))
             raise ToolError(f"specialist: {specialist!r} is not set up here; the specialists "
                             f"are {names}")
+        # A tool result can't wait for approval: calls that need it are declined.
         turn = new_turn(question, thread_id or str(uuid.uuid4()), current_owner(),
-                        specialist=specialist)
+                        specialist=specialist, can_pause=False)
         try:
             result = await answer(turn)
         except Problem as problem:

@@ -186,8 +186,9 @@ async def chat_completions(request: Request) -> Response:
         specialist = await _specialist(chat.model)
     except Exception as exc:
         return _error(exc, "reading a chat completion request")
+    # Chat Completions has no way to show a call waiting for approval: such calls are declined.
     turn = new_turn(chat.question, chat.thread_id, owner, specialist=specialist,
-                    history=chat.history)
+                    history=chat.history, can_pause=False)
     completion = _Completion(chat, turn.run_id)
     headers = {"X-Thread-Id": chat.thread_id} if chat.thread_id else {}
     if not chat.stream:

@@ -149,7 +149,8 @@ def responses(route: Route) -> dict[int | str, dict[str, Any]]:
 
 def _apply_limits(schemas: dict[str, Any], settings: Settings) -> None:
     """The limits that are settings, as JSON Schema keywords of the request models."""
-    schemas["InvokeRequest"]["properties"]["user_input"]["maxLength"] = settings.max_input_chars
+    for body in ("InvokeRequest", "StreamRequest"):
+        schemas[body]["properties"]["user_input"]["maxLength"] = settings.max_input_chars
     decision = schemas["ResumeDecision"]
     for message in [decision["properties"]["message"],
                     *(v["properties"]["message"] for v in decision["oneOf"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import cast
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -25,8 +26,10 @@ from agent.runtime import get_bot
 from agent.settings import get_settings
 from api.auth import caller
 from api.problems import Problem, answers_problems, field_problem, problem_of
-from api.sse import KEEPALIVE, SSE_HEADERS, SSE_MEDIA_TYPE, frame
+from api.sse import KEEPALIVE as KEEPALIVE_COMMENT
+from api.sse import SSE_HEADERS, SSE_MEDIA_TYPE, frame
 from api.threads import path_id
+from api.turns import DONE, KEEPALIVE, drained
 
 LAST_EVENT_ID = "last-event-id"
 LOST_STATUS = 502
@@ -51,7 +54,7 @@ def _lost(run_id: str, lost: RunLost) -> bytes:
 
 
 async def _events(runs: RunLog, thread_id: str, run_id: str, after: int,
-                  queue: asyncio.Queue[bytes | None]) -> None:
+                  queue: asyncio.Queue[object]) -> None:
     last = after
     try:
         async for event in runs.follow(thread_id, run_id, after):
@@ -60,25 +63,17 @@ async def _events(runs: RunLog, thread_id: str, run_id: str, after: int,
     except RunLost as lost:
         queue.put_nowait(frame(last + 1, "error", _lost(run_id, lost).decode()))
     finally:
-        queue.put_nowait(None)
+        queue.put_nowait(DONE)
 
 
 async def _stream(runs: RunLog, thread_id: str, run_id: str, after: int,
                   keepalive_seconds: float) -> AsyncIterator[bytes]:
     """The run's events after `after`, with a keep-alive comment while none comes."""
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    queue: asyncio.Queue[object] = asyncio.Queue()
     reader = asyncio.create_task(_events(runs, thread_id, run_id, after, queue))
     try:
-        while True:
-            try:
-                async with asyncio.timeout(keepalive_seconds):
-                    item = await queue.get()
-            except TimeoutError:
-                yield KEEPALIVE
-                continue
-            if item is None:
-                return
-            yield item
+        async for item in drained(queue, keepalive_seconds):
+            yield KEEPALIVE_COMMENT if item is KEEPALIVE else cast(bytes, item)
     finally:
         reader.cancel()
 

@@ -21,13 +21,15 @@ from api.routing import Route, answer_other_method
 from api.schemas import (
     BatchRequest,
     BatchResponse,
-    FeedbackOut,
-    FeedbackRequest,
     Health,
     InvokeRequest,
     InvokeResponse,
-    RenameRequest,
     StreamRequest,
+)
+from api.thread_schemas import (
+    FeedbackOut,
+    FeedbackRequest,
+    RenameRequest,
     ThreadList,
     ThreadOut,
     ThreadSummaryOut,

@@ -23,9 +23,8 @@ from api.bodies import check_path_utf8
 from api.decisions import InterruptOut
 from api.handlers import parse
 from api.problems import Problem, answers_problems, field_problem, problem_of
-from api.schemas import (
-    INCLUDE_TOOLS,
-    THREAD_ID_MAX,
+from api.schemas import INCLUDE_TOOLS, THREAD_ID_MAX, check_thread_id
+from api.thread_schemas import (
     ActiveRunOut,
     FeedbackOut,
     FeedbackRequest,
@@ -35,7 +34,6 @@ from api.schemas import (
     ThreadOut,
     ThreadSummaryOut,
     ToolCallOut,
-    check_thread_id,
 )
 
 LIST_LIMIT_DEFAULT = 20

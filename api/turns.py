@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 KEEPALIVE = object()  # from `Admitted.live` while the run is quiet
-_DONE = object()
+DONE = object()  # put on a queue after its last item
 _cancelling: set[asyncio.Task[None]] = set()  # keeps cancelled runs referenced
 
 
@@ -86,17 +86,8 @@ class Admitted:
         queue: asyncio.Queue[object] = asyncio.Queue()
         producer = asyncio.create_task(_pump(self.events(lambda t: queue.put_nowait(Token(t))),
                                              queue))
-        keepalive = get_settings().sse_keepalive_seconds
         try:
-            while True:
-                try:
-                    async with asyncio.timeout(keepalive):
-                        item = await queue.get()
-                except TimeoutError:
-                    yield KEEPALIVE
-                    continue
-                if item is _DONE:
-                    return
+            async for item in drained(queue, get_settings().sse_keepalive_seconds):
                 if isinstance(item, BaseException):
                     raise problem_of(item, f"run {self.turn.run_id}") from None
                 yield item
@@ -127,6 +118,21 @@ async def admit(turn: TurnRequest) -> Admitted:
     return Admitted(turn, bot, claim)
 
 
+async def drained(queue: asyncio.Queue[object], seconds: float) -> AsyncIterator[object]:
+    """The items put on `queue` until `DONE`, and `KEEPALIVE` whenever none came for
+    `seconds`."""
+    while True:
+        try:
+            async with asyncio.timeout(seconds):
+                item = await queue.get()
+        except TimeoutError:
+            yield KEEPALIVE
+            continue
+        if item is DONE:
+            return
+        yield item
+
+
 async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -> None:
     try:
         async for event in events:
@@ -134,7 +140,7 @@ async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -
     except Exception as exc:  # raised to the consumer, which reports it in its protocol
         queue.put_nowait(exc)
     finally:
-        queue.put_nowait(_DONE)
+        queue.put_nowait(DONE)
 
 
 async def enabled_specialists() -> frozenset[str]:
@@ -144,12 +150,14 @@ async def enabled_specialists() -> frozenset[str]:
 
 def new_turn(question: str | None, thread_id: str | None, owner: Owner | None = None, *,
              specialist: str | None = None, history: tuple[tuple[Role, str], ...] = (),
-             resume: Decision | None = None) -> TurnRequest:
+             resume: Decision | None = None, can_pause: bool = True) -> TurnRequest:
     """A protocol's turn: on `thread_id`, or stateless (None: `history` is the conversation
-    and no thread is read or written)."""
+    and no thread is read or written). `can_pause=False` for a protocol that can't show a
+    call waiting for approval: such a call is declined instead."""
     run_id = str(uuid.uuid4())
     if thread_id is None:
         return TurnRequest(thread_id=f"stateless-{run_id}", run_id=run_id, question=question,
-                           specialist=specialist, history=history, stateless=True)
+                           specialist=specialist, history=history, stateless=True,
+                           can_pause=False)
     return TurnRequest(thread_id=thread_id, run_id=run_id, question=question, owner=owner,
-                       specialist=specialist, resume=resume)
+                       specialist=specialist, resume=resume, can_pause=can_pause)

@@ -1,4 +1,5 @@
-"""How big each measurement is: the full run (`make bench`, < 10 min) and a tiny one (tests)."""
+"""How big each measurement is: the full run (`make bench`) and a tiny one (tests); item 7
+(`bench.resume`) has its own sizes."""
 
 from __future__ import annotations
 
@@ -42,3 +43,27 @@ TINY = Size("tiny", answer_tokens=4, flat_tokens=100, flat_streams=1, short_turn
             level_seconds=0.5, level_rounds=1, batch_questions=2, cold_repeats=1,
             thread_turns=3, warmup_streams=1, ttft=0.05, first_token_ttft=0.05,
             first_token_answer_tokens=3, first_token_streams=(1, 3), first_token_turns=1)
+
+
+@dataclass(frozen=True)
+class ResumeSize:
+    """The knobs of item 7 (`bench.resume`): the run event log of resumable streams."""
+
+    name: str
+    ttft: float = 0.3  # the model's time to first token, per model call
+    # The answers measured: (tokens, tokens per second; 0 is flat out). Tokens count "Answer:".
+    answers: tuple[tuple[int, float], ...] = ((100, 50.0), (300, 50.0), (300, 0.0), (2000, 0.0))
+    paced_turns: int = 4  # turns per paced answer, with the log on and again off
+    flat_turns: int = 10  # turns per flat-out answer, on and off
+    join_turns: int = 6  # followed turns per paced answer (a second client on the other server)
+    cpu_streams: int = 25  # simultaneous paced streams of the CPU measurement
+    cpu_requests: int = 3  # requests per stream and round
+    cpu_rounds: int = 2  # rounds, each with the log on and off (the order alternates)
+    cpu_answer_tokens: int = 100
+    stores: tuple[str, ...] = ("sqlite", "cosmos")
+
+
+RESUME_FULL = ResumeSize("full")
+RESUME_TINY = ResumeSize("tiny", ttft=0.05, answers=((10, 100.0), (20, 0.0)), paced_turns=1,
+                         flat_turns=1, join_turns=1, cpu_streams=2, cpu_requests=1,
+                         cpu_rounds=1, cpu_answer_tokens=5)

@@ -3,6 +3,9 @@
     echo '{"url": ..., "concurrency": 50, "seconds": 10, "max_requests": 500}' \
         | python -m bench.loadgen            -> one JSON object on stdout
 
+(optional: `"question"`, `"timeout"`, and `"body"`, more fields of every request's body, e.g.
+`{"on_disconnect": "continue"}`.)
+
 `concurrency` workers start at once; each sends one request after another until `seconds`
 have passed or `max_requests` were started. For every request it records the time to the
 first answer token (the first `data` event), the gaps between tokens, the token count and
@@ -38,12 +41,14 @@ class StreamResult:
 
 
 async def read_stream(client: httpx.AsyncClient, url: str, question: str,
-                      thread_id: str = "") -> StreamResult:
+                      thread_id: str = "", extra: dict[str, Any] | None = None
+                      ) -> StreamResult:
     """POST one question to `url` (a `/stream` URL) and time its events."""
     result = StreamResult()
     start = time.perf_counter()
     last: float | None = None
-    body = {"user_input": question, "thread_id": thread_id or str(uuid.uuid4())}
+    body = {"user_input": question, "thread_id": thread_id or str(uuid.uuid4()),
+            **(extra or {})}
     try:
         async with aconnect_sse(client, "POST", url, json=body) as source:
             result.status = source.response.status_code
@@ -86,7 +91,8 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         async def worker() -> None:
             while budget[0] > 0 and time.perf_counter() < deadline:
                 budget[0] -= 1
-                results.append(await read_stream(client, spec["url"], spec["question"]))
+                results.append(await read_stream(client, spec["url"], spec["question"],
+                                                 extra=spec.get("body")))
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -30,10 +30,11 @@ def set_pacing(model: Proc, ttft: float, rate: float, tokens: int) -> None:
 
 
 def load(server: Proc, concurrency: int, seconds: float, max_requests: int,
-         question: str = QUESTION) -> dict[str, Any]:
-    """Run the load generator process against `server`'s `/stream`."""
+         question: str = QUESTION, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the load generator process against `server`'s `/stream` (`body`: more fields of
+    each request's body)."""
     spec = {"url": server.url + "/stream", "concurrency": concurrency, "seconds": seconds,
-            "max_requests": max_requests, "question": question}
+            "max_requests": max_requests, "question": question, "body": body or {}}
     done = subprocess.run([sys.executable, "-m", "bench.loadgen"], input=json.dumps(spec),
                           capture_output=True, text=True, cwd=ROOT, check=False,
                           timeout=seconds + 180)

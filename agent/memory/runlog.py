@@ -73,7 +73,7 @@ class RunLog:
     """A store's run events with the lease store that tells a live run from a dead one."""
 
     def __init__(self, store: RunEventStore, leases: LeaseStore, *,
-                 flush_seconds: float = 0.2, flush_bytes: int = 16 * 1024,
+                 flush_seconds: float = 0.5, flush_bytes: int = 16 * 1024,
                  poll_seconds: float = 0.25, grace_seconds: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store

@@ -39,7 +39,7 @@ class RunRecorder:
     """The batching writer of one run's events (see the module docstring)."""
 
     def __init__(self, store: RunEventStore, thread_id: str, run_id: str, *,
-                 flush_seconds: float = 0.2, flush_bytes: int = 16 * 1024) -> None:
+                 flush_seconds: float = 0.5, flush_bytes: int = 16 * 1024) -> None:
         self.store = store
         self.thread_id = thread_id
         self.run_id = run_id

@@ -186,3 +186,21 @@ async def test_a_stateless_turn_declines_what_it_cannot_wait_for(
     [told] = [m for m in model.requests[-1].body["messages"] if m["role"] == "tool"]
     assert told["content"] == CANNOT_ASK
     assert answer.text == "That search needs approval."
+
+
+async def test_a_turn_that_cannot_show_a_pause_declines_instead(
+        bot: tuple[Bot, FakeOpenAI, InMemorySpanExporter]) -> None:
+    """`can_pause=False` (the OpenAI-compatible and MCP protocols, which have no way to show a
+    waiting call): on a thread, the call is declined and the model told so, as when stateless."""
+    agent, model, _ = bot
+    model.script.clear()
+    model.add(Turn(tool_calls=[search("call_p", "Moon")]),
+              Turn(chunks=["That search needs approval."]))
+    events = await run(agent, thread_id="no-pause", question="@docsearch the Moon?",
+                       can_pause=False)
+    answer = events[-1]
+    assert isinstance(answer, Answer) and answer.interrupt is None
+    [told] = [m for m in model.requests[-1].body["messages"] if m["role"] == "tool"]
+    assert told["content"] == CANNOT_ASK
+    view = await agent.thread("no-pause")
+    assert view is not None and view.pending is None

@@ -110,11 +110,17 @@ def test_conversation_survives_a_restart_and_delete_removes_every_item(
             # CHECKPOINT_DURABILITY=exit (the default): one checkpoint per finished turn (and
             # the thread's first, empty one); each turn's four new messages (question, tool
             # call, tool result, answer) are stored once, as writes. No lease is left behind.
+            # The streamed turn's events are kept too, to rejoin it: one run record and a few
+            # batched event items (never one per token), living RUN_EVENTS_TTL_SECONDS.
             kinds = Counter(item["kind"] for item in stored if item["thread_id"] == "conv-1")
+            assert kinds.pop("run") == 1 and 1 <= kinds.pop("run_events") <= 4, kinds
             assert kinds == {"checkpoint": 4, "write": 12}
+            run_items = [item for item in stored if item["kind"] in ("run", "run_events")]
+            assert {item["ttl"] for item in run_items} == {3600}
             # Items live 1.5 x THREAD_TTL_SECONDS: a thread lasts at least that after its last
             # turn (docs/memory-cosmos.md, "Expiry").
-            assert all(item["ttl"] == TTL_SECONDS + TTL_SECONDS // 2 for item in stored)
+            assert all(item["ttl"] == TTL_SECONDS + TTL_SECONDS // 2 for item in stored
+                       if item not in run_items)
             assert container.read()["defaultTtl"] == -1
 
             resp = requests.delete(f"{server.url}/threads/conv-1", timeout=30)

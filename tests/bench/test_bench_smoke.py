@@ -1,11 +1,13 @@
-"""The bench runs end to end at tiny size and writes well-formed results (no timing asserted)."""
+"""The bench runs end to end at tiny size and writes well-formed results (no timing asserted):
+the whole bench (`bench.runner`), and item 7, resumable streams (`bench.resume`)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from bench.config import TINY
+from bench import resume
+from bench.config import RESUME_TINY, TINY
 from bench.runner import KINDS, run
 
 
@@ -63,3 +65,40 @@ def test_tiny_bench_writes_every_result(tmp_path: Path) -> None:
     assert "fixed CPU per turn" in table
     assert written["machine"]["date"] in table
     assert (tmp_path / "ttft_vs_concurrency.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_tiny_resume_bench_measures_the_run_log_on_both_stores(tmp_path: Path) -> None:
+    data = resume.run(RESUME_TINY, tmp_path, log=lambda _: None)
+
+    assert json.loads((tmp_path / "resume.json").read_text()) == json.loads(json.dumps(data))
+    for store in RESUME_TINY.stores:
+        answers = data[store]["writes"]
+        assert [(a["tokens"], a["tokens_per_second"]) for a in answers] == list(
+            RESUME_TINY.answers)
+        for a in answers:
+            assert a["errors"] == 0 and a["log_failed_writes"] == 0
+            assert a["streamed_tokens_per_turn"] == a["tokens"]
+            # Log on: the first event at once and the last at once, at least; every event of
+            # the turn (metadata, two tool events, the tokens, end) stored.
+            assert a["log_writes_min"] >= 2
+            assert a["log_events_per_turn"] == a["tokens"] + 4
+            assert a["log_writes_while_off"] == 0  # the switch really switches it off
+        if store == "sqlite":
+            assert all(a["commits_per_turn_log"] == a["log_writes_per_turn"]
+                       and a["wal_bytes_per_turn_log"] > 0 for a in answers)
+        else:  # one transactional batch per write, request bodies at least the rows' bytes
+            assert all(a["write_requests_per_turn_log"] == a["log_writes_per_turn"]
+                       and a["bytes_written_per_turn_log"] > 0 for a in answers)
+        for joined in data[store]["joined"]:
+            assert joined["all_events_once_in_order"] and joined["all_ended"]
+            assert joined["events_timed"] > 0 and joined["added_p50_ms"] is not None
+        cpu = data[store]["cpu"]
+        expected = RESUME_TINY.cpu_streams * RESUME_TINY.cpu_requests * RESUME_TINY.cpu_rounds
+        assert cpu["errors"] == 0
+        assert cpu["requests_on"] == cpu["requests_off"] == expected
+        assert cpu["cpu_us_per_token_on"] is not None and "flat_out" in cpu
+    table = (tmp_path / "resume.md").read_text()
+    assert "| answer | log transactions per turn (min–max) |" in table
+    assert "| answer | log writes per turn (min–max) |" in table
+    assert "| sqlite | 10 tokens, 100 tokens/s | 1 |" in table
+    assert "| cosmos | 2 × 5 tokens |" in table

@@ -200,13 +200,9 @@ def test_thread_read_takes_its_id_from_the_route_parameters_sent_over_grpc(
     assert "no-such" in json.loads(missing.body)["detail"]
 
 
-def test_a_client_leaving_mid_stream_cancels_the_run(
-        worker: tuple[FunctionsHost, FakeOpenAI]) -> None:
-    host, model = worker
-    model.add(SEARCH, Turn(chunks=[f"tok{i} " for i in range(500)], delay=0.02))
-    first_outcome = len(model.outcomes)
+def _stream_then_leave(host: FunctionsHost, body: bytes) -> bytes:
+    """POST /stream on a raw socket, read until three tokens arrived, then hang up."""
     address, port = host.url.removeprefix("http://").split(":")
-    body = b'{"user_input": "@docsearch a long answer", "thread_id": "worker-leave-1"}'
     with socket.create_connection((address, int(port)), timeout=30) as sock:
         sock.sendall(b"POST /stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
@@ -215,6 +211,16 @@ def test_a_client_leaving_mid_stream_cancels_the_run(
             chunk = sock.recv(65536)
             assert chunk, f"the stream ended early: {received!r}"
             received += chunk
+    return received
+
+
+def test_a_client_leaving_mid_stream_cancels_the_run(
+        worker: tuple[FunctionsHost, FakeOpenAI]) -> None:
+    host, model = worker
+    model.add(SEARCH, Turn(chunks=[f"tok{i} " for i in range(500)], delay=0.02))
+    first_outcome = len(model.outcomes)
+    received = _stream_then_leave(
+        host, b'{"user_input": "@docsearch a long answer", "thread_id": "worker-leave-1"}')
     # The client is gone: the host closes the forwarded request, the worker's HTTP server sees
     # it and the app cancels the run, which closes the model stream long before 500 tokens.
     deadline = time.monotonic() + 15
@@ -236,17 +242,9 @@ def test_a_continue_run_outlives_its_client_and_is_rejoined_through_the_worker(
     tokens = [f"tok{i} " for i in range(60)]
     model.add(SEARCH, Turn(chunks=tokens, delay=0.02))
     first_outcome = len(model.outcomes)
-    address, port = host.url.removeprefix("http://").split(":")
-    body = (b'{"user_input": "@docsearch a long answer", "thread_id": "worker-continue-1", '
-            b'"on_disconnect": "continue"}')
-    with socket.create_connection((address, int(port)), timeout=30) as sock:
-        sock.sendall(b"POST /stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        received = b""
-        while received.count(b"event: data") < 3:
-            chunk = sock.recv(65536)
-            assert chunk, f"the stream ended early: {received!r}"
-            received += chunk
+    received = _stream_then_leave(
+        host, b'{"user_input": "@docsearch a long answer", "thread_id": "worker-continue-1", '
+              b'"on_disconnect": "continue"}')
     found = re.search(rb'"run_id":"([^"]+)"', received)
     assert found is not None, received
     run_id = found.group(1).decode()
