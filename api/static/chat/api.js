@@ -115,7 +115,7 @@ export function threadPath(threadId, ...rest) {
 // ---- the question's length limit -----------------------------------------------------------
 
 /** `MAX_INPUT_CHARS`, as the OpenAPI document states it (`maxLength` of `user_input` in the
- * body of /stream, or of /invoke, which takes the same questions); 0 when it can't be read. */
+ * body of /stream); 0 when it can't be read. */
 export async function inputLimit() {
   let doc;
   try {
@@ -132,10 +132,6 @@ export async function inputLimit() {
     }
     return s;
   };
-  for (const path of ["/stream", "/invoke"]) {
-    const body = resolve(doc.paths?.[path]?.post?.requestBody?.content?.["application/json"]?.schema);
-    const limit = Number(resolve(body.properties?.user_input).maxLength);
-    if (limit > 0) return limit;
-  }
-  return 0;
+  const body = resolve(doc.paths?.["/stream"]?.post?.requestBody?.content?.["application/json"]?.schema);
+  return Number(resolve(body.properties?.user_input).maxLength) || 0;
 }
