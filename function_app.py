@@ -24,8 +24,8 @@ from api import (
     handlers,
     mcp_server,
     openai_compat,
-    rejoin,
     routes,
+    runs,
     threads,
 )
 
@@ -78,7 +78,13 @@ async def delete_thread(req: Request) -> Response:
 @app.route(route="threads/{thread_id}/runs/{run_id}/stream", methods=["GET", "HEAD"])
 async def join_run(req: Request) -> StreamingResponse:
     """GET /threads/{thread_id}/runs/{run_id}/stream (rejoin a run: Server-Sent Events)."""
-    return await rejoin.join_run(req)
+    return await runs.join_run(req)
+
+
+@app.route(route="threads/{thread_id}/runs/{run_id}/cancel", methods=["POST"])
+async def cancel_run(req: Request) -> Response:
+    """POST /threads/{thread_id}/runs/{run_id}/cancel (stop a streamed run)."""
+    return await runs.cancel_run(req)
 
 
 @app.route(route="threads/{thread_id}/runs/{run_id}/feedback", methods=["POST"])

@@ -10,6 +10,7 @@ the API's error shape; turns run through `api.turns`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 
 from starlette.background import BackgroundTask
@@ -103,7 +104,9 @@ async def stream(request: Request) -> Response:
     return StreamingResponse(
         sse_stream(admitted.events, turn.run_id, turn.thread_id,
                    get_settings().sse_keepalive_seconds, recorder=recorder,
-                   keep_going=body.on_disconnect == "continue"),
+                   keep_going=body.on_disconnect == "continue",
+                   stop_asked=None if runs is None else functools.partial(
+                       runs.cancel_requested, turn.thread_id, turn.run_id)),
         media_type=SSE_MEDIA_TYPE,
         headers=SSE_HEADERS,
         # A stream that never started its run (client gone at once) gives the lease back.

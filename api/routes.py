@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from agent.settings import get_settings
-from api import agui, chat_ui, docs_ui, handlers, mcp_server, openai_compat, rejoin, threads
+from api import agui, chat_ui, docs_ui, handlers, mcp_server, openai_compat, runs, threads
 from api.openapi import build_document
 from api.routing import Route, answer_other_method
 from api.schemas import (
@@ -64,9 +64,12 @@ ROUTES: tuple[Route, ...] = (
           errors=(401, 404, 500, 502), tags=("threads",)),
     Route("/threads/{thread_id}", "DELETE", threads.delete_thread, "Delete a thread",
           status_code=204, errors=(401, 404, 409, 422, 500, 502), tags=("threads",)),
-    Route("/threads/{thread_id}/runs/{run_id}/stream", "GET", rejoin.join_run,
+    Route("/threads/{thread_id}/runs/{run_id}/stream", "GET", runs.join_run,
           "Rejoin a streamed run (Server-Sent Events after Last-Event-ID)",
           status_code=200, errors=(401, 404, 422, 500, 502), tags=("threads",)),
+    Route("/threads/{thread_id}/runs/{run_id}/cancel", "POST", runs.cancel_run,
+          "Stop a streamed run", status_code=202, errors=(401, 404, 422, 500, 502),
+          tags=("threads",)),
     Route("/threads/{thread_id}/runs/{run_id}/feedback", "POST", threads.give_feedback,
           "Give feedback on an answer", request_model=FeedbackRequest,
           response_model=FeedbackOut, errors=(401, 404, 500, 502), tags=("threads",)),

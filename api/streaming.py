@@ -15,6 +15,9 @@ for every event that piled up meanwhile.
 When the client goes away the server cancels the response. `on_disconnect="cancel"` (the
 default) cancels the run with it: the model stream is closed, no more tokens are spent.
 `"continue"` lets the run go on to its end, recorded and saved as if the client had stayed.
+Any client may stop a recorded run (`stop_here` on this instance; elsewhere, a request in the
+run log that the run looks for every `CANCEL_POLL_SECONDS`): it ends with an `error` event
+(status 499) and its thread keeps what was saved before.
 
 Whatever fails once the response has started (an event that can't be encoded, a bug) becomes an
 `error` event that ends the stream, so the response is always terminated properly and never
@@ -26,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -40,12 +43,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _DONE = object()
 _running: set[asyncio.Task[None]] = set()  # keeps runs no response waits for referenced
+_live: dict[str, _Producer] = {}  # the runs this process is producing, by run id
+CANCEL_POLL_SECONDS = 1.0  # how often a recorded run looks for a request to stop it
+STOPPED_STATUS = 499  # the `error` event of a run stopped at a client's request
+STOPPED = "The run was stopped at a client's request; what it said so far is above."
 WIND_DOWN_SECONDS = 5.0  # how long a run we stopped may take to let go of its thread
 UNSENDABLE = ("Part of the answer could not be sent: it is not valid Unicode text. The stream "
               "was stopped; see the server log.")
 STREAM_FAILED = "The stream failed on the server; see the server log."
 # A turn's events, given where to send each answer token as it arrives.
 Run = Callable[[Callable[[str], None]], AsyncGenerator[BotEvent, None]]
+# Whether a request to stop the run was made (on any instance: the run log holds it).
+StopAsked = Callable[[], Awaitable[bool]]
 
 
 class _Unsendable(Exception):
@@ -63,6 +72,8 @@ class _Producer:
     def __init__(self, run_id: str, thread_id: str, recorder: RunRecorder | None) -> None:
         self.run_id = run_id
         self.thread_id = thread_id
+        self.task: asyncio.Task[None] | None = None
+        self.stop_requested = False
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.listening = True
         self.encoder = EventEncoder(recorder.append if recorder is not None else None)
@@ -117,6 +128,13 @@ class _Producer:
         return self.encoder.json("metadata", {"run_id": self.run_id,
                                               "thread_id": self.thread_id})
 
+    def stop(self) -> None:
+        """Stop the run at a client's request (it ends with an `error` event saying so)."""
+        if self.task is not None and not self.task.done() and not self.stop_requested:
+            self.stop_requested = True
+            log.info("run %s stopped at a client's request", self.run_id)
+            self.task.cancel()
+
     async def produce(self, run: Run) -> None:
         """Run the turn: its events, and `end` or `error`."""
         try:
@@ -125,18 +143,55 @@ class _Producer:
                     self.event(item)
         except _Unsendable:
             log.info("run %s cancelled: the stream was stopped", self.run_id)
+        except asyncio.CancelledError:
+            if not self.stop_requested:
+                raise
+            # Asked to stop (`stop`): the run is over, and says so to whoever follows it.
+            self.send(self.encoder.error_event(STOPPED_STATUS, STOPPED, self.run_id))
         except Exception as exc:  # the run failed: an `error` event ends the stream
             self.failed(exc)
         finally:
             self.queue.put_nowait(_DONE)
 
 
-async def _produce(producer: _Producer, run: Run, recorder: RunRecorder | None) -> None:
-    if recorder is None:
-        await producer.produce(run)
-        return
-    async with recorder:
-        await producer.produce(run)
+async def _produce(producer: _Producer, run: Run, recorder: RunRecorder | None,
+                   stop_asked: StopAsked | None) -> None:
+    _live[producer.run_id] = producer
+    watcher = asyncio.create_task(_watch(producer, stop_asked)) if stop_asked else None
+    try:
+        if recorder is None:
+            await producer.produce(run)
+            return
+        async with recorder:
+            await producer.produce(run)
+    finally:
+        _live.pop(producer.run_id, None)
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def _watch(producer: _Producer, stop_asked: StopAsked) -> None:
+    """Stop the run once a request to stop it is found in the store (made on any instance)."""
+    while True:
+        await asyncio.sleep(CANCEL_POLL_SECONDS)
+        try:
+            asked = await stop_asked()
+        except Exception:  # the next poll tries again
+            log.warning("run %s: looking for a stop request failed", producer.run_id,
+                        exc_info=True)
+            continue
+        if asked:
+            producer.stop()
+            return
+
+
+def stop_here(run_id: str) -> bool:
+    """Stop the run if this process produces it; False if it doesn't (or no longer)."""
+    producer = _live.get(run_id)
+    if producer is None:
+        return False
+    producer.stop()
+    return True
 
 
 class _KeepAlive:
@@ -163,9 +218,10 @@ class _KeepAlive:
 async def sse_stream(
     run: Run, run_id: str, thread_id: str, keepalive_seconds: float, *,
     recorder: RunRecorder | None = None, keep_going: bool = False,
+    stop_asked: StopAsked | None = None,
 ) -> AsyncIterator[bytes]:
     """The SSE byte stream of one turn (`recorder`: where its events are kept; `keep_going`:
-    the run goes on when the client leaves)."""
+    the run goes on when the client leaves; `stop_asked`: polled for a request to stop it)."""
     producer = _Producer(run_id, thread_id, recorder)
     queue = producer.queue
     task: asyncio.Task[None] | None = None
@@ -174,7 +230,8 @@ async def sse_stream(
     finished = False  # ... because the run ended
     try:
         yield producer.metadata()
-        task = asyncio.create_task(_produce(producer, run, recorder))
+        task = asyncio.create_task(_produce(producer, run, recorder, stop_asked))
+        producer.task = task
         keepalive = _KeepAlive(queue, keepalive_seconds)
         while not over:
             items = [await queue.get()]

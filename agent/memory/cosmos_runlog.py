@@ -30,6 +30,10 @@ def run_item_id(run_id: str) -> str:
     return f"run.{id_part(run_id)}"
 
 
+def cancel_item_id(run_id: str) -> str:
+    return f"cancel.{id_part(run_id)}"
+
+
 def events_item_id(run_id: str, first: int) -> str:
     return f"ev.{id_part(run_id)}.{first:010d}"
 
@@ -90,6 +94,14 @@ class CosmosRunEvents:
     async def info(self, thread_id: str, run_id: str) -> RunInfo | None:
         row = await self.requests.read(run_item_id(run_id), thread_id)
         return None if row is None else self._info(thread_id, row)
+
+    async def request_cancel(self, thread_id: str, run_id: str) -> None:
+        await self.requests.upsert_all([{
+            "id": cancel_item_id(run_id), "thread_id": thread_id, "kind": "run_cancel",
+            "run_id": run_id, "ttl": self.ttl_seconds}])
+
+    async def cancel_requested(self, thread_id: str, run_id: str) -> bool:
+        return await self.requests.read(cancel_item_id(run_id), thread_id) is not None
 
     async def read(self, thread_id: str, run_id: str, after: int
                    ) -> tuple[RunInfo | None, list[RunEvent]]:

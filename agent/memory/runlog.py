@@ -93,6 +93,14 @@ class RunLog:
         """The run's record; None for an unknown (or expired, or deleted) run."""
         return await self.store.info(thread_id, run_id)
 
+    async def request_cancel(self, thread_id: str, run_id: str) -> None:
+        """Ask whichever instance runs the run to stop it (it checks `cancel_requested`)."""
+        await self.store.request_cancel(thread_id, run_id)
+
+    async def cancel_requested(self, thread_id: str, run_id: str) -> bool:
+        """Whether someone asked for the run to stop."""
+        return await self.store.cancel_requested(thread_id, run_id)
+
     async def active(self, thread_id: str) -> RunInfo | None:
         """The recorded run holding the thread now, if any (the lease names it)."""
         holder = await self.leases.holder(thread_id)

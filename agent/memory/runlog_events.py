@@ -74,3 +74,11 @@ class RunEventStore(Protocol):
     async def info(self, thread_id: str, run_id: str) -> RunInfo | None:
         """The run's record; None when there is none (unknown, deleted or expired)."""
         ...
+
+    async def request_cancel(self, thread_id: str, run_id: str) -> None:
+        """Ask whichever instance runs the run to stop it."""
+        ...
+
+    async def cancel_requested(self, thread_id: str, run_id: str) -> bool:
+        """Whether someone asked for the run to stop."""
+        ...

@@ -28,6 +28,8 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS run_events (thread_id TEXT NOT NULL, run_id TEXT NOT NULL, "
     "event_id INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL, "
     "PRIMARY KEY (thread_id, run_id, event_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS run_cancels (thread_id TEXT NOT NULL, run_id TEXT NOT NULL, "
+    "PRIMARY KEY (thread_id, run_id)) WITHOUT ROWID",
 )
 _PURGE_EVERY_SECONDS = 60.0
 
@@ -53,6 +55,9 @@ class SqliteRunEvents:
                 cutoff = now - self.ttl_seconds
                 await conn.execute(
                     "DELETE FROM run_events WHERE (thread_id, run_id) IN "
+                    "(SELECT thread_id, run_id FROM runs WHERE updated_at < ?)", (cutoff,))
+                await conn.execute(
+                    "DELETE FROM run_cancels WHERE (thread_id, run_id) IN "
                     "(SELECT thread_id, run_id FROM runs WHERE updated_at < ?)", (cutoff,))
                 await conn.execute("DELETE FROM runs WHERE updated_at < ?", (cutoff,))
             await conn.executemany(
@@ -95,8 +100,24 @@ class SqliteRunEvents:
             rows = await cursor.fetchall()
         return info, [RunEvent(int(i), str(e), str(d)) for i, e, d in rows]
 
+    async def request_cancel(self, thread_id: str, run_id: str) -> None:
+        await self.saver.setup()
+        async with self.saver.lock:
+            await self.saver.conn.execute(
+                "INSERT OR IGNORE INTO run_cancels (thread_id, run_id) VALUES (?, ?)",
+                (thread_id, run_id))
+            await self.saver.conn.commit()
+
+    async def cancel_requested(self, thread_id: str, run_id: str) -> bool:
+        await self.saver.setup()
+        async with self.saver.lock:
+            cursor = await self.saver.conn.execute(
+                "SELECT 1 FROM run_cancels WHERE thread_id = ? AND run_id = ?",
+                (thread_id, run_id))
+            return await cursor.fetchone() is not None
+
     async def delete_thread(self, thread_id: str) -> None:
         """Delete every run of a thread (within the caller's transaction and lock)."""
-        for table in ("run_events", "runs"):
+        for table in ("run_events", "run_cancels", "runs"):
             await self.saver.conn.execute(f"DELETE FROM {table} WHERE thread_id = ?",
                                           (thread_id,))

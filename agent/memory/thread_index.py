@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 TITLE_MAX = 200  # characters of a title
 FIRST_QUESTION_TITLE = 80  # characters of a question that becomes a new thread's title
+_MENTION = re.compile(r"^@[A-Za-z]+\b[\s,:]*")  # "@docsearch, how ..." -> "how ..."
 Score = Literal[1, -1]
 
 
@@ -78,9 +80,16 @@ class ThreadIndex(Protocol):
 
 
 def title_of(question: str) -> str:
-    """A new thread's title: its first question on one line, cut at FIRST_QUESTION_TITLE."""
+    """A new thread's title: its first question on one line, without a leading @mention,
+    starting with a capital, cut at a word near FIRST_QUESTION_TITLE characters."""
     line = " ".join(question.split())
-    return line if len(line) <= FIRST_QUESTION_TITLE else line[:FIRST_QUESTION_TITLE - 1] + "…"
+    title = _MENTION.sub("", line, count=1) or line
+    title = title[:1].upper() + title[1:]
+    if len(title) <= FIRST_QUESTION_TITLE:
+        return title
+    cut = title.rfind(" ", 0, FIRST_QUESTION_TITLE - 1)
+    end = cut if cut > FIRST_QUESTION_TITLE // 2 else FIRST_QUESTION_TITLE - 1
+    return title[:end].rstrip() + "…"
 
 
 def encode_cursor(rows: Sequence[ThreadSummary]) -> str | None:

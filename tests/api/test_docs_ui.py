@@ -26,7 +26,8 @@ def test_openapi_documents_models_and_examples(offline_server: LiveServer) -> No
     paths = spec["paths"]
     assert set(paths) == {"/invoke", "/stream", "/batch", "/threads", "/threads/{thread_id}",
                           "/threads/{thread_id}/runs/{run_id}/feedback",
-                          "/threads/{thread_id}/runs/{run_id}/stream", "/health",
+                          "/threads/{thread_id}/runs/{run_id}/stream",
+                          "/threads/{thread_id}/runs/{run_id}/cancel", "/health",
                           "/v1/chat/completions", "/v1/models", "/mcp", "/ag-ui"}
     for path in ("/v1/chat/completions", "/mcp", "/ag-ui"):  # the protocols need the key too
         assert paths[path]["post"]["security"] == [{"functionKey": []}]

@@ -150,3 +150,39 @@ def test_a_run_whose_instance_died_ends_with_an_error_for_its_joiners(
     error = json.loads(replay[-1].data)
     assert error["run_id"] == run_id and "instance running it stopped" in error["message"]
     assert [int(e.id) for e in replay] == list(range(1, len(replay) + 1))
+
+
+def _cancel(server: LiveServer, thread_id: str, run_id: str) -> requests.Response:
+    return requests.post(f"{server.url}/threads/{thread_id}/runs/{run_id}/cancel",
+                         timeout=TIMEOUT)
+
+
+def test_a_run_is_stopped_from_any_instance(
+        pair: tuple[FakeOpenAI, list[LiveServer]]) -> None:
+    """Stop asked on the instance that runs the run: at once, its live stream ends with the
+    `error` event saying so. Asked on another instance: the run finds the request in the
+    store and stops. Either way the model stream is closed and joiners are told."""
+    model, (a, b) = pair
+    for where in (a, b):
+        thread = f"stop-{uuid.uuid4().hex[:8]}"
+        model.script.clear()
+        model.add(Turn(chunks=WORDS, delay=0.25))  # 10 s: far longer than it takes to stop
+        resp, events = _open(a, {"user_input": "@chat tell me a long story",
+                                 "thread_id": thread, "on_disconnect": "continue"})
+        seen = [next(events) for _ in range(3)]
+        run_id = seen[0].json()["run_id"]
+        answered = len(model.outcomes)
+        stopped = _cancel(where, thread, run_id)
+        assert stopped.status_code == 202, stopped.text
+        if where is a:  # the live stream ends with the error event
+            rest = list(events)
+            assert rest[-1].event == "error" and rest[-1].json()["status_code"] == 499
+        resp.close()
+        wait_for(lambda n=answered: len(model.outcomes) == n and model.outcomes[-1].cancelled,
+                 "the model stream to be closed")
+        assert model.outcomes[-1].chunks_sent < len(WORDS)
+        replay = _events(_join(b, thread, run_id, 0))
+        assert replay[-1].event == "error" and replay[-1].json()["status_code"] == 499
+        assert "stopped at a client's request" in replay[-1].json()["message"]
+        assert _cancel(b, thread, run_id).status_code == 204  # over already
+    assert _cancel(b, thread, "no-such-run").status_code == 404

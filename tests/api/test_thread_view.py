@@ -25,7 +25,7 @@ def test_the_thread_shows_questions_and_answers_only(offline_server: LiveServer)
 
     created, updated = body.pop("created_at"), body.pop("updated_at")
     assert created <= updated and updated.endswith("Z")
-    assert body == {"thread_id": "view-1", "title": "@docsearch what raises the tides?",
+    assert body == {"thread_id": "view-1", "title": "What raises the tides?",
                     "active_run": None,
                     "messages": [
         {"role": "user", "content": "@docsearch what raises the tides?", "agent": None,

@@ -10,9 +10,11 @@ import sqlite3
 from contextlib import closing
 from typing import Any
 
+import pytest
 import requests
 
 from agent.memory.cosmos_thread_index import owner_partition
+from agent.memory.thread_index import title_of
 from api.threads import iso
 from standins.processes import LiveServer
 from tests.api.test_auth_threads import ALICE, BOB, TIMEOUT, Store, invoke, read, store
@@ -49,7 +51,7 @@ def test_a_user_lists_their_own_threads_newest_first_in_pages(store: Store) -> N
     assert seen == [made[1], made[4], made[3], made[2], made[0]]
     assert not set(seen) & set(others)
     newest = _list(store.url, carol, limit=1).json()["threads"][0]
-    assert newest["title"] == "@docsearch question 1 about the Moon?"
+    assert newest["title"] == "Question 1 about the Moon?"
     assert newest["created_at"] < newest["updated_at"]
     assert [t["thread_id"] for t in _list(store.url, dave).json()["threads"]] == others[::-1]
 
@@ -192,3 +194,15 @@ def test_without_sign_in_nothing_is_listed_and_a_thread_is_anyones(
     view = requests.get(f"{url}/threads/{thread}", timeout=TIMEOUT).json()
     assert [m["run_id"] for m in view["messages"]] == [again["run_id"]] * 2
     assert view["title"] == "Moon"  # the title stays
+
+
+@pytest.mark.parametrize(("question", "title"), [
+    ("@docsearch how far is the Moon?", "How far is the Moon?"),
+    ("@DocSearch,  what   raises\nthe tides?", "What raises the tides?"),
+    ("@chat", "@chat"),
+    ("plain question", "Plain question"),
+    (" ".join(["word"] * 30), " ".join(["Word", *["word"] * 14]) + "…"),
+    ("x" * 100, "X" + "x" * 78 + "…"),
+])
+def test_a_new_threads_title_is_its_first_question_tidied(question: str, title: str) -> None:
+    assert title_of(question) == title

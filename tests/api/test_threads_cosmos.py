@@ -106,7 +106,7 @@ def test_conversation_survives_a_restart_and_delete_removes_every_item(
             assert {item["thread_id"] for item in stored} == {"conv-1", "other-1", nobody}
             summaries = {item["id"]: item for item in stored if item["thread_id"] == nobody}
             assert set(summaries) == {"conv-1", "other-1"}
-            assert summaries["conv-1"]["title"] == "@docsearch what raises the tides?"
+            assert summaries["conv-1"]["title"] == "What raises the tides?"
             # CHECKPOINT_DURABILITY=exit (the default): one checkpoint per finished turn (and
             # the thread's first, empty one); each turn's four new messages (question, tool
             # call, tool result, answer) are stored once, as writes. No lease is left behind.

@@ -4,14 +4,15 @@
 // drawn, waiting longer each time (BACKOFF_MS), then said plainly with Retry; Stop; and what a
 // reload needs kept as the answer is drawn. One run at a time.
 
-import { CUT_MESSAGE, Problem, problemOf } from "./api.js";
+import { CUT_MESSAGE, Problem, call, problemOf, threadPath } from "./api.js";
 import { announce } from "./dom.js";
 import { BACKOFF_MS, RunKeeper, forgetRun, pause, rejoin } from "./runs.js";
 import { readEvents } from "./sse.js";
 
-// With `"on_disconnect": "continue"` the server has no way to be told to stop a run: leaving
-// the stream leaves the run going (see the README, "The chat page").
-export const STOPPED = "Stopped. The server still finishes this answer and keeps it in the conversation.";
+// The page asks for `"on_disconnect": "continue"` (a reload or a cut rejoins the run), so Stop
+// also asks the server to stop the run (POST .../runs/{run_id}/cancel): no more tokens are
+// spent, and the thread keeps what it had before this answer.
+export const STOPPED = "Stopped.";
 
 export class Runner {
   /** `on`: threadId() (the thread the page shows), metadata(view, meta) (a run began; its
@@ -23,7 +24,15 @@ export class Runner {
     this.keeper = new RunKeeper();
   }
 
-  stop() { if (this.running) this.running.controller.abort(); }
+  stop() {
+    if (!this.running) return;
+    const { view } = this.running;
+    this.running.controller.abort();
+    if (view.threadId && view.runId) {
+      call(threadPath(view.threadId, "runs", view.runId, "cancel"), { method: "POST" })
+        .catch(() => {}); // a run that can't be reached stops on its own when its lease lapses
+    }
+  }
 
   /** Follows one run into `view` to its end: `open(signal)` starts it (POST /stream) or
    * rejoins it. Options: `kind` (question, regenerate, resume, joined: what a reload replaces),
@@ -62,13 +71,14 @@ export class Runner {
         outcome = "refused";
       } else if (signal.aborted) {
         outcome = "stopped";
-        this.keep(view, true); // the run goes on: coming back to its thread rejoins it
         if (["streaming", "cut"].includes(view.state)) view.problem({ message: STOPPED }, "stopped");
       } else if (err instanceof Problem) view.problem(err, "cut");
       else view.problem({ message: CUT_MESSAGE }, "cut");
     } finally {
       if (this.running && this.running.controller === controller) this.running = null;
-      if (["end", "error", "paused", "over", "gone"].includes(outcome)) forgetRun(view.threadId, view.runId);
+      if (["end", "error", "paused", "over", "gone", "stopped"].includes(outcome)) {
+        forgetRun(view.threadId, view.runId);
+      }
       this.on.busy(false);
     }
     if (["end", "over", "gone"].includes(outcome)) this.on.done(view, outcome);

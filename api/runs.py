@@ -1,4 +1,5 @@
-"""Rejoining a streamed run: `GET /threads/{thread_id}/runs/{run_id}/stream`.
+"""A streamed run's routes: rejoin it (`GET /threads/{thread_id}/runs/{run_id}/stream`) and
+stop it (`POST /threads/{thread_id}/runs/{run_id}/cancel`).
 
 Every event of a `/stream` run is kept, with its id, in the thread store's run event log
 (`agent.memory.runlog`). A client that lost its connection (a reload, a network change, the
@@ -9,6 +10,11 @@ store, which the running instance writes a few times a second). Without `Last-Ev
 is replayed from its first event. A run that is over with nothing after that id is a 204; an
 unknown run, or another user's thread, a 404. A run whose instance died (its thread's lease
 lapsed without its end being recorded) ends the stream with an `error` event that says so.
+
+Stopping a run works from any instance too: the one that runs it stops it at once, any other
+leaves the request in the run log, where the run looks for it every second. A stopped run ends
+with an `error` event (status 499) and its thread keeps what was saved before; a run that is
+already over is a 204.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import AsyncIterator
 from typing import cast
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agent.memory.runlog import RunLog, RunLost, RunState
 from agent.runtime import get_bot
@@ -28,6 +34,7 @@ from api.auth import caller
 from api.problems import Problem, answers_problems, field_problem, problem_of
 from api.sse import KEEPALIVE as KEEPALIVE_COMMENT
 from api.sse import SSE_HEADERS, SSE_MEDIA_TYPE, frame
+from api.streaming import stop_here
 from api.threads import path_id
 from api.turns import DONE, KEEPALIVE, drained
 
@@ -102,3 +109,27 @@ async def join_run(request: Request) -> Response:
     return StreamingResponse(
         _stream(runs, thread_id, run_id, after, get_settings().sse_keepalive_seconds),
         media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
+
+
+@answers_problems()
+async def cancel_run(request: Request) -> Response:
+    """POST /threads/{thread_id}/runs/{run_id}/cancel: stop a streamed run (202), on whichever
+    instance runs it; 204 when it is already over; 404 for an unknown run or another user's
+    thread."""
+    owner = caller(request)
+    thread_id = path_id(request)
+    run_id = path_id(request, "run_id")
+    try:
+        bot = await get_bot()
+        await bot.check_owner(thread_id, owner)
+        runs = bot.runs
+        info = await runs.info(thread_id, run_id) if runs is not None else None
+        if runs is None or info is None:
+            raise Problem(404, f"No run {run_id!r} of thread {thread_id!r} to stop.")
+        if info.state is not RunState.RUNNING:
+            return Response(status_code=204)
+        if not stop_here(run_id):
+            await runs.request_cancel(thread_id, run_id)
+    except Exception as exc:
+        raise problem_of(exc, f"stopping run {run_id}") from None
+    return JSONResponse({"run_id": run_id, "state": "stopping"}, status_code=202)
