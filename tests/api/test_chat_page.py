@@ -21,10 +21,11 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page
 
-from standins.model_service import FakeOpenAI, Turn, fake_openai
-from standins.processes import LiveServer, live_server
+from standins.model_service import FakeOpenAI, Turn
+from standins.processes import LiveServer
 from tests.conftest import CORPUS
-from tests.support.chatpage.browser import ARTIFACTS, ask, chromium, last_answer, tab
+from tests.support.chatpage.browser import ARTIFACTS, ask, last_answer, tab
+from tests.support.chatpage.server import model_and_server
 
 MOON = "corpus/moon.md#the-moon"
 TIDE_URL = "https://en.wikipedia.org/wiki/Tide"
@@ -63,19 +64,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeOpenA
     corpus = tmp_path_factory.mktemp("docs") / "corpus"
     shutil.copytree(CORPUS, corpus)
     (corpus / "hostile.md").write_text(HOSTILE_DOC, encoding="utf-8")
-    with fake_openai() as (model, base_url), live_server(
-        tmp_path_factory.mktemp("chat-page"),
-        {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{base_url}/v1",
-         "OPENAI_API_KEY": "k", "MODEL_MAX_RETRIES": "0", "DOCS_DIR": str(corpus),
-         "SSE_KEEPALIVE_SECONDS": "0.2", "MAX_INPUT_CHARS": "500"},
-    ) as live:
+    env = {"DOCS_DIR": str(corpus), "SSE_KEEPALIVE_SECONDS": "0.2", "MAX_INPUT_CHARS": "500"}
+    with model_and_server(tmp_path_factory.mktemp("chat-page"), env) as (model, live):
         yield model, live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as chromium_browser:
-        yield chromium_browser
 
 
 @pytest.fixture()

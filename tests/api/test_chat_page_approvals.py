@@ -25,9 +25,10 @@ from playwright.sync_api import Browser, Page
 from starlette.applications import Starlette
 
 from standins.loopback_http import serve_app
-from standins.model_service import FakeOpenAI, Turn, fake_openai
-from standins.processes import LiveServer, live_server
-from tests.support.chatpage.browser import ARTIFACTS, ask, axe, chromium, last_answer, tab
+from standins.model_service import FakeOpenAI, Turn
+from standins.processes import LiveServer
+from tests.support.chatpage.browser import ARTIFACTS, ask, axe, last_answer, tab
+from tests.support.chatpage.server import model_and_server
 from tests.support.sample_api import create_app
 
 QUESTION = "@sqlsearch which state had the most COVID deaths in 2020?"
@@ -52,20 +53,10 @@ def sample_api() -> Iterator[tuple[str, Starlette]]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, sample_api: tuple[str, Starlette],
            ) -> Iterator[tuple[FakeOpenAI, LiveServer]]:
-    with fake_openai() as (model, base_url), live_server(
-        tmp_path_factory.mktemp("chat-approvals"),
-        {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{base_url}/v1",
-         "OPENAI_API_KEY": "k", "MODEL_MAX_RETRIES": "0", "APPROVE_TOOLS": "sqlsearch,apisearch",
-         "APISEARCH_OPENAPI_SPEC": f"{sample_api[0]}/openapi.json",
-         "OUTBOUND_ALLOW_PRIVATE": "true"},
-    ) as live:
+    env = {"APPROVE_TOOLS": "sqlsearch,apisearch", "OUTBOUND_ALLOW_PRIVATE": "true",
+           "APISEARCH_OPENAPI_SPEC": f"{sample_api[0]}/openapi.json"}
+    with model_and_server(tmp_path_factory.mktemp("chat-approvals"), env) as (model, live):
         yield model, live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as chromium_browser:
-        yield chromium_browser
 
 
 def _call(name: str, **args: Any) -> Turn:

@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Page
 
 from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
-from tests.support.chatpage.browser import ask, chromium, last_answer, tab
+from tests.support.chatpage.browser import ask, last_answer, tab
 from tests.support.easyauth import signed_in
 
 ALICE, BOB = signed_in("alice"), signed_in("bob")
@@ -34,12 +34,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
                      {"AUTH_MODE": "easyauth", "MODEL_PROVIDER": "offline",
                       "DOCS_DIR": str(CORPUS)}) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as chromium_browser:
-        yield chromium_browser
 
 
 def _listed(server: LiveServer, user: dict[str, str]) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Page
 
 from standins.model_service import FakeOpenAI, Turn, fake_openai, rate_limited
 from standins.processes import LiveServer, live_server
-from tests.support.chatpage.browser import WAIT_MS, ask, chromium, last_answer, tab
+from tests.support.chatpage.browser import WAIT_MS, ask, last_answer, tab
 from tests.support.chatpage.front import front
 
 SLOW = [f"word{i} " for i in range(300)]
@@ -39,12 +39,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeOpenA
     with fake_openai() as (model, base_url), live_server(
             tmp_path_factory.mktemp("chat-controls"), _settings(base_url)) as live:
         yield model, live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as chromium_browser:
-        yield chromium_browser
 
 
 @pytest.fixture()

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from standins.model_service import FakeOpenAI, Turn, fake_openai
-from standins.processes import LiveServer, live_server
+from standins.model_service import FakeOpenAI, Turn
+from standins.processes import LiveServer
 from tests.conftest import CORPUS
 from tests.support.chatpage.browser import (
     ARTIFACTS,
@@ -33,12 +33,12 @@ from tests.support.chatpage.browser import (
     PHONE,
     ask,
     axe,
-    chromium,
     last_answer,
     save_artifact,
     tab,
 )
 from tests.support.chatpage.frames import START, STOP, summary
+from tests.support.chatpage.server import model_and_server
 
 MOON = "corpus/moon.md#the-moon"
 TIDES = "corpus/moon.md#tides"
@@ -73,18 +73,9 @@ def tokens(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeOpenAI, LiveServer]]:
-    with fake_openai() as (model, base_url), live_server(
-        tmp_path_factory.mktemp("chat-quality"),
-        {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{base_url}/v1",
-         "OPENAI_API_KEY": "k", "MODEL_MAX_RETRIES": "0", "DOCS_DIR": str(CORPUS)},
-    ) as live:
+    with model_and_server(tmp_path_factory.mktemp("chat-quality"),
+                          {"DOCS_DIR": str(CORPUS)}) as (model, live):
         yield model, live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as chromium_browser:
-        yield chromium_browser
 
 
 def _search(query: str) -> Turn:

@@ -25,10 +25,11 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, Request
 
-from standins.model_service import FakeOpenAI, Turn, fake_openai
-from standins.processes import LiveServer, live_server
-from tests.support.chatpage.browser import ask, axe, chromium, last_answer, tab
+from standins.model_service import FakeOpenAI, Turn
+from standins.processes import LiveServer
+from tests.support.chatpage.browser import ask, axe, last_answer, tab
 from tests.support.chatpage.front import front
+from tests.support.chatpage.server import model_and_server
 
 # The last answer's text, each time it changed, frame by frame (from the document's start).
 FRAMES = """
@@ -51,18 +52,9 @@ def tokens(tag: str, n: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeOpenAI, LiveServer]]:
-    with fake_openai() as (model, base_url), live_server(
-        tmp_path_factory.mktemp("chat-resume"),
-        {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{base_url}/v1",
-         "OPENAI_API_KEY": "k", "MODEL_MAX_RETRIES": "0"},
-    ) as live:
+    with model_and_server(tmp_path_factory.mktemp("chat-resume"),
+                          {}) as (model, live):
         yield model, live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as chromium_browser:
-        yield chromium_browser
 
 
 def _answer(page: Page) -> str:

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page
 
 from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
-from tests.support.chatpage.browser import PHONE, ask, chromium, last_answer, tab
+from tests.support.chatpage.browser import PHONE, ask, last_answer, tab
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +28,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with live_server(tmp_path_factory.mktemp("chat-threads"),
                      {"MODEL_PROVIDER": "offline", "DOCS_DIR": str(CORPUS)}) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as chromium_browser:
-        yield chromium_browser
 
 
 def _thread(page: Page) -> str:
