@@ -17,6 +17,7 @@ import function_app
 from api.routes import ROUTES, other_method
 from api.routing import trigger_methods
 from tests.conftest import CORPUS
+from tests.support.starlette_request import starlette_request
 
 ROOT = Path(__file__).resolve().parents[1]
 # `get_functions()` indexes the app as the worker does; it may run only once per app object.
@@ -76,19 +77,7 @@ def test_importing_function_app_builds_nothing(tmp_path: Path) -> None:
 
 def _request(method: str, path: str, body: bytes = b"",
              path_params: dict[str, str] | None = None) -> Request:
-    scope = {"type": "http", "method": method, "path": path, "headers": [
-        (b"content-type", b"application/json")], "query_string": b"",
-        "path_params": path_params or {}}
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return Request(scope, receive)
+    return starlette_request(method, path, body, path_params=path_params)
 
 
 @pytest.fixture()

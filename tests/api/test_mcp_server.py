@@ -26,6 +26,7 @@ from standins.model_service import FakeOpenAI, Turn, fake_openai
 from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
 from tests.support.easyauth import signed_in
+from tests.support.starlette_request import starlette_request
 
 MOON = "@docsearch how far away is the Moon?"
 SEARCH = Turn(tool_calls=[{"name": "search_documents", "arguments": {"query": "Moon"}}])
@@ -193,20 +194,8 @@ async def test_a_busy_thread_is_a_tool_error_saying_when_to_retry(
 
 
 def _request(body: dict[str, Any]) -> Request:
-    raw = json.dumps(body).encode()
-    scope = {"type": "http", "method": "POST", "path": "/mcp", "query_string": b"",
-             "headers": [(b"content-type", b"application/json"),
-                         (b"accept", b"application/json, text/event-stream")]}
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": raw, "more_body": False}
-
-    return Request(scope, receive)
+    return starlette_request("POST", "/mcp", json.dumps(body).encode(),
+                             headers={"accept": "application/json, text/event-stream"})
 
 
 async def test_the_functions_trigger_serves_the_same_protocol(
