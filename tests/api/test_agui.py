@@ -24,9 +24,10 @@ from sseclient import SSEClient
 
 from agent.events import Answer, TokenUsage
 from api.agui_events import RESUME_SCHEMA, EventWriter
-from standins.model_service import FakeOpenAI, Turn, fake_openai
+from standins.model_service import FakeOpenAI, Turn
 from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
+from tests.support.dev_server import model_and_server
 from tests.support.easyauth import signed_in
 
 EVENT = TypeAdapter(Event)
@@ -177,10 +178,8 @@ def test_easy_auth_401_and_another_users_thread(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, FakeOpenAI]]:
-    with fake_openai() as (model, model_url), live_server(
-            tmp_path_factory.mktemp("agui"), {"MODEL_PROVIDER": "openai", "MODEL_MAX_RETRIES": "0",
-                                              "OPENAI_BASE_URL": f"{model_url}/v1",
-                                              "DOCS_DIR": str(CORPUS)}) as server:
+    with model_and_server(tmp_path_factory.mktemp("agui"),
+                          {"DOCS_DIR": str(CORPUS)}) as (model, server):
         yield server, model
 
 

@@ -25,7 +25,7 @@ from standins.model_service import FakeOpenAI, Turn
 from standins.processes import LiveServer
 from tests.conftest import CORPUS
 from tests.support.chatpage.browser import ARTIFACTS, ask, last_answer, tab
-from tests.support.chatpage.server import model_and_server
+from tests.support.dev_server import model_and_server
 
 MOON = "corpus/moon.md#the-moon"
 TIDE_URL = "https://en.wikipedia.org/wiki/Tide"

@@ -28,7 +28,7 @@ from standins.loopback_http import serve_app
 from standins.model_service import FakeOpenAI, Turn
 from standins.processes import LiveServer
 from tests.support.chatpage.browser import ARTIFACTS, ask, axe, last_answer, tab
-from tests.support.chatpage.server import model_and_server
+from tests.support.dev_server import model_and_server
 from tests.support.sample_api import create_app
 
 QUESTION = "@sqlsearch which state had the most COVID deaths in 2020?"

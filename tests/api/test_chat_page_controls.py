@@ -20,24 +20,20 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page
 
-from standins.model_service import FakeOpenAI, Turn, fake_openai, rate_limited
-from standins.processes import LiveServer, live_server
+from standins.model_service import FakeOpenAI, Turn, rate_limited
+from standins.processes import LiveServer
 from tests.support.chatpage.browser import WAIT_MS, ask, last_answer, tab
 from tests.support.chatpage.front import front
+from tests.support.dev_server import model_and_server
 
 SLOW = [f"word{i} " for i in range(300)]
 STOPPED = "Stopped."
 
 
-def _settings(base_url: str) -> dict[str, str]:
-    return {"MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{base_url}/v1",
-            "OPENAI_API_KEY": "k", "MODEL_MAX_RETRIES": "0", "MAX_INPUT_CHARS": "500"}
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeOpenAI, LiveServer]]:
-    with fake_openai() as (model, base_url), live_server(
-            tmp_path_factory.mktemp("chat-controls"), _settings(base_url)) as live:
+    with model_and_server(tmp_path_factory.mktemp("chat-controls"),
+                          {"MAX_INPUT_CHARS": "500"}) as (model, live):
         yield model, live
 
 
@@ -162,9 +158,8 @@ def test_retry_answers_again_without_asking_twice_and_waits_out_retry_after(
 
 def test_network_failures_are_said_in_plain_words(
         browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
-    with fake_openai() as (model, base_url), live_server(
-            tmp_path_factory.mktemp("chat-outage"), _settings(base_url)) as live, \
-            tab(browser) as page:
+    with model_and_server(tmp_path_factory.mktemp("chat-outage"),
+                          {"MAX_INPUT_CHARS": "500"}) as (model, live), tab(browser) as page:
         model.add(Turn(chunks=SLOW, delay=0.05))
         page.goto(f"{live.url}/chat")
         ask(page, "@chat count slowly")

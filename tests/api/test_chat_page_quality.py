@@ -38,7 +38,7 @@ from tests.support.chatpage.browser import (
     tab,
 )
 from tests.support.chatpage.frames import START, STOP, summary
-from tests.support.chatpage.server import model_and_server
+from tests.support.dev_server import model_and_server
 
 MOON = "corpus/moon.md#the-moon"
 TIDES = "corpus/moon.md#tides"

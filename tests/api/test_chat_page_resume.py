@@ -29,7 +29,7 @@ from standins.model_service import FakeOpenAI, Turn
 from standins.processes import LiveServer
 from tests.support.chatpage.browser import ask, axe, last_answer, tab
 from tests.support.chatpage.front import front
-from tests.support.chatpage.server import model_and_server
+from tests.support.dev_server import model_and_server
 
 # The last answer's text, each time it changed, frame by frame (from the document's start).
 FRAMES = """

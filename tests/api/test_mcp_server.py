@@ -22,9 +22,10 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.requests import Request
 
-from standins.model_service import FakeOpenAI, Turn, fake_openai
+from standins.model_service import FakeOpenAI, Turn
 from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
+from tests.support.dev_server import model_and_server
 from tests.support.easyauth import signed_in
 from tests.support.starlette_request import starlette_request
 
@@ -163,10 +164,8 @@ async def test_easy_auth_reaches_the_tool(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, FakeOpenAI]]:
-    with fake_openai() as (model, model_url), live_server(
-            tmp_path_factory.mktemp("mcp"), {"MODEL_PROVIDER": "openai", "MODEL_MAX_RETRIES": "0",
-                                             "OPENAI_BASE_URL": f"{model_url}/v1",
-                                             "DOCS_DIR": str(CORPUS)}) as server:
+    with model_and_server(tmp_path_factory.mktemp("mcp"),
+                          {"DOCS_DIR": str(CORPUS)}) as (model, server):
         yield server, model
 
 

@@ -23,9 +23,10 @@ import requests
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_openai import ChatOpenAI
 
-from standins.model_service import FakeOpenAI, Turn, fake_openai, rate_limited
+from standins.model_service import FakeOpenAI, Turn, rate_limited
 from standins.processes import LiveServer, live_server
 from tests.conftest import CORPUS
+from tests.support.dev_server import model_and_server
 from tests.support.easyauth import signed_in
 
 MOON = [{"role": "user", "content": "@docsearch how far away is the Moon?"}]
@@ -58,9 +59,7 @@ def stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveSer
                                                                           Path]]:
     """The dev server on the OpenAI stand-in, no retries (a failure shows at once)."""
     data_dir = tmp_path_factory.mktemp("openai-compat")
-    with fake_openai() as (model, model_url), live_server(data_dir, {
-            "MODEL_PROVIDER": "openai", "OPENAI_BASE_URL": f"{model_url}/v1",
-            "MODEL_MAX_RETRIES": "0", "DOCS_DIR": str(CORPUS)}) as server:
+    with model_and_server(data_dir, {"DOCS_DIR": str(CORPUS)}) as (model, server):
         yield server, model, data_dir
 
 

@@ -1,5 +1,5 @@
-"""The dev server the chat-page tests drive: its model a loopback server speaking the OpenAI
-protocol (scripted, paced replies), with the test's own settings."""
+"""The dev server on a model stand-in: a loopback server speaking the OpenAI protocol
+(scripted, paced replies), with the test's own settings on top."""
 
 from __future__ import annotations
 
