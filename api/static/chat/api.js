@@ -119,9 +119,7 @@ export function threadPath(threadId, ...rest) {
 export async function inputLimit() {
   let doc;
   try {
-    const resp = await fetch(new URL("openapi.json", API), { headers: { Accept: "application/json" } });
-    if (!resp.ok) return 0;
-    doc = await resp.json();
+    doc = await getJson("openapi.json");
   } catch (_) {
     return 0;
   }

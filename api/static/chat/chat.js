@@ -7,7 +7,7 @@
 
 import { API, CUT_MESSAGE, Problem, call, functionKey, getJson, inputLimit, keyFromUrl,
   problemOf, setFunctionKey, threadPath } from "./api.js";
-import { announce, copyText, el, flash, titleOf } from "./dom.js";
+import { announce, el, titleOf } from "./dom.js";
 import { Composer } from "./composer.js";
 import { Runner } from "./follow.js";
 import { AnswerView, turnsOf, userMessage } from "./message.js";
@@ -152,7 +152,6 @@ function ask(question) {
   previous?.declined(); // a new question declines a call that waited (the server does so)
   ui.messages.append(userMessage(question));
   const view = addAnswer(question);
-  if (previous) previous.drawActions(); // Regenerate and Retry belong to the last answer
   previous?.status.querySelector(".retry")?.remove();
   ui.end.scrollIntoView({ block: "end" });
   post(view, { user_input: question, thread_id: state.threadId }, "question");
@@ -368,10 +367,7 @@ ui.messages.addEventListener("click", async (e) => {
     const view = state.views.find((v) => v.node.contains(preview));
     state.opener = preview;
     showPreview(ui.dialog, view && view.sources, preview.dataset.preview);
-    return;
   }
-  const copy = e.target.closest("[data-action=copy-code]");
-  if (copy) flash(copy, (await copyText(copy.closest(".code-block").querySelector("pre").textContent)) ? "Copied" : "Copy failed");
 });
 ui.dialog.addEventListener("close", () => { state.opener?.focus(); state.opener = null; });
 ui.dialog.querySelector(".preview-close").addEventListener("click", () => ui.dialog.close());

@@ -19,7 +19,6 @@ export class Composer {
     ui.stop.addEventListener("click", () => on.stop());
   }
 
-  focus() { this.ui.question.focus(); }
 
   /** Send or Stop; focus stays in the box when the button that had it goes away. */
   setBusy(busy) {

@@ -10,7 +10,7 @@
 // answer.
 
 import { Marked } from "./marked.esm.js";
-import { el } from "./dom.js";
+import { copyText, el, flash } from "./dom.js";
 
 const DOMPurify = window.DOMPurify;
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
@@ -62,7 +62,7 @@ const md = new Marked({ gfm: true, breaks: false }, {
 /** How links and citations become elements (an answer's: see sources.js). Here, for text
  * with no sources: a citation is its number, a relative link its text. */
 const unwrap = (a) => a.replaceWith(...a.childNodes);
-export const NO_LINKS = { cite: unwrap, link: () => {}, relative: unwrap };
+export const NO_LINKS = { cite: unwrap, relative: unwrap };
 
 /** Sanitized, decorated DOM for some of the lexer's tokens. */
 function renderTokens(tokens, links, ctx) {
@@ -90,7 +90,6 @@ function decorate(fragment, ctx) {
     else if (href && WEB.test(href)) {
       a.target = "_blank";
       a.rel = "noopener noreferrer";
-      ctx.link(a);
     } else if (href) ctx.relative(a, href);
     else a.replaceWith(...a.childNodes); // a scheme the sanitizer refused: the text stays
   }
@@ -104,14 +103,17 @@ function codeBlock(pre) {
   pre.setAttribute("tabindex", "0"); // a wide block scrolls: reachable by keyboard
   const head = el("div", { class: "code-head" },
     el("span", { class: "code-lang", text: lang ? lang[1] : "text" }),
-    el("button", { type: "button", class: "code-copy", "data-action": "copy-code", text: "Copy" }));
+    el("button", { type: "button", class: "code-copy", text: "Copy" }));
+  const copy = head.lastChild;
+  copy.addEventListener("click", async () => {
+    flash(copy, (await copyText(pre.textContent)) ? "Copied" : "Copy failed");
+  });
   const box = el("div", { class: "code-block" });
   pre.replaceWith(box);
   box.append(head, pre);
 }
 
-/** An answer's Markdown as it streams in (see the top of this file). `stats` counts the work:
- * frames painted, blocks finished (each rendered once) and characters lexed. */
+/** An answer's Markdown as it streams in (see the top of this file). */
 export class MarkdownView {
   constructor(container, ctx = NO_LINKS) {
     this.ctx = ctx;
@@ -124,7 +126,6 @@ export class MarkdownView {
     this.pending = 0; // the requested animation frame
     this.notBefore = 0; // no paint before this time (see schedule)
     this.liveCode = null; // the <code> of an open fenced block being written
-    this.stats = { paints: 0, finished: 0, lexed: 0 };
     this.onPaint = () => {};
   }
 
@@ -172,8 +173,6 @@ export class MarkdownView {
   paint(final) {
     const tail = this.text.slice(this.done);
     const tokens = md.lexer(tail);
-    this.stats.paints += 1;
-    this.stats.lexed += tail.length;
     Object.assign(this.links, tokens.links);
     let cut = tokens.length;
     if (!final) {
@@ -191,7 +190,6 @@ export class MarkdownView {
     if (finished.length) {
       this.blocks.append(renderTokens(finished, this.links, this.ctx));
       this.done += raw.length;
-      this.stats.finished += finished.filter((t) => t.type !== "space").length;
     }
     this.paintLive(rest, final);
     this.onPaint();

@@ -102,9 +102,11 @@ export class AnswerView {
 
   get state() { return this.node.dataset.state; }
 
+  /** The answer's text so far (its Markdown view's). */
+  get text() { return this.md.text; }
+
   /** Empty again, streaming (a new answer, a retry, a regeneration). */
   reset() {
-    this.text = "";
     this.runId = null;
     this.lastId = 0; // the id of the run's last event drawn
     this.started = false; // the server has the question (its `metadata` came)
@@ -170,7 +172,6 @@ export class AnswerView {
 
   append(chunk) {
     if (!this.text) this.clearStatus();
-    this.text += chunk;
     this.md.append(chunk);
   }
 
@@ -235,7 +236,6 @@ export class AnswerView {
   // ---- the end -------------------------------------------------------------------------------
   finish(text) {
     this.md.finish(text);
-    this.text = this.md.text;
     this.node.dataset.state = "done";
     this.answer.setAttribute("aria-busy", "false");
     this.clearStatus();
@@ -300,7 +300,6 @@ export class AnswerView {
     this.feedback = turn.feedback;
     if (turn.text !== this.text || this.state !== "done") {
       this.md.finish(turn.text);
-      this.text = turn.text;
     } else this.sources.retitle(this.answer);
     this.drawSources();
     this.node.dataset.state = "done";

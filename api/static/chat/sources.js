@@ -93,8 +93,6 @@ export class Sources {
     }
   }
 
-  link() {}
-
   relative(a, href) {
     a.dataset.href = href;
     this.resolve(a, href);
