@@ -31,6 +31,7 @@ MOON = "corpus/moon.md#the-moon"
 TIDE_URL = "https://en.wikipedia.org/wiki/Tide"
 ANSWER = ["The Moon ", "is about ", "384,400 km ", "from Earth ", f"[[1]]({MOON})", " and it ",
           "raises ", "the tides ", f"[[2]]({TIDE_URL})", "."]
+TIDE_TABLE = "high water 06:12\nlow water 12:25\n"
 HOSTILE_DOC = """# Hostile
 
 <img src=x onerror="window.pwned='corpus img'"> Click [here](javascript:window.pwned='corpus')
@@ -64,6 +65,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeOpenA
     corpus = tmp_path_factory.mktemp("docs") / "corpus"
     shutil.copytree(CORPUS, corpus)
     (corpus / "hostile.md").write_text(HOSTILE_DOC, encoding="utf-8")
+    with (corpus / "moon.md").open("a", encoding="utf-8") as moon:  # a block in the tides passage
+        moon.write(f"\n```text\n{TIDE_TABLE}```\n")
     env = {"DOCS_DIR": str(corpus), "SSE_KEEPALIVE_SECONDS": "0.2", "MAX_INPUT_CHARS": "500"}
     with model_and_server(tmp_path_factory.mktemp("chat-page"), env) as (model, live):
         yield model, live
@@ -305,6 +308,8 @@ def test_markdown_as_people_write_it(server: tuple[FakeOpenAI, LiveServer], page
     relative.click()
     assert page.text_content("#source-dialog .preview-title") == "Tides"
     assert "twice a day" in (page.text_content("#source-dialog .preview-body") or "")
+    page.click("#source-dialog .code-copy")  # a code block's Copy works in the preview too
+    assert page.evaluate("navigator.clipboard.readText()") == TIDE_TABLE
     page.click("#source-dialog .preview-close")
     assert page.is_hidden("#source-dialog")
 
