@@ -16,10 +16,7 @@ from contextlib import AsyncExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-)
+from langchain_core.messages import AIMessage
 
 from agent import paused_turns
 from agent.approvals import APPROVALS_KEY, ApprovalPolicy, RunApprovals, approval_policy
@@ -44,6 +41,7 @@ from agent.thread_messages import (
     history_messages,
     question_message,
     regenerated,
+    state_messages,
 )
 from agent.turns import SPECIALIST_KEY, AnswerNotFound, NothingToRegenerate, TurnRequest
 
@@ -82,15 +80,15 @@ class Bot:
     """The agent, ready to serve turns on conversation threads."""
 
     def __init__(self, settings: Settings, graph: Any, specialists: set[str],
-                 stack: AsyncExitStack, tracer: TurnTracer | None = None,
-                 stateless_graph: Any = None, index: ThreadIndex | None = None,
+                 stack: AsyncExitStack, tracer: TurnTracer | None,
+                 stateless_graph: Any, index: ThreadIndex,
                  approvals: ApprovalPolicy | None = None) -> None:
         self.settings = settings
         self.approvals = approvals or ApprovalPolicy()  # tool calls that wait for a person
         self.graph = graph
-        self.index = index  # thread titles, times and feedback (None: not kept)
+        self.index = index  # thread titles, times and feedback
         # The same graph without a checkpointer: turns that read and write no thread.
-        self.stateless_graph = stateless_graph if stateless_graph is not None else graph
+        self.stateless_graph = stateless_graph
         self.specialists = specialists
         self.tracer = tracer  # spans of each turn, when telemetry is on
         self._stack = stack
@@ -139,8 +137,7 @@ class Bot:
         or, to regenerate, the last turn's removal and its question again."""
         if turn.regenerate:
             state = await self.graph.aget_state(_config(turn.thread_id))
-            messages = (state.values or {}).get("messages", [])
-            writes = regenerated(messages, turn.run_id)
+            writes = regenerated(state_messages(state), turn.run_id)
             if writes is None:
                 raise NothingToRegenerate(turn.thread_id)
             return {"messages": writes}
@@ -230,7 +227,7 @@ class Bot:
                 if paused is not None:
                     observed.agent = paused.agent
                     observed.paused(paused)
-                if held is not None and self.index is not None:
+                if held is not None:
                     await self.index.touch(turn.thread_id, _key(turn.owner),
                                            turn.question or "", time.time())
         # `end` carries exactly what was streamed (with a real model that includes any text it
@@ -256,21 +253,21 @@ class Bot:
         state = await self.graph.aget_state(_config(thread_id))
         if not may_use(state.metadata, owner):
             return None
-        messages: list[BaseMessage] = state.values.get("messages", []) if state.values else []
+        messages = state_messages(state)
         if not messages:
             return None
         conversation = conversation_view(messages, include_tools)
         pending = paused_turns.pending_call(state)
         summary, feedback, active = await asyncio.gather(
-            self.index.get(thread_id, _key(owner)) if self.index else _none(),
-            self.index.feedback(thread_id) if self.index else _none(),
+            self.index.get(thread_id, _key(owner)),
+            self.index.feedback(thread_id),
             self.runs.active(thread_id) if self.runs else _none())
         return ThreadView(thread_id, conversation, summary, feedback or {}, active, pending)
 
     async def _summary(self, thread_id: str, owner: Owner | None) -> ThreadSummary:
         """The thread's summary; `ThreadNotFound` if there is no such thread of `owner`."""
         saved = await self.graph.checkpointer.aget_tuple(_config(thread_id))
-        if saved is None or not may_use(saved.metadata, owner) or self.index is None:
+        if saved is None or not may_use(saved.metadata, owner):
             raise ThreadNotFound(thread_id)
         summary = await self.index.get(thread_id, _key(owner))
         if summary is None:  # a thread saved before summaries were kept
@@ -280,14 +277,11 @@ class Bot:
     async def threads(self, owner: Owner, limit: int, cursor: str | None
                       ) -> tuple[list[ThreadSummary], str | None]:
         """A page of the owner's threads, newest first (`BadCursor` for a cursor not ours)."""
-        if self.index is None:
-            return [], None
         return await self.index.page(owner.key, limit, cursor)
 
     async def rename(self, thread_id: str, owner: Owner | None, title: str) -> ThreadSummary:
         """Set a thread's title (`ThreadNotFound` if there is no such thread of `owner`)."""
         summary = await self._summary(thread_id, owner)
-        assert self.index is not None  # _summary checked
         if summary.created_at == 0.0:  # no summary yet: make one
             await self.index.touch(thread_id, _key(owner), title, time.time())
         await self.index.rename(thread_id, _key(owner), title)
@@ -298,12 +292,13 @@ class Bot:
         """Record a person's feedback on the answer of run `feedback.run_id`
         (`ThreadNotFound` if there is no such thread of `owner`, `AnswerNotFound` if the run
         gave no answer in it)."""
-        await self._summary(thread_id, owner)
-        view = await self.thread(thread_id, False, owner)
-        answered = {m.run_id for m in view.messages if m.role == "assistant"} if view else set()
+        state = await self.graph.aget_state(_config(thread_id))
+        if state.created_at is None or not may_use(state.metadata, owner):
+            raise ThreadNotFound(thread_id)
+        answered = {m.run_id for m in conversation_view(state_messages(state), False)
+                    if m.role == "assistant"}
         if feedback.run_id not in answered:
             raise AnswerNotFound(thread_id, feedback.run_id)
-        assert self.index is not None
         await self.index.put_feedback(thread_id, feedback)
         if self.tracer is not None:
             self.tracer.record_feedback(thread_id, feedback)
@@ -319,8 +314,7 @@ class Bot:
         async with await self.claim(thread_id):
             await self.check_owner(thread_id, owner)
             await self.graph.checkpointer.adelete_thread(thread_id)
-            if self.index is not None:
-                await self.index.forget(thread_id, _key(owner))
+            await self.index.forget(thread_id, _key(owner))
 
     async def aclose(self) -> None:
         """Close the checkpointer and clients."""
@@ -378,9 +372,8 @@ async def build_bot(settings: Settings) -> Bot:
         graph = await asyncio.to_thread(partial(
             build_graph, model, specialists.by_name, checkpointer, settings.tool_preview_chars,
             decision_options=options))
-        stateless = await asyncio.to_thread(partial(
-            build_graph, model, specialists.by_name, None, settings.tool_preview_chars,
-            decision_options=options))
+        # The same compiled graph without its checkpointer (compiled once).
+        stateless = graph.copy(update={"checkpointer": None})
     except BaseException:
         await stack.aclose()
         raise

@@ -36,6 +36,7 @@ from agent.approvals import (
     record,
 )
 from agent.events import Interrupt, PendingCall
+from agent.thread_messages import state_messages
 from agent.tool_runner import ArgumentsRefused, checked_args
 from agent.turns import Decision
 
@@ -61,11 +62,8 @@ class TurnInput:
     resumes: str | None = None
 
 
-def interrupt_event(interrupt_id: str, value: Any) -> Interrupt | None:
-    """A LangGraph interrupt as the bot reports it (None if it is not a call's approval)."""
-    asked = Asked.of(value)
-    if asked is None:
-        return None
+def _event(interrupt_id: str, asked: Asked) -> Interrupt:
+    """A call's approval interrupt as the bot reports it."""
     return Interrupt(interrupt_id=interrupt_id, agent=asked.agent, tool=asked.tool,
                      tool_call_id=asked.tool_call_id, args=asked.args)
 
@@ -75,9 +73,9 @@ def paused_in(update: Any) -> Interrupt | None:
     (stream mode "updates"), if the update is that."""
     interrupts = update.get("__interrupt__") if isinstance(update, dict) else None
     for found in interrupts or ():
-        event = interrupt_event(found.id, found.value)
-        if event is not None:
-            return event
+        asked = Asked.of(found.value)
+        if asked is not None:
+            return _event(found.id, asked)
     return None
 
 
@@ -88,16 +86,11 @@ def _waiting(state: StateSnapshot) -> list[tuple[str, Asked]]:
 
 def pending_call(state: StateSnapshot) -> PendingCall | None:
     """The call waiting on the thread whose state this is, if one waits."""
-    for interrupt_id, asked in _waiting(state):
-        event = interrupt_event(interrupt_id, asked.value())
-        if event is not None:
-            return PendingCall(event, asked.run_id)
-    return None
-
-
-def _messages(state: StateSnapshot) -> list[BaseMessage]:
-    values = state.values if isinstance(state.values, dict) else {}
-    return list(values.get("messages", []) or [])
+    waiting = _waiting(state)
+    if not waiting:
+        return None
+    interrupt_id, asked = waiting[0]
+    return PendingCall(_event(interrupt_id, asked), asked.run_id)
 
 
 def _records(messages: Sequence[BaseMessage]) -> Iterator[dict[str, Any]]:
@@ -116,7 +109,8 @@ async def resume_input(graph: Any, config: dict[str, Any], thread_id: str, decis
     waiting = _waiting(state)
     match = next(((i, a) for i, a in waiting if i == decision.interrupt_id), None)
     if match is None:
-        earlier = [*_records(_messages(state)), *(d for _, a in waiting for d in a.decided)]
+        earlier = [*_records(state_messages(state)),
+                   *(d for _, a in waiting for d in a.decided)]
         done = decided_ids(earlier).get(decision.interrupt_id)
         if done:
             raise AlreadyDecided(thread_id, decision.interrupt_id, done)
@@ -155,7 +149,7 @@ async def question_input(graph: Any, config: dict[str, Any], value: dict[str, An
     waiting = _waiting(state)
     if not waiting:
         return TurnInput(value)
-    messages = _messages(state)
+    messages = state_messages(state)
     results: list[ToolMessage] = []
     taken: list[Decided] = []
     for interrupt_id, asked in waiting:

@@ -26,7 +26,6 @@ from agent.specialists import CHAT, SPECIALIST_NAMES, Specialist
 from agent.turns import SPECIALIST_KEY
 
 UNAVAILABLE = "unavailable"
-FORCED_KEY = SPECIALIST_KEY  # run config: `configurable["specialist"]` forces the route
 MAX_ROUTER_MESSAGES = 12
 _MENTION = re.compile(r"(?<![\w@])@(" + "|".join(SPECIALIST_NAMES) + r")\b", re.IGNORECASE)
 
@@ -40,7 +39,7 @@ def mentioned_specialist(text: str) -> str | None:
 def requested_specialist(messages: Sequence[BaseMessage],
                          configurable: Mapping[str, Any] | None = None) -> str | None:
     """The specialist the run forces or the question mentions, if any."""
-    forced = (configurable or {}).get(FORCED_KEY)
+    forced = (configurable or {}).get(SPECIALIST_KEY)
     if isinstance(forced, str) and forced.strip():
         return forced.strip().lower()
     return mentioned_specialist(last_question(messages))

@@ -5,7 +5,7 @@ messages as clients see them, and the answer in a graph step's update."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import (
     AIMessage,
@@ -18,6 +18,9 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from agent.events import ThreadMessage, ToolCall
 from agent.turns import TurnRequest
+
+if TYPE_CHECKING:
+    from langgraph.types import StateSnapshot
 
 
 def question_message(turn: TurnRequest) -> HumanMessage:
@@ -47,6 +50,12 @@ def regenerated(messages: list[BaseMessage], run_id: str) -> list[BaseMessage] |
     if all(m.id for m in replaced):
         return [*(RemoveMessage(id=str(m.id)) for m in replaced), again]
     return [RemoveMessage(id=REMOVE_ALL_MESSAGES), *messages[:last], again]
+
+
+def state_messages(state: StateSnapshot) -> list[BaseMessage]:
+    """The messages of a thread's state snapshot (none if it holds none)."""
+    values = state.values if isinstance(state.values, dict) else {}
+    return list(values.get("messages") or [])
 
 
 def conversation_view(messages: Iterable[BaseMessage],

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agent.approvals import DecisionKind
 from agent.ownership import Owner
 
 Role = Literal["user", "assistant"]
@@ -24,7 +25,7 @@ class Decision:
     """A person's decision on a tool call that waits for approval (`APPROVE_TOOLS`)."""
 
     interrupt_id: str
-    decision: Literal["approve", "edit", "reject"]
+    decision: DecisionKind
     args: dict[str, Any] | None = None  # with `edit`: the call's new arguments
     message: str | None = None  # with `reject`: told to the model
 

@@ -12,7 +12,6 @@ the tool of the specialist whose keywords the question mentions most, or answers
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -116,6 +115,4 @@ def _structured_choice(tool: dict[str, Any], question: str) -> AIMessage:
             args[name] = choose_route(question, list(schema["enum"]))
         elif schema.get("type") == "string":
             args[name] = "chosen offline by keywords"
-    call = {"name": function["name"], "args": args, "id": f"call_{uuid.uuid4().hex[:24]}",
-            "type": "tool_call"}
-    return AIMessage(content="", tool_calls=[call])
+    return tool_call(function["name"], args)

@@ -39,6 +39,7 @@ from agent.events import TokenUsage
 from agent.memory.thread_index import Feedback
 from agent.settings import Settings
 from agent.telemetry import semconv as sc
+from agent.telemetry.usage import cached_input_tokens
 
 MAX_CONTENT_CHARS = 8192  # Application Insights keeps at most 8192 characters per property
 
@@ -225,10 +226,8 @@ class SpanHandler(BaseCallbackHandler):
             reasoning = (usage.get("output_token_details") or {}).get("reasoning")
             if reasoning is not None:
                 span.set_attribute(sc.USAGE_REASONING_OUTPUT_TOKENS, reasoning)
-            details: dict[str, Any] = dict(usage.get("input_token_details") or {})
-            if details:  # cache_read, also under a service-tier prefix (priority_cache_read)
-                span.set_attribute(sc.USAGE_CACHE_READ_INPUT_TOKENS, sum(
-                    int(v or 0) for k, v in details.items() if k.endswith("cache_read")))
+            if usage.get("input_token_details"):
+                span.set_attribute(sc.USAGE_CACHE_READ_INPUT_TOKENS, cached_input_tokens(usage))
         metadata = message.response_metadata or {}
         if metadata.get("model_name"):
             span.set_attribute(sc.RESPONSE_MODEL, str(metadata["model_name"]))
