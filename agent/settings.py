@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent.memory.runlog_events import DEFAULT_TTL_SECONDS as DEFAULT_RUN_EVENTS_TTL
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ModelProvider = Literal["azure", "openai", "offline"]
@@ -75,7 +77,7 @@ class Settings(BaseSettings):
     thread_busy_wait_seconds: float = Field(default=30.0, ge=0)
     thread_lease_seconds: float = Field(default=30.0, ge=1)
     # How long a streamed run's events are kept in the thread store, to rejoin it.
-    run_events_ttl_seconds: int = Field(default=3600, ge=60)
+    run_events_ttl_seconds: int = Field(default=DEFAULT_RUN_EVENTS_TTL, ge=60)
 
     # --- docsearch ----------------------------------------------------------------------
     docs_dir: Path = PROJECT_ROOT / "docs"

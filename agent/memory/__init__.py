@@ -49,7 +49,7 @@ async def open_thread_index(settings: Settings, checkpointer: Any
     if settings.thread_store == "cosmos":
         from agent.memory.cosmos_thread_index import CosmosThreadIndex
 
-        yield CosmosThreadIndex(checkpointer.container, checkpointer.item_ttl)
+        yield CosmosThreadIndex(checkpointer.requests, checkpointer.item_ttl)
         return
     from agent.memory.thread_index import SqliteThreadIndex
 

@@ -104,8 +104,6 @@ class CosmosSaver(KeepLatestPruning, BaseCheckpointSaver[int]):
         self.expiry = ThreadExpiry(ttl_seconds, clock)
         self.container = container
         self.requests = ContainerRequests(container)
-        self.ttl = ttl_seconds
-        self.item_ttl = self.expiry.item_ttl
         self.max_bytes = max_bytes
         self.keep_latest = keep_latest
         self.leases = CosmosLeases(container)
@@ -124,6 +122,16 @@ class CosmosSaver(KeepLatestPruning, BaseCheckpointSaver[int]):
                 keep_latest=True,
                 run_events_ttl_seconds=settings.run_events_ttl_seconds,
             )
+
+    @property
+    def ttl(self) -> int:
+        """The threads' TTL in seconds (-1: never expire)."""
+        return self.expiry.ttl
+
+    @property
+    def item_ttl(self) -> int:
+        """The `ttl` every item carries (`agent.memory.cosmos_expiry`)."""
+        return self.expiry.item_ttl
 
     @property
     def payloads(self) -> Payloads:

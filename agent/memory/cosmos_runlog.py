@@ -19,7 +19,7 @@ from typing import Any
 
 from agent.memory.cosmos_items import Item, id_part
 from agent.memory.cosmos_requests import ContainerRequests
-from agent.memory.runlog_events import RunEvent, RunInfo, RunState
+from agent.memory.runlog_events import RunEvent, RunInfo, RunState, event_size
 
 # Events per item stay under this many characters of JSON, far below the 2 MB item limit; a
 # write whose items together stay under it is one transactional batch.
@@ -43,7 +43,7 @@ def _pack(events: Sequence[RunEvent]) -> list[list[RunEvent]]:
     items: list[list[RunEvent]] = []
     size = ITEM_CHARS
     for event in events:
-        length = len(event.data) + len(event.event) + 16
+        length = event_size(event)
         if size + length > ITEM_CHARS:
             items.append([])
             size = 0
@@ -82,9 +82,8 @@ class CosmosRunEvents:
         if len(items) > 1:  # too large for one batch: the events first, the record last
             await self.requests.upsert_all(items)
             items = []
-        await self.requests.container.execute_item_batch(
-            [("upsert", (item,)) for item in [*items, record]], partition_key=thread_id,
-            no_response=True)
+        await self.requests.write_batch(
+            thread_id, [("upsert", item) for item in [*items, record]])
 
     @staticmethod
     def _info(thread_id: str, row: Item) -> RunInfo:
@@ -96,9 +95,9 @@ class CosmosRunEvents:
         return None if row is None else self._info(thread_id, row)
 
     async def request_cancel(self, thread_id: str, run_id: str) -> None:
-        await self.requests.upsert_all([{
+        await self.requests.upsert({
             "id": cancel_item_id(run_id), "thread_id": thread_id, "kind": "run_cancel",
-            "run_id": run_id, "ttl": self.ttl_seconds}])
+            "run_id": run_id, "ttl": self.ttl_seconds})
 
     async def cancel_requested(self, thread_id: str, run_id: str) -> bool:
         return await self.requests.read(cancel_item_id(run_id), thread_id) is not None

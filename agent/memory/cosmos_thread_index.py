@@ -11,13 +11,10 @@ as its thread.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from typing import Any
 
-from azure.cosmos.aio import ContainerProxy
-from azure.cosmos.exceptions import CosmosResourceNotFoundError
-
+from agent.memory.cosmos_requests import ContainerRequests
 from agent.memory.thread_index import (
     Feedback,
     ThreadSummary,
@@ -44,38 +41,31 @@ def _summary(item: dict[str, Any]) -> ThreadSummary:
 class CosmosThreadIndex:
     """`ThreadIndex` in the threads container (see the module docstring)."""
 
-    def __init__(self, container: ContainerProxy, item_ttl: int) -> None:
-        self.container = container
+    def __init__(self, requests: ContainerRequests, item_ttl: int) -> None:
+        self.requests = requests
         self.item_ttl = item_ttl
-
-    async def _read(self, thread_id: str, owner: str | None) -> dict[str, Any] | None:
-        try:
-            item: dict[str, Any] = await self.container.read_item(
-                thread_id, partition_key=owner_partition(owner))
-        except CosmosResourceNotFoundError:
-            return None
-        return item
 
     async def touch(self, thread_id: str, owner: str | None, question: str,
                     now: float) -> None:
         """Record a turn: a new thread is titled by its first question."""
-        item = await self._read(thread_id, owner) or {
-            "id": thread_id, "thread_id": owner_partition(owner), "kind": SUMMARY,
+        partition = owner_partition(owner)
+        item = await self.requests.read(thread_id, partition) or {
+            "id": thread_id, "thread_id": partition, "kind": SUMMARY,
             "owner": owner, "title": title_of(question), "created_at": now}
         item.update(updated_at=now, ttl=self.item_ttl)
-        await self.container.upsert_item(_plain(item), no_response=True)
+        await self.requests.upsert(_plain(item))
 
     async def get(self, thread_id: str, owner: str | None) -> ThreadSummary | None:
         """The thread's summary (None if it has none)."""
-        item = await self._read(thread_id, owner)
+        item = await self.requests.read(thread_id, owner_partition(owner))
         return _summary(item) if item else None
 
     async def rename(self, thread_id: str, owner: str | None, title: str) -> None:
         """Set the thread's title."""
-        item = await self._read(thread_id, owner)
+        item = await self.requests.read(thread_id, owner_partition(owner))
         if item is not None:
             item["title"] = title
-            await self.container.upsert_item(_plain(item), no_response=True)
+            await self.requests.upsert(_plain(item))
 
     async def page(self, owner: str, limit: int, cursor: str | None
                    ) -> tuple[list[ThreadSummary], str | None]:
@@ -88,35 +78,32 @@ class CosmosThreadIndex:
         query = (f"SELECT TOP {top} c.id, c.title, c.created_at, c.updated_at FROM c "
                  f"WHERE c.thread_id = @partition AND c.kind = '{SUMMARY}'{condition} "
                  "ORDER BY c.updated_at DESC")
-        parameters: list[dict[str, Any]] = [{"name": "@partition", "value": partition}]
+        params: dict[str, Any] = {"partition": partition}
         if before is not None:
-            parameters.append({"name": "@before", "value": before})
-        items = self.container.query_items(query, parameters=parameters,
-                                           partition_key=partition)
-        found = [_summary(item) async for item in items if item["id"] not in skip]
+            params["before"] = before
+        rows = await self.requests.all(partition, (query, params))
+        found = [_summary(item) for item in rows if item["id"] not in skip]
         page = found[:limit]
         return page, encode_cursor(page) if len(found) > limit else None
 
     async def forget(self, thread_id: str, owner: str | None) -> None:
         """Drop the thread's summary (its feedback went with the thread's partition)."""
-        with contextlib.suppress(CosmosResourceNotFoundError):
-            await self.container.delete_item(thread_id, partition_key=owner_partition(owner))
+        await self.requests.delete(thread_id, owner_partition(owner))
 
     async def put_feedback(self, thread_id: str, feedback: Feedback) -> None:
         """Record (or replace) the feedback on one answer."""
-        await self.container.upsert_item({
+        await self.requests.upsert({
             "id": f"feedback~{feedback.run_id}", "thread_id": thread_id, "kind": FEEDBACK,
             "run_id": feedback.run_id, "score": feedback.score, "comment": feedback.comment,
-            "at": feedback.at, "ttl": self.item_ttl}, no_response=True)
+            "at": feedback.at, "ttl": self.item_ttl})
 
     async def feedback(self, thread_id: str) -> dict[str, Feedback]:
         """The feedback on the thread's answers, by run id."""
-        items = self.container.query_items(
+        rows = await self.requests.all(thread_id, (
             "SELECT c.run_id, c.score, c.comment, c.at FROM c WHERE c.thread_id = @thread_id "
-            f"AND c.kind = '{FEEDBACK}'", parameters=[{"name": "@thread_id", "value": thread_id}],
-            partition_key=thread_id)
+            f"AND c.kind = '{FEEDBACK}'", {"thread_id": thread_id}))
         return {item["run_id"]: Feedback(item["run_id"], item["score"], item["comment"],
-                                         float(item["at"])) async for item in items}
+                                         float(item["at"])) for item in rows}
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

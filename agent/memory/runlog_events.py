@@ -1,6 +1,7 @@
 """What a run event log holds (`agent.memory.runlog`): a run's events (`RunEvent`), its record
-(`RunInfo`, `RunState`), why a followed run ended without its last event (`RunLost`), and what
-a store provides (`RunEventStore`). Stdlib only."""
+(`RunInfo`, `RunState`), why a followed run ended without its last event (`RunLost`), what
+a store provides (`RunEventStore`), and what an event counts for in a write (`event_size`).
+Stdlib only."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ DEFAULT_TTL_SECONDS = 3600
 TERMINAL_EVENTS = {"end": "ended", "error": "failed"}
 DIED = "the instance running it stopped before the run ended"
 STOPPED = "the run was stopped before its end"
+EVENT_OVERHEAD = 16  # characters counted per event besides its name and data
 
 
 class RunState(StrEnum):
@@ -33,6 +35,12 @@ class RunEvent:
     id: int
     event: str
     data: str
+
+
+def event_size(event: RunEvent) -> int:
+    """What an event counts for when writes are batched and packed: its name, its data and
+    `EVENT_OVERHEAD`."""
+    return len(event.data) + len(event.event) + EVENT_OVERHEAD
 
 
 @dataclass(frozen=True)

@@ -21,18 +21,19 @@ import logging
 import time
 from types import TracebackType
 
-from agent.memory.runlog_events import TERMINAL_EVENTS, RunEvent, RunEventStore, RunState
+from agent.memory.runlog_events import (
+    TERMINAL_EVENTS,
+    RunEvent,
+    RunEventStore,
+    RunState,
+    event_size,
+)
 
 log = logging.getLogger(__name__)
 
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 5.0
 CLOSE_TIMEOUT_SECONDS = 10.0
-_EVENT_OVERHEAD = 16  # bytes counted per event besides its name and data
-
-
-def _size(event: RunEvent) -> int:
-    return len(event.data) + len(event.event) + _EVENT_OVERHEAD
 
 
 class RunRecorder:
@@ -73,7 +74,7 @@ class RunRecorder:
             raise ValueError(f"event ids must increase: {event_id} after {self._last_id}")
         self._last_id = event_id
         self._pending.append(RunEvent(event_id, event, data))
-        self._fresh_bytes += _size(self._pending[-1])
+        self._fresh_bytes += event_size(self._pending[-1])
         if event in TERMINAL_EVENTS:
             self.state = RunState(TERMINAL_EVENTS[event])
         if self.state is not RunState.RUNNING or self._fresh_bytes >= self.flush_bytes:
@@ -106,7 +107,7 @@ class RunRecorder:
                 await self.store.write(self.thread_id, self.run_id, batch, state)
             except Exception:
                 self.failed_writes += 1
-                self._fresh_bytes = sum(_size(e) for e in self._pending)
+                self._fresh_bytes = sum(event_size(e) for e in self._pending)
                 log.warning("run %s: storing %d events failed; retrying in %.1f s",
                             self.run_id, len(batch), backoff, exc_info=True)
                 await asyncio.sleep(backoff)

@@ -38,6 +38,17 @@ from agent.memory.scrub import scrub_writes
 _BUSY_TIMEOUT_MS = 30_000
 
 
+@asynccontextmanager
+async def connect(path: Path) -> AsyncIterator[aiosqlite.Connection]:
+    """A connection to the thread store's file at `path` (created if missing), set up as every
+    connection to it is: the busy timeout, WAL mode and `synchronous=NORMAL`; closed on exit."""
+    async with aiosqlite.connect(str(path)) as conn:
+        await conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        yield conn
+
+
 class ThreadSqliteSaver(KeepLatestPruning, AsyncSqliteSaver):
     """`AsyncSqliteSaver` with turn leases and keep-latest pruning."""
 
@@ -57,10 +68,7 @@ class ThreadSqliteSaver(KeepLatestPruning, AsyncSqliteSaver):
                    run_events_ttl_seconds: int = DEFAULT_RUN_EVENTS_TTL,
                    ) -> AsyncIterator[ThreadSqliteSaver]:
         """A saver on the database file at `path` (created if missing), set up."""
-        async with aiosqlite.connect(str(path)) as conn:
-            await conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            await conn.execute("PRAGMA journal_mode = WAL")
-            await conn.execute("PRAGMA synchronous = NORMAL")
+        async with connect(path) as conn:
             saver = cls(conn, keep_latest=keep_latest,
                         run_events_ttl_seconds=run_events_ttl_seconds)
             await saver.setup()

@@ -125,12 +125,9 @@ class SqliteThreadIndex:
     @asynccontextmanager
     async def open(cls, path: Path) -> AsyncIterator[SqliteThreadIndex]:
         """The index in the database file at `path`, tables created if missing."""
-        import aiosqlite
+        from agent.memory.sqlite import connect
 
-        async with aiosqlite.connect(str(path)) as conn:
-            await conn.execute("PRAGMA busy_timeout = 30000")
-            await conn.execute("PRAGMA journal_mode = WAL")
-            await conn.execute("PRAGMA synchronous = NORMAL")
+        async with connect(path) as conn:
             await conn.executescript(
                 "CREATE TABLE IF NOT EXISTS thread_index (thread_id TEXT PRIMARY KEY, "
                 "owner TEXT, title TEXT NOT NULL, created_at REAL NOT NULL, "
