@@ -26,9 +26,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agent.events import Answer
 from agent.settings import get_settings
-from api.auth import CHALLENGE, caller
+from api.auth import caller
 from api.bodies import body_limit, read_json
 from api.problems import Problem, problem_of
+from api.sse import KEEPALIVE as KEEPALIVE_COMMENT
 from api.sse import SSE_HEADERS, SSE_MEDIA_TYPE
 from api.turns import KEEPALIVE, Admitted, admit, new_turn
 
@@ -47,16 +48,10 @@ async def _events_module() -> ModuleType:
 
 
 def _error(events: ModuleType, exc: BaseException, context: str) -> JSONResponse:
-    if isinstance(exc, events.InputProblem):
-        status, message, headers = exc.status, str(exc), {}
-    else:
-        problem = problem_of(exc, context)
-        status, message, headers = problem.status, problem.detail, dict(problem.headers)
-    if status == 401:
-        headers.update(CHALLENGE)
-    body: dict[str, Any] = events.error_event(status, message).model_dump(mode="json",
-                                                                           by_alias=True)
-    return JSONResponse(body, status_code=status, headers=headers or None)
+    problem = problem_of(exc, context)
+    body: dict[str, Any] = events.error_event(problem.status, problem.detail).model_dump(
+        mode="json", by_alias=True)
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers or None)
 
 
 async def _events(stream: Admitted, writer: EventWriter) -> AsyncIterator[bytes]:
@@ -65,7 +60,7 @@ async def _events(stream: Admitted, writer: EventWriter) -> AsyncIterator[bytes]
     try:
         async for item in stream.live():
             if item is KEEPALIVE:
-                yield b": keep-alive\n\n"
+                yield KEEPALIVE_COMMENT
             elif isinstance(item, Answer):
                 final = item
             else:

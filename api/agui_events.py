@@ -17,7 +17,6 @@ specialist, or `interrupt` when the run paused for approval), or `RUN_ERROR` if 
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +44,9 @@ from pydantic import ValidationError
 
 from agent.events import Answer, Token, ToolEvent
 from agent.turns import Decision
-from api.schemas import QUESTION_PATTERN, THREAD_ID_MAX, check_thread_id
+from api.problems import field_problem
+from api.schemas import check_named_thread_id
+from api.text_rules import check_question_text
 
 DECISIONS = ("approve", "edit", "reject")
 RESUME_SCHEMA: dict[str, Any] = {
@@ -55,14 +56,6 @@ RESUME_SCHEMA: dict[str, Any] = {
 ERROR_CODES = {401: "unauthorized", 404: "not_found", 409: "thread_busy", 413: "too_large",
                415: "unsupported_media_type", 429: "rate_limited", 500: "internal_error",
                502: "upstream_error", 504: "timeout"}
-
-
-class InputProblem(Exception):
-    """A `RunAgentInput` the client must change (422 unless said), naming the field."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {message}")
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -91,7 +84,7 @@ def _text(content: Any, where: str) -> str:
     texts = []
     for index, part in enumerate(content):
         if getattr(part, "type", None) != "text":
-            raise InputProblem(f"{where}[{index}].type", "only text is understood")
+            raise field_problem(422, f"{where}[{index}].type", "only text is understood")
         texts.append(part.text)
     return "\n".join(texts)
 
@@ -100,48 +93,48 @@ def _resume(entries: list[Any]) -> Decision | None:
     if not entries:
         return None
     if len(entries) > 1:
-        raise InputProblem("resume", "one decision at a time: the bot pauses for one tool call")
+        raise field_problem(422, "resume", "one decision at a time: the bot pauses for one "
+                            "tool call")
     entry = entries[0]
     if entry.status == "cancelled":
         return Decision(entry.interrupt_id, "reject")
     payload = entry.payload
     if not isinstance(payload, dict) or payload.get("decision") not in DECISIONS:
-        raise InputProblem("resume.0.payload", "must be {\"decision\": \"approve\" | \"edit\" "
-                           "| \"reject\", \"args\"?: object, \"message\"?: string}")
+        raise field_problem(422, "resume.0.payload", "must be {\"decision\": \"approve\" | "
+                            "\"edit\" | \"reject\", \"args\"?: object, \"message\"?: "
+                            "string}")
     args, message = payload.get("args"), payload.get("message")
     if (args is not None and not isinstance(args, dict)) or (
             message is not None and not isinstance(message, str)):
-        raise InputProblem("resume.0.payload", "args must be an object, message a string")
+        raise field_problem(422, "resume.0.payload", "args must be an object, message a "
+                            "string")
     return Decision(entry.interrupt_id, payload["decision"], args, message)
 
 
 def parse_input(data: Any, max_input_chars: int) -> RunRequest:
-    """The run a `RunAgentInput` asks for, or `InputProblem` naming the field."""
+    """The run a `RunAgentInput` asks for, or a 422 `Problem` naming the field."""
     if not isinstance(data, dict):
-        raise InputProblem("body", "must be a JSON object (RunAgentInput)")
+        raise field_problem(422, "body", "must be a JSON object (RunAgentInput)")
     try:
         run = RunAgentInput.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise InputProblem(_field(error["loc"]), str(error["msg"])) from None
-    if not run.thread_id or len(run.thread_id) > THREAD_ID_MAX:
-        raise InputProblem("threadId", f"must be 1 to {THREAD_ID_MAX} characters")
+        raise field_problem(422, _field(error["loc"]), str(error["msg"])) from None
     try:
-        check_thread_id(run.thread_id)
+        check_named_thread_id(run.thread_id)
     except ValueError as exc:
-        raise InputProblem("threadId", str(exc)) from None
+        raise field_problem(422, "threadId", str(exc)) from None
     resume = _resume(run.resume or [])
     if resume is not None:
         return RunRequest(run.thread_id, run.run_id, None, resume)
     if not run.messages or run.messages[-1].role != "user":
-        raise InputProblem("messages", "the last message must be the user's question")
+        raise field_problem(422, "messages", "the last message must be the user's question")
     where = f"messages.{len(run.messages) - 1}.content"
     question = _text(run.messages[-1].content, where)
-    if not re.search(QUESTION_PATTERN, question):
-        raise InputProblem(where, "the question must not be empty")
-    if len(question) > max_input_chars:
-        raise InputProblem(where, f"is {len(question)} characters; the limit is "
-                           f"{max_input_chars} (MAX_INPUT_CHARS)")
+    try:
+        check_question_text(question, max_input_chars)
+    except ValueError as exc:
+        raise field_problem(422, where, f"the question {exc}") from None
     return RunRequest(run.thread_id, run.run_id, question, None)
 
 
@@ -207,8 +200,9 @@ class EventWriter:
         usage = TokenUsage(input_tokens=answer.usage.input_tokens,
                            output_tokens=answer.usage.output_tokens,
                            total_tokens=answer.usage.total_tokens,
-                           reasoning_tokens=answer.usage.reasoning_tokens)
-        interrupt = getattr(answer, "interrupt", None)  # approvals (issue 24)
+                           reasoning_tokens=answer.usage.reasoning_tokens,
+                           cached_input_tokens=answer.usage.cached_input_tokens)
+        interrupt = answer.interrupt  # approvals (issue 24)
         outcome: RunFinishedSuccessOutcome | RunFinishedInterruptOutcome
         if interrupt is None:
             outcome = RunFinishedSuccessOutcome()

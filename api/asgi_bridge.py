@@ -30,8 +30,6 @@ class NoResponse(RuntimeError):
 def _scope(request: Request, path: str) -> Scope:
     scope: dict[str, Any] = {k: request.scope[k] for k in _SCOPE_KEYS if k in request.scope}
     scope.update(type="http", path=path, raw_path=path.encode(), root_path="")
-    scope.setdefault("method", request.method)
-    scope.setdefault("headers", request.headers.raw)
     scope.setdefault("query_string", b"")
     return scope
 

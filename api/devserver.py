@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from agent.settings import get_settings
 from api.app import create_app
@@ -20,14 +21,21 @@ def banner(host: str, port: int) -> str:
     )
 
 
+def serve(app: ASGIApp) -> None:
+    """Serve `app` on HOST:PORT as the dev server does (LOG_LEVEL logging, uvicorn's options)
+    until interrupted."""
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                timeout_graceful_shutdown=5)
+
+
 def main() -> None:
     """Run the server until interrupted."""
     settings = get_settings()
-    host, port = settings.host, settings.port
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(banner(host, port), flush=True)
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    print(banner(settings.host, settings.port), flush=True)
+    serve(create_app())
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from agent.ownership import Owner
 from agent.settings import get_settings
 from api.about import app_version
 from api.asgi_bridge import call_once
-from api.auth import CHALLENGE, caller
+from api.auth import caller
 from api.bodies import body_limit, read_json
 from api.problems import Problem, problem_of
 
@@ -69,9 +69,8 @@ async def mcp(request: Request) -> Response:
                                                       settings.max_batch_questions))
     except Problem as problem:
         code = PARSE_ERROR if problem.status == 400 else INVALID_REQUEST
-        headers = CHALLENGE if problem.status == 401 else None
         status = 400 if problem.status == 422 else problem.status
-        return error_response(status, problem.detail, code, headers)
+        return error_response(status, problem.detail, code, problem.headers or None)
     try:
         tools, server = await _the_server()
     except Exception as exc:

@@ -29,7 +29,8 @@ from starlette.applications import Starlette
 from agent.ownership import Owner
 from agent.settings import get_settings
 from api.problems import Problem
-from api.schemas import QUESTION_PATTERN, THREAD_ID_MAX, THREAD_ID_PATTERN, check_thread_id
+from api.schemas import THREAD_ID_MAX, THREAD_ID_PATTERN, check_thread_id
+from api.text_rules import check_question_text
 from api.turns import answer, enabled_specialists, new_turn
 
 # The chat page's reading of a citation (api/static/chat/chat.js): [[n]](source).
@@ -68,12 +69,10 @@ def citations(text: str) -> list[Citation]:
 
 
 def _checked(question: str, thread_id: str | None) -> None:
-    limit = get_settings().max_input_chars
-    if not re.search(QUESTION_PATTERN, question):
-        raise ToolError("question: must not be empty")
-    if len(question) > limit:
-        raise ToolError(f"question: is {len(question)} characters; the limit is {limit} "
-                        "(MAX_INPUT_CHARS)")
+    try:
+        check_question_text(question, get_settings().max_input_chars)
+    except ValueError as exc:
+        raise ToolError(f"question: {exc}") from None
     if thread_id is not None:
         try:
             check_thread_id(thread_id)
@@ -103,10 +102,11 @@ def build_server(version: str, current_owner: Callable[[], Owner | None]) -> MCP
     ) -> Annotated[CallToolResult, AskResult]:
         """Ask the bot a question; it answers from its sources, with citations."""
         _checked(question, thread_id)
-        if specialist is not None and specialist not in await enabled_specialists():
-            names = ", ".join(sorted(await enabled_specialists()))
-            raise ToolError(f"specialist: {specialist!r} is not set up here; the specialists "
-                            f"are {names}")
+        if specialist is not None:
+            names = await enabled_specialists()
+            if specialist not in names:
+                raise ToolError(f"specialist: {specialist!r} is not set up here; the "
+                                f"specialists are {', '.join(sorted(names))}")
         # A tool result can't wait for approval: calls that need it are declined.
         turn = new_turn(question, thread_id or str(uuid.uuid4()), current_owner(),
                         specialist=specialist, can_pause=False)

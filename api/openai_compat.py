@@ -35,10 +35,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agent.events import Answer, Token, TokenUsage
 from agent.settings import get_settings
-from api.auth import CHALLENGE, caller
+from api.auth import caller
 from api.bodies import body_limit, read_json
 from api.openai_request import THREAD_HEADER, ChatRequest, RequestProblem, parse_chat_request
 from api.problems import Problem, problem_of
+from api.sse import KEEPALIVE as KEEPALIVE_COMMENT
 from api.sse import SSE_HEADERS, SSE_MEDIA_TYPE
 from api.turns import KEEPALIVE, Admitted, admit, answer, enabled_specialists, new_turn
 
@@ -69,11 +70,8 @@ def _error(exc: BaseException, context: str) -> JSONResponse:
                             status_code=exc.status)
     problem = problem_of(exc, context)
     status = 400 if problem.status == 422 else problem.status
-    headers = dict(problem.headers)
-    if status == 401:
-        headers.update(CHALLENGE)
     return JSONResponse(error_body(status, problem.detail, problem.field),
-                        status_code=status, headers=headers or None)
+                        status_code=status, headers=problem.headers or None)
 
 
 def _json(payload: dict[str, Any]) -> bytes:
@@ -116,7 +114,7 @@ async def _specialist(model: str) -> str | None:
 def _usage(usage: TokenUsage) -> dict[str, Any]:
     return {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
             "total_tokens": usage.total_tokens,
-            "prompt_tokens_details": {"cached_tokens": getattr(usage, "cached_input_tokens", 0)},
+            "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
             "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens}}
 
 
@@ -160,7 +158,7 @@ async def _chunks(stream: Admitted, completion: _Completion) -> AsyncIterator[by
     try:
         async for item in stream.live():
             if item is KEEPALIVE:
-                yield b": keep-alive\n\n"
+                yield KEEPALIVE_COMMENT
             elif isinstance(item, Token):
                 yield completion.chunk({"content": item.text})
             elif isinstance(item, Answer):
@@ -182,7 +180,7 @@ async def chat_completions(request: Request) -> Response:
         _, data = await read_json(request, body_limit(settings.max_input_chars,
                                                       settings.max_batch_questions))
         chat = parse_chat_request(data, request.headers.get(THREAD_HEADER),
-                                  get_settings().max_input_chars)
+                                  settings.max_input_chars)
         specialist = await _specialist(chat.model)
     except Exception as exc:
         return _error(exc, "reading a chat completion request")

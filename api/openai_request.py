@@ -25,13 +25,13 @@ then the thread is the conversation and only the last message is read.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from agent.turns import Role
-from api.schemas import QUESTION_PATTERN, THREAD_ID_MAX, THREAD_ID_PATTERN, check_thread_id
+from api.schemas import THREAD_ID_MAX, THREAD_ID_PATTERN, check_named_thread_id
+from api.text_rules import check_question_text
 
 THREAD_HEADER = "x-thread-id"
 THREAD_METADATA_KEY = "thread_id"
@@ -218,10 +218,8 @@ def _thread_id(data: Mapping[str, Any], header: str | None) -> str | None:
     if thread_id is None:
         return None
     param = "X-Thread-Id" if header is not None else "metadata.thread_id"
-    if not thread_id or len(thread_id) > THREAD_ID_MAX:
-        raise RequestProblem(param, f"{param}: must be 1 to {THREAD_ID_MAX} characters.")
     try:
-        return check_thread_id(thread_id)
+        return check_named_thread_id(thread_id)
     except ValueError as exc:
         raise RequestProblem(param, f"{param}: {exc}.") from None
 
@@ -261,13 +259,10 @@ def parse_chat_request(data: Any, thread_header: str | None,
     if role != "user":
         raise RequestProblem(f"{last}.role", f"{last}.role: the last message must be the "
                              f"user's question (got {role!r}).")
-    if not re.search(QUESTION_PATTERN, question):
-        raise RequestProblem(f"{last}.content", f"{last}.content: the question must not be "
-                             "empty.")
-    if len(question) > max_input_chars:
-        raise RequestProblem(f"{last}.content", f"{last}.content: the question is "
-                             f"{len(question)} characters; the limit is {max_input_chars} "
-                             "(MAX_INPUT_CHARS).")
+    try:
+        check_question_text(question, max_input_chars)
+    except ValueError as exc:
+        raise RequestProblem(f"{last}.content", f"{last}.content: the question {exc}.") from None
     history: tuple[tuple[Role, str], ...] = () if thread_id is not None else tuple(
         ("user" if r == "user" else "assistant", text) for r, text in messages[:-1]
         if r in ("user", "assistant") and text)

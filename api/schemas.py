@@ -51,6 +51,14 @@ def check_thread_id(value: str) -> str:
     return value
 
 
+def check_named_thread_id(value: str) -> str:
+    """A thread id a request names outside the API's own bodies (a header, a protocol's
+    field): 1 to THREAD_ID_MAX characters, and `check_thread_id`'s rules."""
+    if not value or len(value) > THREAD_ID_MAX:
+        raise ValueError(f"must be 1 to {THREAD_ID_MAX} characters")
+    return check_thread_id(value)
+
+
 ThreadId = Annotated[
     str,
     Field(max_length=THREAD_ID_MAX, description="Conversation thread; empty starts a new one. "

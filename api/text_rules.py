@@ -28,14 +28,20 @@ def input_limit(info: ValidationInfo) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def check_question(value: str, info: ValidationInfo) -> str:
-    """A question must have text and fit the configured length limit."""
+def check_question_text(value: str, limit: int | None) -> str:
+    """A question must have text and fit `limit` (MAX_INPUT_CHARS; None: no limit), else
+    `ValueError` saying which ("must not be empty", "is N characters; the limit is ...").
+    Each protocol words it as its own error."""
     if not re.search(QUESTION_PATTERN, value):
         raise ValueError("must not be empty")
-    limit = input_limit(info)
     if limit is not None and len(value) > limit:
         raise ValueError(f"is {len(value)} characters; the limit is {limit} (MAX_INPUT_CHARS)")
     return value
+
+
+def check_question(value: str, info: ValidationInfo) -> str:
+    """`check_question_text` as a pydantic validator (the limit from the validation context)."""
+    return check_question_text(value, input_limit(info))
 
 
 # Documented, not enforced by pydantic: `check_question` enforces it with its own message.

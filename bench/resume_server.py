@@ -23,12 +23,10 @@ process; nothing else of the app is changed.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -36,9 +34,9 @@ from starlette.routing import Route
 from agent.memory.cosmos_runlog import CosmosRunEvents
 from agent.memory.runlog_events import RunEvent, RunState
 from agent.memory.runlog_sqlite import SqliteRunEvents
-from agent.settings import get_settings
 from api import handlers
 from api.app import create_app
+from api.devserver import serve
 
 _ID_BYTES = 8  # an INTEGER id, a REAL time: 8 bytes each as stored
 
@@ -106,13 +104,9 @@ async def runlog(request: Request) -> Response:
 
 def main() -> None:
     """Serve as `python -m api` does, with the bench route first."""
-    settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app()
     app.router.routes.insert(0, Route("/_bench/runlog", runlog, methods=["GET", "POST"]))
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                timeout_graceful_shutdown=5)
+    serve(app)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ It refuses what Azure refuses, with Azure's status, error body and headers: no c
 (401), a wrong `api-key` / bearer token when keys or tokens are configured (401), a token of an
 identity without the data role (403), an unknown deployment (404), and every body rule of
 `standins.azure_rules` (parameters by the deployment's kind, `reasoning_effort` by the model
-behind it when `models` names it, tools, tool-call histories).
+behind it: the one `models` names, else the deployment's own name; tools, tool-call
+histories).
 
 Streams are `chat.completion.chunk` SSE ending with `data: [DONE]`: on the Azure paths a first
 chunk carries `prompt_filter_results`, content chunks carry `content_filter_results`, and a
@@ -95,7 +96,9 @@ class FakeOpenAI:
 
     `deployments` maps deployment names to their kind (None: any name is a reasoning
     deployment); `models` maps deployment names to the model they serve (`gpt-5.4-mini`,
-    `o4-mini`, ...), for the `reasoning_effort` rules of that model. `api_keys` / `tokens`:
+    `o4-mini`, ...), for the `reasoning_effort` rules of that model; a name it doesn't map is
+    taken as the model's own (a deployment named `gpt-5.4-mini` serves gpt-5.4-mini, so its
+    rules apply unless `models` says otherwise). `api_keys` / `tokens`:
     the keys and Entra tokens accepted (None: any credential is accepted, but one is
     required); `forbidden_tokens`: valid tokens of identities without the data role (403).
     `count_prompt_tokens`: report input tokens counted from the prompt, and the cached part
@@ -178,7 +181,7 @@ class FakeOpenAI:
             if azure:
                 self._check_auth(headers)
             check_body(body, self._kind(model) if azure else "reasoning",
-                       (self.models or {}).get(model))
+                       (self.models or {}).get(model, model))
         except Refused as refused:
             self.refusals.append(Refusal(refused.status, str(refused.error.get("code")),
                                          refused.error.get("param"),

@@ -242,3 +242,15 @@ def test_a_paused_run_finishes_with_the_interrupt_outcome() -> None:
     assert interrupt.response_schema == RESUME_SCHEMA
     assert interrupt.metadata == {"agent": "sqlsearch", "tool": "sql_db_query",
                                   "args": {"query": "SELECT 1"}}
+
+
+def test_a_finished_run_reports_every_kind_of_token() -> None:
+    writer = EventWriter("t-1", "r-1")
+    usage = TokenUsage(input_tokens=120, output_tokens=30, reasoning_tokens=12,
+                       total_tokens=150, cached_input_tokens=64)
+    raw = writer.finished(Answer(text="hi", agent="docsearch", usage=usage))
+    event = RunFinishedEvent.model_validate_json(raw.decode().split("data: ")[-1])
+    assert event.usage is not None and len(event.usage) == 1
+    reported = event.usage[0]
+    assert (reported.input_tokens, reported.output_tokens, reported.total_tokens,
+            reported.reasoning_tokens, reported.cached_input_tokens) == (120, 30, 150, 12, 64)
