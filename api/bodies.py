@@ -241,8 +241,7 @@ async def read_json(request: Request, max_bytes: int) -> tuple[bytes, Any]:
 async def parse_body(request: Request, model: type[M], max_bytes: int,
                      context: dict[str, Any]) -> M:
     """Read and validate a JSON body, or raise `Problem` saying what to fix."""
-    check_content_type(request)
-    data = decode_json(await read_body(request, max_bytes))
+    _, data = await read_json(request, max_bytes)
     if not isinstance(data, dict):
         raise Problem(422, f"Request body must be a JSON object like {model.__name__}.")
     try:

@@ -27,7 +27,7 @@ from api.about import app_version
 from api.auth import caller
 from api.bodies import M, body_limit, parse_body
 from api.decisions import InterruptOut
-from api.problems import Problem, answers_problems, problem_of
+from api.problems import DeadlinePassed, Problem, answers_problems, problem_of
 from api.schemas import (
     BatchItem,
     BatchRequest,
@@ -125,7 +125,7 @@ def _batch_item(turn: TurnRequest, answer: Answer | Problem) -> BatchItem:
     if isinstance(answer, Answer):
         return BatchItem(status="ok", answer=answer.text, thread_id=turn.thread_id,
                          run_id=turn.run_id, usage=usage_out(answer.usage))
-    timed_out = isinstance(answer, turns.DeadlinePassed)
+    timed_out = isinstance(answer, DeadlinePassed)
     prefix = "Timed out" if timed_out else "Failed"
     return BatchItem(status="timeout" if timed_out else "error",
                      answer=f"{prefix}: {answer.detail}", thread_id=turn.thread_id,
@@ -153,20 +153,17 @@ async def batch(request: Request) -> Response:
     settings = get_settings()
     ends_at = asyncio.get_running_loop().time() + settings.request_deadline_seconds
 
-    def turn(question: str, thread_id: str) -> TurnRequest:
-        return TurnRequest(thread_id=thread_id, run_id=str(uuid.uuid4()), question=question,
-                           owner=owner)
-
     if body.thread_id:
         await _check_owner(body.thread_id, owner)
-        items = [await _answer_or_problem(turn(q, body.thread_id), ends_at)
+        items = [await _answer_or_problem(turns.new_turn(q, body.thread_id, owner), ends_at)
                  for q in body.questions]
     else:
         gate = asyncio.Semaphore(settings.batch_concurrency)
 
         async def bounded(question: str) -> BatchItem:
             async with gate:
-                return await _answer_or_problem(turn(question, str(uuid.uuid4())), ends_at)
+                return await _answer_or_problem(
+                    turns.new_turn(question, str(uuid.uuid4()), owner), ends_at)
 
         items = list(await asyncio.gather(*(bounded(q) for q in body.questions)))
     out = BatchResponse(answers=[i.answer for i in items], results=items,

@@ -34,6 +34,7 @@ from api.schemas import (
     ToolEndEvent,
     ToolStartEvent,
 )
+from api.thread_schemas import CURSOR_MAX, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX
 
 STREAM_DESCRIPTION = (
     "Server-Sent Events, one `id:` per event, increasing from 1; every event is kept, so a "
@@ -68,11 +69,12 @@ RUN_ID_PARAMETER = {**THREAD_ID_PARAMETER, "name": "run_id",
                                    "answer in the thread."}
 LIST_PARAMETERS = [
     {"name": "limit", "in": "query", "required": False,
-     "description": "Threads per page (default 20).",
-     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+     "description": f"Threads per page (default {LIST_LIMIT_DEFAULT}).",
+     "schema": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX,
+                "default": LIST_LIMIT_DEFAULT}},
     {"name": "cursor", "in": "query", "required": False,
      "description": "The `next_cursor` of the previous page.",
-     "schema": {"type": "string", "maxLength": 4096}},
+     "schema": {"type": "string", "maxLength": CURSOR_MAX}},
 ]
 REJOIN_SUFFIX = "/runs/{run_id}/stream"
 LAST_EVENT_ID_PARAMETER = {
@@ -131,16 +133,21 @@ def _stream_response() -> dict[str, Any]:
             "content": {"text/event-stream": {"schema": _event_schema()}}}
 
 
+def streams_sse(route: Route) -> bool:
+    """Whether the route answers with Server-Sent Events: `/stream` and its rejoin."""
+    return route.path == "/stream" or route.path.endswith(REJOIN_SUFFIX)
+
+
 def responses(route: Route) -> dict[int | str, dict[str, Any]]:
-    """Documented responses: the success model (or SSE) and the error model."""
+    """Documented responses: the success model (or SSE), a 204 the route may answer, and the
+    error model."""
     out: dict[int | str, dict[str, Any]] = {}
-    if route.path == "/stream":
+    if streams_sse(route):
         out[200] = _stream_response()
-    elif route.path.endswith(REJOIN_SUFFIX):
-        out[200] = _stream_response()
-        out[204] = {"description": "The run is over, with no event after Last-Event-ID."}
     elif route.response_model is not None:
         out[route.status_code] = {"model": route.response_model, "description": "Success"}
+    if route.no_content is not None:
+        out[204] = {"description": route.no_content}
     errors = set(route.errors) | (set(BODY_ERRORS) if route.request_model else set())
     for status in sorted(errors):
         out[status] = {"model": ErrorResponse, "description": "Error"}
@@ -201,13 +208,16 @@ def build_document(routes: Sequence[Route], settings: Settings) -> dict[str, Any
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     _apply_limits(schemas, settings)
-    for route in routes:  # the protocols document themselves, in their own shapes
-        if route.doc is not None and route.in_schema:
-            operation, components = route.doc()
-            document["paths"][route.path][route.method.lower()].update(operation)
+    for route in routes:
+        if not route.in_schema:
+            continue
+        operation = document["paths"][route.path][route.method.lower()]
+        if streams_sse(route):  # SSE only, without FastAPI's default media type
+            operation["responses"]["200"]["content"].pop("application/json", None)
+        if route.doc is not None:  # the protocols document themselves, in their own shapes
+            doc, components = route.doc()
+            operation.update(doc)
             schemas.update(components)
-    stream = document["paths"]["/stream"]["post"]["responses"]["200"]
-    stream["content"].pop("application/json", None)  # FastAPI's default media type
     _link_answers(document["paths"])
     document["components"].setdefault("securitySchemes", {}).update(FUNCTION_KEY)
     return document

@@ -130,11 +130,15 @@ def busy(exc: ThreadBusy) -> Problem:
     return Problem(409, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
 
-def deadline_passed() -> Problem:
+class DeadlinePassed(Problem):
+    """504: the request's deadline (REQUEST_DEADLINE_SECONDS) passed before the answer."""
+
+
+def deadline_passed() -> DeadlinePassed:
     """504: the request's own deadline (REQUEST_DEADLINE_SECONDS) passed."""
     seconds = get_settings().request_deadline_seconds
-    return Problem(504, f"No answer within REQUEST_DEADLINE_SECONDS ({seconds:g} s), the "
-                        "longest a request may take here. Use /stream for long answers.")
+    return DeadlinePassed(504, f"No answer within REQUEST_DEADLINE_SECONDS ({seconds:g} s), "
+                               "the longest a request may take here. Use /stream for long answers.")
 
 
 def problem_of(exc: BaseException, context: str) -> Problem:

@@ -18,10 +18,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import compile_path
 
-from api.schemas import ErrorResponse
+from api.problems import Problem
 
 Handler = Callable[[Request], Awaitable[Response]]
 Method = Literal["GET", "POST", "PATCH", "DELETE"]
@@ -43,6 +43,7 @@ class Route:
     request_model: type[BaseModel] | None = None
     response_model: type[BaseModel] | None = None
     status_code: int = 200
+    no_content: str | None = None  # what a 204 means, when the route may answer one as well
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = field(default=("chat",))
     in_schema: bool = True
@@ -78,8 +79,7 @@ async def answer_other_method(routes: Sequence[Route], request: Request) -> Resp
     path = request.url.path
     matching, allowed, params = allowed_methods(routes, path)
     if not matching:
-        detail = f"No route {path!r}. See /docs for the API."
-        return JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=404)
+        return Problem(404, f"No route {path!r}. See /docs for the API.").response()
     allow = {"Allow": ", ".join(allowed)}
     get = next((r for r in matching if r.method == "GET"), None)
     if request.method == "HEAD" and get is not None:
@@ -88,5 +88,4 @@ async def answer_other_method(routes: Sequence[Route], request: Request) -> Resp
     if request.method == "OPTIONS":
         return Response(status_code=204, headers=allow)
     detail = f"{request.method} is not allowed on {path}; allowed: {allow['Allow']}."
-    return JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=405,
-                        headers=allow)
+    return Problem(405, detail, headers=allow).response()

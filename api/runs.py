@@ -20,20 +20,20 @@ already over is a 204.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 from collections.abc import AsyncIterator
 from typing import cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from agent.memory.runlog import RunLog, RunLost, RunState
+from agent.memory.runlog import RunInfo, RunLog, RunLost, RunState
 from agent.runtime import get_bot
 from agent.settings import get_settings
 from api.auth import caller
 from api.problems import Problem, answers_problems, field_problem, problem_of
 from api.sse import KEEPALIVE as KEEPALIVE_COMMENT
-from api.sse import SSE_HEADERS, SSE_MEDIA_TYPE, frame
+from api.sse import SSE_HEADERS, SSE_MEDIA_TYPE, error_data, frame
 from api.streaming import stop_here
 from api.threads import path_id
 from api.turns import DONE, KEEPALIVE, drained
@@ -53,11 +53,10 @@ def last_event_id(request: Request) -> int:
     return int(value)
 
 
-def _lost(run_id: str, lost: RunLost) -> bytes:
+def _lost(run_id: str, lost: RunLost) -> str:
     message = (f"The run stopped before its end ({lost.reason}); what it said so far is "
                "above. Ask again to get a whole answer.")
-    return json.dumps({"status_code": LOST_STATUS, "message": message, "run_id": run_id},
-                      separators=(",", ":")).encode()
+    return error_data(LOST_STATUS, message, run_id)
 
 
 async def _events(runs: RunLog, thread_id: str, run_id: str, after: int,
@@ -68,21 +67,43 @@ async def _events(runs: RunLog, thread_id: str, run_id: str, after: int,
             last = event.id
             queue.put_nowait(frame(event.id, event.event, event.data))
     except RunLost as lost:
-        queue.put_nowait(frame(last + 1, "error", _lost(run_id, lost).decode()))
+        queue.put_nowait(frame(last + 1, "error", _lost(run_id, lost)))
     finally:
         queue.put_nowait(DONE)
 
 
 async def _stream(runs: RunLog, thread_id: str, run_id: str, after: int,
                   keepalive_seconds: float) -> AsyncIterator[bytes]:
-    """The run's events after `after`, with a keep-alive comment while none comes."""
+    """The run's events after `after`, one write for all that came at once (a replay, or what
+    one read of the store found), with a keep-alive comment while none comes."""
     queue: asyncio.Queue[object] = asyncio.Queue()
     reader = asyncio.create_task(_events(runs, thread_id, run_id, after, queue))
     try:
-        async for item in drained(queue, keepalive_seconds):
-            yield KEEPALIVE_COMMENT if item is KEEPALIVE else cast(bytes, item)
+        async with contextlib.aclosing(drained(queue, keepalive_seconds)) as batches:
+            async for batch in batches:
+                yield b"".join(KEEPALIVE_COMMENT if item is KEEPALIVE else cast(bytes, item)
+                               for item in batch)
     finally:
         reader.cancel()
+
+
+async def _run(request: Request, action: str) -> tuple[str, str, RunLog, RunInfo]:
+    """The path's thread and run, the run log and the run's record, for `action` ("rejoin",
+    "stop"); a `Problem` for another user's thread or an unknown run (404), or a failure."""
+    owner = caller(request)
+    thread_id = path_id(request)
+    run_id = path_id(request, "run_id")
+    try:
+        bot = await get_bot()
+        await bot.check_owner(thread_id, owner)
+        runs = bot.runs
+        info = await runs.info(thread_id, run_id) if runs is not None else None
+    except Exception as exc:
+        raise problem_of(exc, f"looking up run {run_id} to {action} it") from None
+    if runs is None or info is None:
+        raise Problem(404, f"No run {run_id!r} of thread {thread_id!r} to {action} (runs are "
+                           "kept for RUN_EVENTS_TTL_SECONDS).")
+    return thread_id, run_id, runs, info
 
 
 @answers_problems()
@@ -90,20 +111,8 @@ async def join_run(request: Request) -> Response:
     """GET /threads/{thread_id}/runs/{run_id}/stream: the run's events after `Last-Event-ID`,
     then the live ones (204 when it is over with nothing more; 404 for an unknown run or
     another user's thread)."""
-    owner = caller(request)
-    thread_id = path_id(request)
-    run_id = path_id(request, "run_id")
+    thread_id, run_id, runs, info = await _run(request, "rejoin")
     after = last_event_id(request)
-    try:
-        bot = await get_bot()
-        await bot.check_owner(thread_id, owner)
-        runs = bot.runs
-        info = await runs.info(thread_id, run_id) if runs is not None else None
-    except Exception as exc:
-        raise problem_of(exc, f"joining run {run_id}") from None
-    if runs is None or info is None:
-        raise Problem(404, f"No run {run_id!r} of thread {thread_id!r} to rejoin (runs are "
-                           "kept for RUN_EVENTS_TTL_SECONDS).")
     if info.state is not RunState.RUNNING and info.last_event_id <= after:
         return Response(status_code=204)
     return StreamingResponse(
@@ -116,18 +125,10 @@ async def cancel_run(request: Request) -> Response:
     """POST /threads/{thread_id}/runs/{run_id}/cancel: stop a streamed run (202), on whichever
     instance runs it; 204 when it is already over; 404 for an unknown run or another user's
     thread."""
-    owner = caller(request)
-    thread_id = path_id(request)
-    run_id = path_id(request, "run_id")
+    thread_id, run_id, runs, info = await _run(request, "stop")
+    if info.state is not RunState.RUNNING:
+        return Response(status_code=204)
     try:
-        bot = await get_bot()
-        await bot.check_owner(thread_id, owner)
-        runs = bot.runs
-        info = await runs.info(thread_id, run_id) if runs is not None else None
-        if runs is None or info is None:
-            raise Problem(404, f"No run {run_id!r} of thread {thread_id!r} to stop.")
-        if info.state is not RunState.RUNNING:
-            return Response(status_code=204)
         if not stop_here(run_id):
             await runs.request_cancel(thread_id, run_id)
     except Exception as exc:

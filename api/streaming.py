@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from agent.events import Answer, BotEvent, Interrupt, Token, ToolEvent
 from api.problems import problem_of
-from api.sse import KEEPALIVE, EventEncoder
+from api.sse import EventEncoder, KeepAlive
 
 if TYPE_CHECKING:
     from agent.memory.runlog import RunRecorder
@@ -90,10 +90,11 @@ class _Producer:
             raise _Unsendable from None
 
     def event(self, item: BotEvent) -> None:
+        if isinstance(item, Token):
+            self.token(item.text)
+            return
         try:
-            if isinstance(item, Token):
-                frame = self.encoder.text("data", item.text)
-            elif isinstance(item, ToolEvent):
+            if isinstance(item, ToolEvent):
                 name = "on_tool_start" if item.kind == "tool_start" else "on_tool_end"
                 frame = self.encoder.json(name, _tool_payload(item))
             elif isinstance(item, Answer):
@@ -194,27 +195,6 @@ def stop_here(run_id: str) -> bool:
     return True
 
 
-class _KeepAlive:
-    """Puts `KEEPALIVE` on the queue whenever nothing went out for `seconds`: one timer that
-    re-arms itself, rather than a timeout around every wait for the next event."""
-
-    def __init__(self, queue: asyncio.Queue[object], seconds: float) -> None:
-        self._queue, self._seconds = queue, seconds
-        self._loop = asyncio.get_running_loop()
-        self.last = self._loop.time()
-        self._timer = self._loop.call_later(seconds, self._tick)
-
-    def _tick(self) -> None:
-        now = self._loop.time()
-        if now - self.last >= self._seconds:
-            self._queue.put_nowait(KEEPALIVE)
-            self.last = now
-        self._timer = self._loop.call_at(self.last + self._seconds, self._tick)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-
 async def sse_stream(
     run: Run, run_id: str, thread_id: str, keepalive_seconds: float, *,
     recorder: RunRecorder | None = None, keep_going: bool = False,
@@ -225,26 +205,25 @@ async def sse_stream(
     producer = _Producer(run_id, thread_id, recorder)
     queue = producer.queue
     task: asyncio.Task[None] | None = None
-    keepalive: _KeepAlive | None = None
+    keepalive: KeepAlive | None = None
     over = False  # the stream ended on our side (as opposed to the client leaving)
     finished = False  # ... because the run ended
     try:
         yield producer.metadata()
         task = asyncio.create_task(_produce(producer, run, recorder, stop_asked))
         producer.task = task
-        keepalive = _KeepAlive(queue, keepalive_seconds)
+        keepalive = KeepAlive(queue, keepalive_seconds)
         while not over:
             items = [await queue.get()]
             # One event per chunk as produced, but one write for all the events that arrived
             # while the previous write was being sent.
             while not queue.empty():
                 items.append(queue.get_nowait())
-            if items[-1] is _DONE:
-                items.pop()
+            if any(i is _DONE for i in items):  # a keep-alive may have come after it
                 over = finished = True
             out = b"".join(i for i in items if isinstance(i, bytes))
             if out:
-                keepalive.last = asyncio.get_running_loop().time()
+                keepalive.sent()
                 yield out
     except Exception:
         # Not the client leaving (that is a cancellation): a failure of ours mid-stream.

@@ -14,6 +14,9 @@ from api.text_rules import QUESTION_PATTERN, UNICODE_NOTE, WHITESPACE
 
 TITLE_MAX = 200
 COMMENT_MAX = 2000
+LIST_LIMIT_DEFAULT = 20  # threads per page of `GET /threads` ...
+LIST_LIMIT_MAX = 100  # ... at most
+CURSOR_MAX = 4096  # ... and the longest `cursor` it reads
 _LINE_BREAKING = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 _BAD_TITLE_CHARS = re.compile(f"[{_LINE_BREAKING}]")
 # One line of text (no control characters) that is not only white space.

@@ -25,6 +25,9 @@ from api.handlers import parse
 from api.problems import Problem, answers_problems, field_problem, problem_of
 from api.schemas import INCLUDE_TOOLS, THREAD_ID_MAX, check_thread_id
 from api.thread_schemas import (
+    CURSOR_MAX,
+    LIST_LIMIT_DEFAULT,
+    LIST_LIMIT_MAX,
     ActiveRunOut,
     FeedbackOut,
     FeedbackRequest,
@@ -35,9 +38,6 @@ from api.thread_schemas import (
     ThreadSummaryOut,
     ToolCallOut,
 )
-
-LIST_LIMIT_DEFAULT = 20
-LIST_LIMIT_MAX = 100
 
 
 def path_id(request: Request, name: str = "thread_id") -> str:
@@ -147,7 +147,7 @@ async def list_threads(request: Request) -> Response:
     owner = caller(request)
     limit = _limit(request)
     cursor = request.query_params.get("cursor") or None
-    if cursor is not None and len(cursor) > 4096:
+    if cursor is not None and len(cursor) > CURSOR_MAX:
         raise field_problem(422, "cursor", "is not a cursor this server gave")
     if owner is None:
         return JSONResponse(ThreadList(threads=[], next_cursor=None, listed=False).model_dump())

@@ -11,6 +11,7 @@ protocol that renders it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -22,7 +23,8 @@ from agent.ownership import Owner
 from agent.runtime import get_bot
 from agent.settings import get_settings
 from agent.turns import Decision, Role, TurnRequest
-from api.problems import Problem, deadline_passed, problem_of
+from api.problems import DeadlinePassed, deadline_passed, problem_of
+from api.sse import KeepAlive
 
 if TYPE_CHECKING:
     from agent.bot import Bot
@@ -33,10 +35,6 @@ log = logging.getLogger(__name__)
 KEEPALIVE = object()  # from `Admitted.live` while the run is quiet
 DONE = object()  # put on a queue after its last item
 _cancelling: set[asyncio.Task[None]] = set()  # keeps cancelled runs referenced
-
-
-class DeadlinePassed(Problem):
-    """504: the request's deadline (REQUEST_DEADLINE_SECONDS) passed before the answer."""
 
 
 async def answer(turn: TurnRequest, seconds: float | None = None) -> Answer:
@@ -58,8 +56,7 @@ async def answer(turn: TurnRequest, seconds: float | None = None) -> Answer:
 
 def _deadline(turn: TurnRequest) -> DeadlinePassed:
     log.warning("run %s cut at the request deadline", turn.run_id)
-    problem = deadline_passed()
-    return DeadlinePassed(problem.status, problem.detail)
+    return deadline_passed()
 
 
 @dataclass
@@ -87,10 +84,13 @@ class Admitted:
         producer = asyncio.create_task(_pump(self.events(lambda t: queue.put_nowait(Token(t))),
                                              queue))
         try:
-            async for item in drained(queue, get_settings().sse_keepalive_seconds):
-                if isinstance(item, BaseException):
-                    raise problem_of(item, f"run {self.turn.run_id}") from None
-                yield item
+            async with contextlib.aclosing(
+                    drained(queue, get_settings().sse_keepalive_seconds)) as batches:
+                async for batch in batches:
+                    for item in batch:
+                        if isinstance(item, BaseException):
+                            raise problem_of(item, f"run {self.turn.run_id}") from None
+                        yield item
         finally:
             if not producer.done():
                 # Cancel once and don't wait: the consumer may itself be under cancellation.
@@ -118,19 +118,26 @@ async def admit(turn: TurnRequest) -> Admitted:
     return Admitted(turn, bot, claim)
 
 
-async def drained(queue: asyncio.Queue[object], seconds: float) -> AsyncIterator[object]:
-    """The items put on `queue` until `DONE`, and `KEEPALIVE` whenever none came for
+async def drained(queue: asyncio.Queue[object], seconds: float
+                  ) -> AsyncGenerator[list[object], None]:
+    """The items put on `queue` until `DONE`, in batches (all that piled up while the last
+    one was handled, so each can be one write), or `[KEEPALIVE]` when none came for
     `seconds`."""
-    while True:
-        try:
-            async with asyncio.timeout(seconds):
-                item = await queue.get()
-        except TimeoutError:
-            yield KEEPALIVE
-            continue
-        if item is DONE:
-            return
-        yield item
+    keepalive = KeepAlive(queue, seconds, KEEPALIVE)
+    try:
+        while True:
+            items = [await queue.get()]
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            done = next((n for n, item in enumerate(items) if item is DONE), None)
+            batch = [item for item in items[:done] if item is not KEEPALIVE]
+            if batch or done is None:
+                keepalive.sent()
+                yield batch or [KEEPALIVE]
+            if done is not None:
+                return
+    finally:
+        keepalive.cancel()
 
 
 async def _pump(events: AsyncIterator[BotEvent], queue: asyncio.Queue[object]) -> None:

@@ -28,6 +28,7 @@ from agent.events import BotEvent
 from api.problems import Problem
 from api.schemas import WHITESPACE, BatchRequest, InvokeRequest
 from api.streaming import sse_stream
+from api.thread_schemas import CURSOR_MAX, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX
 from api.threads import path_id
 from standins.processes import LiveServer, live_server
 from tests.support.openapi_events import check_events, stream_schema, validator
@@ -193,3 +194,28 @@ def test_batch_request_schema_is_the_models_own(document: dict[str, Any]) -> Non
     assert document["components"]["schemas"]["BatchRequest"]["required"] == ["questions"]
     assert BatchRequest.model_json_schema()["properties"]["questions"]["items"]["pattern"] == (
         _property(document, "InvokeRequest", "user_input")["pattern"])
+
+
+def test_streamed_routes_document_only_server_sent_events(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    for path, method in (("/stream", "post"), ("/threads/{thread_id}/runs/{run_id}/stream",
+                                                "get")):
+        assert paths[path][method]["responses"]["200"]["content"].keys() == {
+            "text/event-stream"}, path
+
+
+def test_every_status_a_run_route_answers_is_documented(document: dict[str, Any]) -> None:
+    rejoin = document["paths"]["/threads/{thread_id}/runs/{run_id}/stream"]["get"]
+    cancel = document["paths"]["/threads/{thread_id}/runs/{run_id}/cancel"]["post"]
+    assert {"200", "204"} <= rejoin["responses"].keys()
+    assert {"202", "204"} <= cancel["responses"].keys()
+    for operation in (rejoin, cancel):  # a 204 has no body
+        assert "content" not in operation["responses"]["204"]
+
+
+def test_the_thread_list_parameters_are_the_servers_limits(document: dict[str, Any]) -> None:
+    parameters = {p["name"]: p["schema"]
+                  for p in document["paths"]["/threads"]["get"]["parameters"]}
+    assert parameters["limit"] == {"type": "integer", "minimum": 1,
+                                   "maximum": LIST_LIMIT_MAX, "default": LIST_LIMIT_DEFAULT}
+    assert parameters["cursor"] == {"type": "string", "maxLength": CURSOR_MAX}

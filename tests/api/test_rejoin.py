@@ -8,18 +8,24 @@ stand-in), the model a loopback Azure OpenAI-protocol server that paces its toke
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import requests
 from sseclient import SSEClient
 
+from agent.memory.runlog import RunLog
+from agent.memory.runlog_events import RunEvent
+from api import runs, turns
 from standins.model_service import FakeOpenAI, Turn, fake_openai
 from standins.processes import LiveServer
 from tests.api.test_thread_busy import cosmos, two_servers, wait_for
@@ -186,3 +192,32 @@ def test_a_run_is_stopped_from_any_instance(
         assert "stopped at a client's request" in replay[-1].json()["message"]
         assert _cancel(b, thread, run_id).status_code == 204  # over already
     assert _cancel(b, thread, "no-such-run").status_code == 404
+
+
+class _Replay:
+    """A run log whose run is over: its events come from one read of the store."""
+
+    async def follow(self, thread_id: str, run_id: str, after: int = 0
+                     ) -> AsyncIterator[RunEvent]:
+        for n in range(after + 1, 4):
+            yield RunEvent(n, "end" if n == 3 else "data", f"x{n}")
+
+
+async def test_a_replay_is_written_at_once() -> None:
+    chunks = [c async for c in runs._stream(cast(RunLog, _Replay()), "t", "r", 0, 5.0)]
+    assert len(chunks) == 1
+    events = list(SSEClient(io.BytesIO(chunks[0])).events())
+    assert [(e.id, e.event, e.data) for e in events] == [
+        ("1", "data", "x1"), ("2", "data", "x2"), ("3", "end", "x3")]
+
+
+async def test_a_quiet_queue_gives_one_keepalive_and_ends_at_done() -> None:
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    batches = turns.drained(queue, 0.05)
+    assert await anext(batches) == [turns.KEEPALIVE]
+    queue.put_nowait("a")
+    queue.put_nowait("b")
+    queue.put_nowait(turns.DONE)
+    queue.put_nowait(turns.KEEPALIVE)  # one that came after the end is dropped
+    assert await anext(batches) == ["a", "b"]
+    assert [b async for b in batches] == []
